@@ -1,0 +1,319 @@
+"""The base REST stream: authentication, error mapping, retries and JSON parsing."""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import random
+import time
+import typing as t
+from importlib.metadata import PackageNotFoundError, version
+
+import orjson
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.authenticators import APIKeyAuthenticator
+from singer_sdk.exceptions import RetriableAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from typing_extensions import override
+
+from tap_vidnavigator.errors import (
+    ApiError,
+    BadResponseError,
+    CreditsExhaustedError,
+    InvalidCursorError,
+    KeyRefusedError,
+    RetriesExhaustedError,
+    TaskNotFoundError,
+    TooManyActiveJobsError,
+)
+from tap_vidnavigator.redaction import redact
+
+if t.TYPE_CHECKING:
+    from backoff.types import Details
+
+    from tap_vidnavigator.run import Run
+    from tap_vidnavigator.settings import Settings
+
+#: The exceptions the SDK's request decorator retries; after the budget they surface.
+RETRIABLE_ERRORS = (
+    ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+MAX_SERVER_WAIT = 300.0
+_BODY_QUOTE = 200
+
+try:
+    _VERSION = version("tap-vidnavigator")
+except PackageNotFoundError:  # pragma: no cover
+    _VERSION = "0"
+USER_AGENT = f"tap-vidnavigator/{_VERSION}"
+
+
+def response_json(response: requests.Response) -> t.Any:
+    """The response body parsed once (cached on the response), or BadResponseError."""
+    cached = response.__dict__.get("_vidnavigator_json", _MISSING)
+    if cached is not _MISSING:
+        return cached
+    try:
+        parsed = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        raise BadResponseError(
+            f"The API answered HTTP {response.status_code} to {describe_request(response.request)} "
+            f"with a body that is not JSON: {quote_body(response)}",
+            status=response.status_code,
+        ) from None
+    response.__dict__["_vidnavigator_json"] = parsed
+    return parsed
+
+
+_MISSING = object()
+
+
+def quote_body(response: requests.Response) -> str:
+    """The first 200 characters of a body, redacted, for error messages."""
+    text = response.content[: _BODY_QUOTE * 4].decode("utf-8", "replace")[:_BODY_QUOTE]
+    return repr(redact(text))
+
+
+def describe_request(request: requests.PreparedRequest | None) -> str:
+    """``GET /v1/tiktok/profile/ID?...`` with any secret removed."""
+    if request is None:
+        return "a request"
+    return redact(f"{request.method} {request.path_url}")
+
+
+def error_fields(response: requests.Response) -> tuple[str | None, str]:
+    """The error code and message of an error body (tolerating non-JSON bodies)."""
+    try:
+        body = response_json(response)
+    except BadResponseError:
+        return None, quote_body(response)
+    if not isinstance(body, dict):
+        return None, quote_body(response)
+    code = body.get("error") or body.get("error_code")
+    message = body.get("message") or body.get("detail") or ""
+    return (str(code) if code else None), redact(str(message))
+
+
+def server_wait(response: requests.Response | None) -> float | None:
+    """Seconds the server asked us to wait: Retry-After, or ``retry_after_seconds``."""
+    if response is None:
+        return None
+    header = response.headers.get("Retry-After")
+    if header:
+        try:
+            return min(MAX_SERVER_WAIT, max(0.0, float(header)))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(header) if header else None
+            if when is not None:
+                return min(MAX_SERVER_WAIT, max(0.0, when.timestamp() - time.time()))
+    try:
+        body = response_json(response)
+    except BadResponseError:
+        return None
+    value = body.get("retry_after_seconds") if isinstance(body, dict) else None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return min(MAX_SERVER_WAIT, max(0.0, float(value)))
+    return None
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short cause for a retriable failure, for logs and the give-up error."""
+    if isinstance(exc, RetriableAPIError) and exc.response is not None:
+        code, message = error_fields(exc.response)
+        detail = " ".join(part for part in (code, message) if part)
+        return f"HTTP {exc.response.status_code}" + (f" {detail}" if detail else "")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "no response within request_timeout"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "connection broke in the middle of the response body"
+    return f"connection failed ({type(exc).__name__})"
+
+
+class VidNavigatorStream(RESTStream[str]):
+    """Shared behaviour of the tap's streams; see the contract in shared/api."""
+
+    # Records are typed once by the tap (records.py); the SDK's second pass is redundant.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(self, tap: t.Any, run: Run) -> None:
+        self.run = run
+        super().__init__(tap)
+
+    @property
+    def settings(self) -> Settings:
+        """The validated settings of this run."""
+        return self.run.settings
+
+    @override
+    @property
+    def url_base(self) -> str:
+        return self.settings.api_url
+
+    @override
+    @property
+    def authenticator(self) -> APIKeyAuthenticator:
+        return APIKeyAuthenticator(key="X-API-Key", value=self.settings.api_key, location="header")
+
+    @override
+    @property
+    def http_headers(self) -> dict:
+        return {"User-Agent": USER_AGENT, "Accept": "application/json"}
+
+    @override
+    @property
+    def timeout(self) -> float:  # type: ignore[override]
+        return self.settings.request_timeout
+
+    # ------------------------------------------------------------- errors
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status < 400:
+            return
+        if status == 429 or status >= 500:
+            code, _ = error_fields(response)
+            if code == "too_many_active_jobs":
+                raise TooManyActiveJobsError(
+                    "The API refused the submit: too many active jobs for this key",
+                    status=status,
+                    code=code,
+                )
+            raise RetriableAPIError(describe_failure(RetriableAPIError("", response)), response)
+        code, message = error_fields(response)
+        where = describe_request(response.request)
+        detail = (
+            f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+        )
+        if status in {401, 403}:
+            raise KeyRefusedError(
+                f"The VidNavigator API refused the API key ({detail}) on {where}. Check "
+                "api_key (TAP_VIDNAVIGATOR_API_KEY) and that it has access; the key is not shown.",
+                status=status,
+                code=code,
+            )
+        if status == 402:
+            raise CreditsExhaustedError(
+                f"The VidNavigator API has no credits left for this key ({detail}). Top up "
+                "the plan, or read finished tasks with task_ids (free).",
+                status=status,
+                code=code,
+            )
+        if status == 404:
+            task_id = (
+                response.request.path_url.split("?")[0].rsplit("/", 1)[-1]
+                if response.request
+                else "?"
+            )
+            raise TaskNotFoundError(
+                f"Task {task_id} was not found ({detail}): it expired (tasks live about an "
+                "hour after they finish), never existed, or belongs to another API key.",
+                task_id=task_id,
+                code=code,
+            )
+        if status == 400 and code == "invalid_cursor":
+            raise InvalidCursorError(
+                f"The API rejected a cursor it handed out ({detail}) on {where}.",
+                status=status,
+                code=code,
+            )
+        raise ApiError(f"The API refused {where} ({detail}).", status=status, code=code)
+
+    # ------------------------------------------------------------ retries
+    @override
+    def backoff_wait_generator(self) -> t.Generator[float, None, None]:
+        def waits() -> t.Generator[float, t.Any, None]:
+            attempt = 0
+            exception = yield  # type: ignore[misc]
+            while True:
+                attempt += 1
+                asked = server_wait(getattr(exception, "response", None))
+                if asked is None:
+                    # Full-ish jitter on an exponential base: 0.5 s, 1 s, 2 s ... 30 s.
+                    asked = min(30.0, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+                exception = yield asked
+
+        return waits()
+
+    @override
+    def backoff_jitter(self, value: float) -> float:
+        # Jitter is applied in backoff_wait_generator; a server's Retry-After is exact.
+        return value
+
+    @override
+    def backoff_max_tries(self) -> int:
+        return self.settings.max_retries + 1
+
+    @override
+    def backoff_handler(self, details: Details) -> None:
+        exc = t.cast("BaseException", details.get("exception"))
+        request = details["args"][0] if details.get("args") else None
+        self.logger.warning(
+            "Retrying %s after %s (attempt %d of %d): waiting %.1f s",
+            describe_request(request if isinstance(request, requests.PreparedRequest) else None),
+            describe_failure(exc),
+            details.get("tries", 0),
+            self.backoff_max_tries(),
+            details.get("wait", 0.0),
+        )
+
+    @override
+    def request_decorator(self, func: t.Callable) -> t.Callable:
+        decorated = super().request_decorator(func)
+
+        @functools.wraps(func)
+        def call(prepared_request: requests.PreparedRequest, context: t.Any) -> requests.Response:
+            try:
+                return t.cast("requests.Response", decorated(prepared_request, context))
+            except RETRIABLE_ERRORS as exc:
+                raise RetriesExhaustedError(
+                    f"Gave up on {describe_request(prepared_request)} after "
+                    f"{self.backoff_max_tries()} attempts; the last failure was "
+                    f"{describe_failure(exc)}. The API is unavailable or rate-limiting this "
+                    "key: rerun later (finished work is kept in the state), or raise "
+                    "max_retries / request_timeout."
+                ) from exc
+
+        return call
+
+    # --------------------------------------------------------- plain calls
+    def call_api(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, t.Any] | None = None,
+        body: dict[str, t.Any] | None = None,
+    ) -> dict[str, t.Any]:
+        """One API call with this stream's auth, retries and error mapping.
+
+        Returns the envelope's ``data`` object.
+        """
+        prepared = self.build_prepared_request(
+            method=method,
+            url=f"{self.url_base}{path}",
+            params=params or {},
+            headers=self.http_headers,
+            json=body,
+        )
+        # The SDK's own request path (auth, validate_response, metrics) with retries.
+        response = self.request_decorator(self._request)(prepared, None)
+        return envelope_data(response)
+
+
+def envelope_data(response: requests.Response) -> dict[str, t.Any]:
+    """The ``data`` object of a success envelope, or BadResponseError."""
+    body = response_json(response)
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise BadResponseError(
+            f"The API answered HTTP {response.status_code} to {describe_request(response.request)} "
+            f"without a 'data' object: {quote_body(response)}",
+            status=response.status_code,
+        )
+    return data

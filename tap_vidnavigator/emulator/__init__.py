@@ -1,0 +1,12 @@
+"""A faithful local emulator of the VidNavigator TikTok profile API.
+
+Start it with ``python -m tap_vidnavigator.emulator`` (or ``vidnavigator-emulator``);
+its first line of output is the API base URL. See :mod:`.data` for the handle scheme
+that decides each synthetic profile's size and fate.
+"""
+
+from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultPlan
+from tap_vidnavigator.emulator.server import Emulator
+from tap_vidnavigator.emulator.state import DEMO_KEYS, EmulatorConfig
+
+__all__ = ["DEMO_KEYS", "FAULT_KINDS", "Emulator", "EmulatorConfig", "FaultPlan"]

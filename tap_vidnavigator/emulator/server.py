@@ -1,0 +1,226 @@
+"""The HTTP side of the emulator: an API host and a separate storage host.
+
+Both are standard-library ``ThreadingHTTPServer`` instances speaking HTTP/1.1 with
+keep-alive, each on its own loopback port, so that the storage host is another
+origin, as cloud storage is for the real API.
+"""
+
+from __future__ import annotations
+
+import http.server
+import re
+import socket
+import struct
+import threading
+import time
+import typing as t
+from urllib.parse import parse_qsl, urlsplit
+
+from tap_vidnavigator.emulator.faults import FaultInjector, FaultPlan
+from tap_vidnavigator.emulator.state import EmulatorConfig, EmulatorState, Response, error_response
+
+_TASK_PATH = re.compile(r"^/v1/tiktok/profile/(?P<task_id>[^/]+)$")
+_BAD_GATEWAY_PAGE = (
+    b"<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes; without this, Nagle and delayed ACKs
+    # add 40 ms to every keep-alive request.
+    disable_nagle_algorithm = True
+    server: _EmulatorHTTPServer
+
+    def log_message(self, format: str, *args: t.Any) -> None:
+        if self.server.verbose:
+            super().log_message(format, *args)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, response: Response) -> None:
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def _inject_fault(self, route: str, key: str | None) -> bool:
+        """Answer with a fault instead of the real answer; True when one was sent."""
+        emulator = self.server.emulator
+        kind = emulator.faults.draw(route)
+        if kind is None:
+            return False
+        if key is not None:
+            emulator.state.counters[key].faults += 1
+        emulator.faults_injected[kind] += 1
+        plan = emulator.faults.plan
+        if kind == "slow":
+            time.sleep(plan.slow_seconds)
+            # A gateway timeout: the backend never saw the request.
+            self._send(error_response(504, "gateway_timeout", "Upstream timed out"))
+        elif kind == "429":
+            retry_after = f"{plan.retry_after:g}"
+            self._send(
+                error_response(
+                    429, "rate_limited", "Too many requests", {"Retry-After": retry_after}
+                )
+            )
+        elif kind == "503":
+            self._send(
+                error_response(
+                    503, "overloaded", "Service overloaded", retry_after_seconds=plan.retry_after
+                )
+            )
+        elif kind == "500":
+            self._send(error_response(500, "internal_error", "Internal server error"))
+        elif kind == "502":
+            self._send(Response(502, _BAD_GATEWAY_PAGE, {}, "text/html"))
+        else:  # reset: promise a body, send part of it, then reset the connection.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "4096")
+            self.end_headers()
+            self.wfile.write(b'{"status":"success","data":{"task_id":"')
+            self.wfile.flush()
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+        return True
+
+
+class _ApiHandler(_Handler):
+    def _key(self) -> str | None:
+        return self.headers.get("X-API-Key")
+
+    def do_POST(self) -> None:
+        raw = self._read_body()
+        path = urlsplit(self.path).path
+        key = self._key()
+        if path != "/v1/tiktok/profile":
+            self._send(error_response(404, "not_found", f"No route for POST {path}"))
+            return
+        state = self.server.emulator.state
+        known_key = key if key in state.credits_left else None
+        if self._inject_fault("submit", known_key):
+            return
+        refusal = state.authorise(key)
+        self._send(refusal or state.submit(t.cast("str", key), raw))
+
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        match = _TASK_PATH.match(parts.path)
+        if not match:
+            self._send(error_response(404, "not_found", f"No route for GET {parts.path}"))
+            return
+        state = self.server.emulator.state
+        key = self._key()
+        known_key = key if key in state.credits_left else None
+        if self._inject_fault("poll", known_key):
+            return
+        refusal = state.authorise(key)
+        if refusal:
+            self._send(refusal)
+            return
+        query = dict(parse_qsl(parts.query))
+        storage = self.server.emulator.storage_url
+        self._send(state.poll(t.cast("str", key), match.group("task_id"), query, storage))
+
+
+class _StorageHandler(_Handler):
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        state = self.server.emulator.state
+        leaked = self.headers.get("X-API-Key")
+        if self._inject_fault("download", None):
+            if leaked is not None:
+                state.counters[leaked].leaked_keys += 1
+            return
+        self._send(state.download(parts.path, dict(parse_qsl(parts.query)), leaked))
+
+
+class _EmulatorHTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[_Handler],
+        emulator: Emulator,
+        *,
+        verbose: bool,
+    ) -> None:
+        super().__init__(address, handler)
+        self.emulator = emulator
+        self.verbose = verbose
+
+
+class Emulator:
+    """The emulated VidNavigator API: start(), then point a client at ``url``."""
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        faults: FaultPlan | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        storage_port: int = 0,
+        verbose: bool = False,
+    ) -> None:
+        self.state = EmulatorState(config)
+        self.faults = FaultInjector(faults or FaultPlan())
+        self.faults_injected: dict[str, int] = dict.fromkeys(
+            ("429", "503", "500", "502", "reset", "slow"), 0
+        )
+        self._api = _EmulatorHTTPServer((host, port), _ApiHandler, self, verbose=verbose)
+        self._storage = _EmulatorHTTPServer(
+            (host, storage_port), _StorageHandler, self, verbose=verbose
+        )
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        """The API base URL, e.g. ``http://127.0.0.1:PORT/v1``."""
+        host, port = self._api.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    @property
+    def storage_url(self) -> str:
+        """The storage host's origin, where signed download URLs point."""
+        host, port = self._storage.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Emulator:
+        """Serve both hosts on background threads."""
+        for server in (self._api, self._storage):
+            thread = threading.Thread(target=server.serve_forever, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close both sockets."""
+        for server in (self._api, self._storage):
+            server.shutdown()
+            server.server_close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # Conveniences for tests and benchmarks.
+    def ground_truth(self, profile_url: str, **filters: t.Any) -> list[dict[str, t.Any]]:
+        """Exactly the videos a task with these filters serves."""
+        return self.state.ground_truth(profile_url, **filters)
+
+    def counters(self, key: str = "demo-key") -> t.Any:
+        """The request counters of one key."""
+        return self.state.counters[key]

@@ -1,0 +1,451 @@
+"""The emulated provider's state: users, tasks, their lifecycle, counters, ground truth.
+
+Everything here is plain Python with no HTTP in it; :mod:`.server` maps requests onto
+it. Times come from ``clock`` (``time.time`` by default) so tests can reason about a
+timeline of submits and completions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import collections
+import dataclasses
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+import typing as t
+import uuid
+
+from tap_vidnavigator.emulator import data
+
+try:  # orjson is a dependency of the tap; the emulator works without it.
+    import orjson
+
+    def dumps(value: t.Any) -> bytes:
+        """Serialise to compact UTF-8 JSON."""
+        return orjson.dumps(value)
+
+except ImportError:  # pragma: no cover
+
+    def dumps(value: t.Any) -> bytes:
+        """Serialise to compact UTF-8 JSON."""
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+DEMO_KEYS = ("demo-key", "demo-key-2")
+DOWNLOAD_SHAPES = ("task", "envelope", "list")
+_VIDEOS_PLACEHOLDER = "\x00videos\x00"
+
+
+def iso(ts: float | None) -> str | None:
+    """Unix seconds as the provider's ISO-8601 UTC form."""
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(int(ts), dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode_cursor(offset: int) -> str:
+    """The opaque cursor: base64 of ``{"offset": N}``, as in the provider's docs."""
+    return base64.b64encode(json.dumps({"offset": offset}, separators=(":", ":")).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> int:
+    """The offset in a cursor; ValueError when it is not one of ours."""
+    try:
+        payload = json.loads(base64.b64decode(cursor.encode(), validate=True))
+        offset = payload["offset"]
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
+        raise ValueError(cursor) from exc
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValueError(cursor)
+    return offset
+
+
+@dataclasses.dataclass
+class EmulatorConfig:
+    """How the emulated provider behaves; every field has a CLI option."""
+
+    processing_seconds: float = 2.0
+    expire_seconds: float = 3600.0
+    download_ttl_seconds: float = 300.0
+    max_active_tasks: int = 10
+    credits: int | None = None
+    keys: tuple[str, ...] = DEMO_KEYS
+    offer_download_url: bool = True
+    download_shape: str = "task"
+    modern_fields: bool = False
+    signing_secret: bytes = dataclasses.field(default_factory=lambda: secrets.token_bytes(32))
+
+    def __post_init__(self) -> None:
+        if self.download_shape not in DOWNLOAD_SHAPES:
+            msg = f"download_shape must be one of {DOWNLOAD_SHAPES}"
+            raise ValueError(msg)
+
+
+@dataclasses.dataclass
+class Counters:
+    """Per-key request counts; ``submits`` is the credits spent."""
+
+    submits: int = 0
+    refused_submits: int = 0
+    polls: int = 0
+    page_requests: int = 0
+    videos_served: int = 0
+    downloads: int = 0
+    leaked_keys: int = 0
+    faults: int = 0
+    errors: int = 0
+
+
+@dataclasses.dataclass
+class Task:
+    """One scrape task."""
+
+    task_id: str
+    key: str
+    profile_url: str
+    handle: str
+    filters: data.Filters
+    created_at: float
+    completes_at: float
+    expires_at: float
+    failure: data.ProfileFailure | None
+    matched: list[dict[str, t.Any]]
+    stats: dict[str, int]
+    _video_bytes: list[bytes] | None = None
+    _downloads: dict[str, bytes] = dataclasses.field(default_factory=dict)
+
+    def status(self, now: float) -> str:
+        """``processing``, ``completed`` or ``failed`` at ``now``."""
+        if now < self.completes_at:
+            return "processing"
+        return "failed" if self.failure else "completed"
+
+
+class Response(t.NamedTuple):
+    """What the HTTP layer sends: status, body, extra headers."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    content_type: str = "application/json"
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: t.Any
+) -> Response:
+    """An error in the contract's body shape."""
+    body = {"status": "error", "error": code, "message": message, **extra}
+    return Response(status, dumps(body), headers or {})
+
+
+class EmulatorState:
+    """The provider: tasks by id, counters by key, and the ground truth."""
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        clock: t.Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.clock = clock
+        self.tasks: dict[str, Task] = {}
+        self.counters: dict[str, Counters] = collections.defaultdict(Counters)
+        self.credits_left: dict[str, int | None] = dict.fromkeys(
+            self.config.keys, self.config.credits
+        )
+        self.events: list[tuple[float, str, str]] = []
+        self._published: dict[str, list[dict[str, t.Any]]] = {}
+        self._lock = threading.RLock()
+
+    # ----------------------------------------------------------------- data
+    def profile_videos(self, handle: str) -> list[dict[str, t.Any]]:
+        """All videos of a profile now, newest first (published ones included)."""
+        return [*self._published.get(handle.lower(), ()), *data.profile_videos(handle)]
+
+    def publish(self, profile_url: str, count: int) -> list[dict[str, t.Any]]:
+        """Publish ``count`` new videos on a profile (newest first); returns them."""
+        handle = data.handle_of(profile_url)
+        with self._lock:
+            current = self.profile_videos(handle)
+            newest = int(current[0]["timestamp"]) if current else data.BASE_EPOCH
+            batch = len(self._published.get(handle.lower(), ())) + 1
+            fresh = data.newer_videos(handle, newest, count, batch)
+            self._published[handle.lower()] = [*fresh, *self._published.get(handle.lower(), ())]
+            return fresh
+
+    def ground_truth(self, profile_url: str, **filters: t.Any) -> list[dict[str, t.Any]]:
+        """Exactly the videos a task for these filters serves, in serving order."""
+        handle = data.handle_of(profile_url)
+        if data.profile_failure(handle):
+            return []
+        parsed = data.parse_filters({k: v for k, v in filters.items() if v is not None})
+        matched, _ = data.apply_filters(self.profile_videos(handle), parsed)
+        return [self._served_video(video) for video in matched]
+
+    def _served_video(self, video: dict[str, t.Any]) -> dict[str, t.Any]:
+        if not self.config.modern_fields:
+            return video
+        return {**video, "published_at": iso(int(video["timestamp"]))}
+
+    # ------------------------------------------------------------ accounting
+    def _event(self, kind: str, task_id: str) -> None:
+        self.events.append((self.clock(), kind, task_id))
+
+    def timeline(self) -> list[tuple[float, str, str]]:
+        """Submits and the completions that already happened, in time order."""
+        now = self.clock()
+        with self._lock:
+            finished = [
+                (task.completes_at, "finished", task.task_id)
+                for task in self.tasks.values()
+                if task.completes_at <= now
+            ]
+            return sorted([*self.events, *finished])
+
+    def authorise(self, key: str | None) -> Response | None:
+        """None when the key is a user's; otherwise the 401 to answer."""
+        if key is None:
+            return error_response(401, "missing_api_key", "Missing X-API-Key header")
+        if key not in self.credits_left:
+            return error_response(401, "invalid_api_key", "Invalid API key")
+        return None
+
+    # ---------------------------------------------------------------- routes
+    def submit(self, key: str, raw_body: bytes) -> Response:
+        """``POST /tiktok/profile``."""
+        counters = self.counters[key]
+        try:
+            body = json.loads(raw_body or b"{}")
+            if not isinstance(body, dict):
+                raise TypeError
+        except (ValueError, TypeError):
+            counters.errors += 1
+            return error_response(400, "bad_request", "Request body must be a JSON object")
+        try:
+            handle = data.handle_of(body.get("profile_url"))
+            filters = data.parse_filters(body)
+        except data.FilterError as exc:
+            counters.errors += 1
+            return error_response(400, "bad_request", str(exc), field=exc.field)
+        with self._lock:
+            now = self.clock()
+            credits = self.credits_left[key]
+            if credits is not None and credits <= 0:
+                counters.refused_submits += 1
+                return error_response(
+                    402, "insufficient_credits", "Insufficient credits: top up your plan"
+                )
+            active = sum(
+                1
+                for task in self.tasks.values()
+                if task.key == key and task.status(now) == "processing"
+            )
+            if active >= self.config.max_active_tasks:
+                counters.refused_submits += 1
+                return error_response(
+                    429,
+                    "too_many_active_jobs",
+                    f"You already have {active} active scrape jobs; wait for one to finish",
+                    {"Retry-After": "1"},
+                )
+            if credits is not None:
+                self.credits_left[key] = credits - 1
+            counters.submits += 1
+            task = self._new_task(key, body["profile_url"], handle, filters, now)
+            self.tasks[task.task_id] = task
+            self._event("submitted", task.task_id)
+        payload = {
+            "status": "success",
+            "data": {
+                "task_id": task.task_id,
+                "task_status": "processing",
+                "profile_url": task.profile_url,
+                "expires_at": iso(task.expires_at),
+                "check_status_url": f"/v1/tiktok/profile/{task.task_id}",
+                "message": "TikTok profile scrape started",
+            },
+        }
+        return Response(202, dumps(payload), {})
+
+    def _new_task(
+        self, key: str, profile_url: str, handle: str, filters: data.Filters, now: float
+    ) -> Task:
+        failure = data.profile_failure(handle)
+        matched, stats = data.apply_filters(self.profile_videos(handle), filters)
+        if failure:
+            stats = {"videos_scanned": 0, "videos_matched": 0, "pages_consumed": 1}
+        completes_at = now + self.config.processing_seconds
+        return Task(
+            task_id=f"tt_profile_{uuid.uuid4().hex[:16]}",
+            key=key,
+            profile_url=profile_url,
+            handle=handle,
+            filters=filters,
+            created_at=now,
+            completes_at=completes_at,
+            expires_at=completes_at + self.config.expire_seconds,
+            failure=failure,
+            matched=[self._served_video(v) for v in matched] if not failure else [],
+            stats=stats,
+        )
+
+    def _find_task(self, key: str, task_id: str, now: float) -> Task | None:
+        task = self.tasks.get(task_id)
+        if task is None or task.key != key or now >= task.expires_at:
+            return None
+        return task
+
+    def poll(self, key: str, task_id: str, query: dict[str, str], storage_base: str) -> Response:
+        """``GET /tiktok/profile/{task_id}?cursor=&limit=``."""
+        counters = self.counters[key]
+        now = self.clock()
+        task = self._find_task(key, task_id, now)
+        if task is None:
+            counters.errors += 1
+            return error_response(
+                404,
+                "task_not_found",
+                "Task not found. It may have expired or does not belong to you.",
+            )
+        limit_text = query.get("limit", "50")
+        try:
+            limit = int(limit_text)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 500:
+            counters.errors += 1
+            return error_response(400, "bad_request", "limit must be an integer between 1 and 500")
+        offset = 0
+        if query.get("cursor"):
+            try:
+                offset = decode_cursor(query["cursor"])
+            except ValueError:
+                counters.errors += 1
+                return error_response(400, "invalid_cursor", "The supplied cursor is invalid")
+        status = task.status(now)
+        if status == "processing":
+            counters.polls += 1
+            return Response(200, self._task_body(task, status, 0, limit, None), {})
+        total = len(task.matched)
+        if offset > total:
+            counters.errors += 1
+            return error_response(400, "invalid_cursor", "The supplied cursor is invalid")
+        counters.page_requests += 1
+        counters.videos_served += min(limit, total - offset)
+        url = self.sign_download(task, storage_base) if self.config.offer_download_url else None
+        return Response(200, self._task_body(task, status, offset, limit, url), {})
+
+    def _video_bytes(self, task: Task) -> list[bytes]:
+        # Serialised once per task, so a page is a join of ready bytes.
+        if task._video_bytes is None:
+            task._video_bytes = [dumps(video) for video in task.matched]
+        return task._video_bytes
+
+    def _task_data(self, task: Task, status: str) -> dict[str, t.Any]:
+        processing = status == "processing"
+        data_obj: dict[str, t.Any] = {
+            "task_id": task.task_id,
+            "task_status": status,
+            "profile_url": task.profile_url,
+            "profile": None if processing or task.failure else data.profile_object(task.handle),
+            "filters": task.filters.echo(),
+            "stats": None if processing else task.stats,
+            "videos": _VIDEOS_PLACEHOLDER,
+        }
+        if task.failure and not processing:
+            data_obj["error_message"] = task.failure.message
+            data_obj["error"] = {
+                "error": task.failure.code,
+                "message": task.failure.message,
+                "http_status": task.failure.http_status,
+            }
+        else:
+            data_obj["error_message"] = None
+        data_obj["created_at"] = iso(task.created_at)
+        data_obj["completed_at"] = None if processing else iso(task.completes_at)
+        data_obj["expires_at"] = iso(task.expires_at)
+        return data_obj
+
+    def _task_body(
+        self, task: Task, status: str, offset: int, limit: int, download_url: str | None
+    ) -> bytes:
+        data_obj = self._task_data(task, status)
+        total = 0 if status == "processing" else len(task.matched)
+        end = min(offset + limit, total)
+        data_obj["pagination"] = {
+            "limit": limit,
+            "offset": offset,
+            "total_items": total,
+            "has_next": end < total,
+            "has_prev": offset > 0,
+            "next_cursor": encode_cursor(end) if end < total else None,
+            "prev_cursor": encode_cursor(max(0, offset - limit)) if offset > 0 else None,
+        }
+        data_obj["download_url"] = download_url
+        body = dumps({"status": "success", "data": data_obj})
+        page = b"[" + b",".join(self._video_bytes(task)[offset:end]) + b"]" if total else b"[]"
+        return body.replace(dumps(_VIDEOS_PLACEHOLDER), page, 1)
+
+    # -------------------------------------------------------------- storage
+    def _signature(self, path: str, expires: int) -> str:
+        message = f"{path}\n{expires}".encode()
+        return hmac.new(self.config.signing_secret, message, hashlib.sha256).hexdigest()
+
+    def sign_download(self, task: Task, storage_base: str) -> str:
+        """A fresh signed URL to the whole result on the storage host."""
+        user = hashlib.sha256(task.key.encode()).hexdigest()[:12]
+        path = f"/storage/api/tiktok_profiles/{user}/{task.task_id}.json"
+        expires = int(self.clock() + self.config.download_ttl_seconds)
+        signature = self._signature(path, expires)
+        return (
+            f"{storage_base}{path}?X-Goog-Algorithm=GOOG4-HMAC-SHA256"
+            f"&X-Goog-Expires={expires}&X-Goog-Signature={signature}"
+        )
+
+    def download(self, path: str, query: dict[str, str], leaked_key: str | None) -> Response:
+        """``GET`` of a signed download URL (on the storage host)."""
+        if leaked_key is not None:
+            self.counters[leaked_key].leaked_keys += 1
+        try:
+            expires = int(query["X-Goog-Expires"])
+            signature = query["X-Goog-Signature"]
+        except (KeyError, ValueError):
+            return _storage_error("MissingSecurityHeader", "The URL is not signed")
+        if not hmac.compare_digest(signature, self._signature(path, expires)):
+            return _storage_error("SignatureDoesNotMatch", "The request signature is invalid")
+        if self.clock() > expires:
+            return _storage_error("ExpiredToken", "The signed URL has expired")
+        task_id = path.rsplit("/", 1)[-1].removesuffix(".json")
+        task = self.tasks.get(task_id)
+        if task is None or self.clock() >= task.expires_at:
+            return _storage_error("NoSuchKey", "The object does not exist", 404)
+        self.counters[task.key].downloads += 1
+        return Response(200, self._download_body(task), {})
+
+    def _download_body(self, task: Task) -> bytes:
+        shape = self.config.download_shape
+        if shape not in task._downloads:
+            videos = b"[" + b",".join(self._video_bytes(task)) + b"]"
+            if shape == "list":
+                task._downloads[shape] = videos
+            else:
+                data_obj = self._task_data(task, task.status(self.clock()))
+                body: t.Any = (
+                    data_obj if shape == "task" else {"status": "success", "data": data_obj}
+                )
+                task._downloads[shape] = dumps(body).replace(dumps(_VIDEOS_PLACEHOLDER), videos, 1)
+        return task._downloads[shape]
+
+
+def _storage_error(code: str, message: str, status: int = 403) -> Response:
+    body = (
+        "<?xml version='1.0' encoding='UTF-8'?>"
+        f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    )
+    return Response(status, body.encode(), {}, "application/xml")

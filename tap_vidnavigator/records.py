@@ -1,0 +1,253 @@
+"""Stream schemas, and the one place where API objects become typed records.
+
+The API may send counts as strings, any field as null, and (in newer versions)
+``published_at`` beside ``timestamp``. Typing each value here, once, is what lets the
+streams turn the SDK's per-record type conformance off.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import typing as t
+
+from singer_sdk import typing as th
+
+from tap_vidnavigator.settings import canonical_profile_url
+
+_NULLABLE_STRING = th.StringType
+_COUNT = th.IntegerType
+
+VIDEO_SCHEMA = th.PropertiesList(
+    th.Property("id", th.StringType, required=True, description="TikTok video ID (19 digits)."),
+    th.Property("task_id", th.StringType, required=True, description="Scrape task that served it."),
+    th.Property("profile_url", th.StringType, description="Canonical profile URL."),
+    th.Property("uploader", th.StringType, description="Profile handle, without @."),
+    th.Property("published_at", th.DateTimeType, description="Publication time (UTC)."),
+    th.Property("timestamp", th.IntegerType, description="Publication time, unix seconds."),
+    th.Property("title", _NULLABLE_STRING),
+    th.Property("description", _NULLABLE_STRING),
+    th.Property("track", _NULLABLE_STRING, description="Sound or track name."),
+    th.Property("artists", th.ArrayType(th.StringType)),
+    th.Property("duration", th.NumberType, description="Length in seconds."),
+    th.Property("views", _COUNT),
+    th.Property("likes", _COUNT),
+    th.Property("reposts", _COUNT),
+    th.Property("comments", _COUNT),
+    th.Property(
+        "thumbnails",
+        th.ArrayType(th.ObjectType(additional_properties=True)),
+        description="Thumbnail objects as the API sends them.",
+    ),
+    th.Property("url", th.StringType, description="Video page URL."),
+).to_dict()
+
+TASK_SCHEMA = th.PropertiesList(
+    th.Property("task_id", th.StringType, required=True),
+    th.Property("task_status", th.StringType, description="completed or failed."),
+    th.Property("profile_url", th.StringType, description="Canonical profile URL."),
+    th.Property("uploader", th.StringType, description="Profile handle, without @."),
+    th.Property(
+        "profile",
+        th.ObjectType(additional_properties=True),
+        description="Profile metadata as scraped (uploader, follower_count, ...).",
+    ),
+    th.Property("follower_count", th.IntegerType),
+    th.Property(
+        "filters",
+        th.ObjectType(
+            th.Property("max_posts", th.IntegerType),
+            th.Property("after_date", th.StringType),
+            th.Property("before_date", th.StringType),
+            th.Property("min_likes", th.IntegerType),
+            th.Property("max_likes", th.IntegerType),
+        ),
+        description="Filters the task ran with, as the API echoes them.",
+    ),
+    th.Property(
+        "stats",
+        th.ObjectType(
+            th.Property("videos_scanned", th.IntegerType),
+            th.Property("videos_matched", th.IntegerType),
+            th.Property("pages_consumed", th.IntegerType),
+        ),
+    ),
+    th.Property("error_code", th.StringType, description="Why a failed task failed (code)."),
+    th.Property("error_message", th.StringType, description="Why a failed task failed."),
+    th.Property("created_at", th.DateTimeType),
+    th.Property("completed_at", th.DateTimeType),
+    th.Property("expires_at", th.DateTimeType),
+).to_dict()
+
+
+class RecordError(ValueError):
+    """An API object that cannot become a record (for example a video without id)."""
+
+
+_INT64 = 2**63 - 1
+
+
+def to_int(value: t.Any) -> int | None:
+    """Counts as the API sends them (int, numeric string, integral float) or None."""
+    number = _to_int(value)
+    # No count is that large; every warehouse column would overflow on it.
+    return number if number is None or -_INT64 <= number <= _INT64 else None
+
+
+def _to_int(value: t.Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value.strip().replace(",", "")
+        if not text:
+            return None
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                return None
+            return int(number) if math.isfinite(number) else None
+    return None
+
+
+def to_number(value: t.Any) -> float | int | None:
+    """A duration or other measure as a number, or None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def to_text(value: t.Any) -> str | None:
+    """A text field, or None."""
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def iso_from_unix(seconds: int | None) -> str | None:
+    """Unix seconds as ``YYYY-MM-DDTHH:MM:SS+00:00``."""
+    if seconds is None:
+        return None
+    try:
+        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def to_datetime(value: t.Any) -> str | None:
+    """An ISO-8601 datetime from the API, normalised to UTC, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc).isoformat()
+
+
+class TaskInfo(t.NamedTuple):
+    """What every video record of a task carries."""
+
+    task_id: str
+    profile_url: str
+    uploader: str
+
+
+def video_record(raw: t.Any, task: TaskInfo) -> dict[str, t.Any]:
+    """Type one API video; RecordError when it has no usable id."""
+    if not isinstance(raw, dict):
+        msg = f"a video of task {task.task_id} is not an object: {str(raw)[:80]!r}"
+        raise RecordError(msg)
+    video_id = raw.get("id")
+    if isinstance(video_id, bool) or not isinstance(video_id, (str, int)) or video_id == "":
+        msg = f"a video of task {task.task_id} has no id: {str(raw)[:120]!r}"
+        raise RecordError(msg)
+    timestamp = to_int(raw.get("timestamp"))
+    published_at = to_datetime(raw.get("published_at")) or iso_from_unix(timestamp)
+    artists = raw.get("artists")
+    thumbnails = raw.get("thumbnails")
+    return {
+        "id": str(video_id),
+        "task_id": task.task_id,
+        "profile_url": task.profile_url,
+        "uploader": task.uploader,
+        "published_at": published_at,
+        "timestamp": timestamp,
+        "title": to_text(raw.get("title")),
+        "description": to_text(raw.get("description")),
+        "track": to_text(raw.get("track")),
+        "artists": [str(a) for a in artists if a is not None]
+        if isinstance(artists, list)
+        else None,
+        "duration": to_number(raw.get("duration")),
+        "views": to_int(raw.get("views")),
+        "likes": to_int(raw.get("likes")),
+        "reposts": to_int(raw.get("reposts")),
+        "comments": to_int(raw.get("comments")),
+        "thumbnails": [x for x in thumbnails if isinstance(x, dict)]
+        if isinstance(thumbnails, list)
+        else None,
+        "url": to_text(raw.get("url")),
+    }
+
+
+def task_profile_url(data: t.Mapping[str, t.Any], fallback: str | None = None) -> str:
+    """The canonical profile URL of a task body (falling back to what was submitted)."""
+    raw = data.get("profile_url")
+    canonical = canonical_profile_url(raw) if isinstance(raw, str) else None
+    return canonical or fallback or (raw if isinstance(raw, str) else "")
+
+
+def _int_fields(value: t.Any, names: tuple[str, ...]) -> dict[str, t.Any] | None:
+    if not isinstance(value, dict):
+        return None
+    return {name: to_int(value.get(name)) for name in names}
+
+
+def task_record(data: t.Mapping[str, t.Any], profile_url: str) -> dict[str, t.Any]:
+    """One ``profile_tasks`` record from a terminal task body (download_url dropped)."""
+    profile = data.get("profile") if isinstance(data.get("profile"), dict) else None
+    filters = data.get("filters") if isinstance(data.get("filters"), dict) else None
+    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    error_message = error.get("message") or data.get("error_message")
+    return {
+        "task_id": str(data["task_id"]),
+        "task_status": data.get("task_status"),
+        "profile_url": profile_url,
+        "uploader": profile_url.rsplit("@", 1)[-1] if "@" in profile_url else None,
+        "profile": profile,
+        "follower_count": to_int(profile.get("follower_count")) if profile else None,
+        "filters": {
+            "max_posts": to_int(filters.get("max_posts")),
+            "after_date": to_text(filters.get("after_date")),
+            "before_date": to_text(filters.get("before_date")),
+            "min_likes": to_int(filters.get("min_likes")),
+            "max_likes": to_int(filters.get("max_likes")),
+        }
+        if filters
+        else None,
+        "stats": _int_fields(
+            data.get("stats"), ("videos_scanned", "videos_matched", "pages_consumed")
+        ),
+        "error_code": to_text(error.get("error") or error.get("code")),
+        "error_message": to_text(error_message),
+        "created_at": to_datetime(data.get("created_at")),
+        "completed_at": to_datetime(data.get("completed_at")),
+        "expires_at": to_datetime(data.get("expires_at")),
+    }

@@ -1,0 +1,127 @@
+"""tap-vidnavigator: TikTok profile scrapes from the VidNavigator API, as Singer streams."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import typing as t
+import uuid
+
+import click
+from singer_sdk import Tap
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.tap_base import CliTestOptionValue
+from typing_extensions import override
+
+from tap_vidnavigator.errors import ApiError, TaskNotFoundError, VidNavigatorError
+from tap_vidnavigator.redaction import install_redaction, redact, register_secret
+from tap_vidnavigator.run import Run
+from tap_vidnavigator.settings import CONFIG_SCHEMA, Settings, SettingsError, parse_settings
+from tap_vidnavigator.streams import ProfileTasksStream, VideosStream
+from tap_vidnavigator.writer import OrjsonWriter
+
+_LOGGER = logging.getLogger("tap-vidnavigator")
+
+
+class TapVidNavigator(Tap):
+    """Singer tap for the VidNavigator TikTok profile API."""
+
+    name = "tap-vidnavigator"
+    config_jsonschema = CONFIG_SCHEMA
+    message_writer_class = OrjsonWriter
+
+    @override
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        install_redaction()
+        super().__init__(*args, **kwargs)
+        key = self.config.get("api_key")
+        if isinstance(key, str):
+            register_secret(key)
+        if kwargs.get("validate_config", True):
+            _ = self.settings  # every setting is checked before any request
+
+    @functools.cached_property
+    def settings(self) -> Settings:
+        """The validated settings; ConfigValidationError lists every problem."""
+        try:
+            return parse_settings(self.config)
+        except SettingsError as exc:
+            raise ConfigValidationError(
+                "Invalid tap-vidnavigator settings", errors=exc.errors
+            ) from None
+
+    @override
+    def discover_streams(self) -> list[ProfileTasksStream | VideosStream]:
+        run = Run(lambda: self.settings)
+        return [ProfileTasksStream(self, run), VideosStream(self, run)]
+
+    def check_connection(self) -> None:
+        """Prove the key works without spending credits.
+
+        A GET of a task id that cannot exist costs nothing: 404 ``task_not_found``
+        proves the key was accepted; 401/403 raise KeyRefusedError.
+        """
+        stream = t.cast("ProfileTasksStream", self.streams["profile_tasks"])
+        probe = f"tt_connection_check_{uuid.uuid4().hex[:12]}"
+        try:
+            stream.call_api("GET", f"/tiktok/profile/{probe}", params={"limit": 1})
+        except TaskNotFoundError:
+            self.logger.info(
+                "Connection test passed: %s accepted the API key (no credits spent)",
+                self.settings.api_url,
+            )
+            return
+        msg = f"Connection test: the API answered a task that cannot exist ({probe})"
+        raise ApiError(msg)
+
+    @override
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        if value != CliTestOptionValue.All.value:
+            super().cb_test(ctx, param, value)
+            return
+        config = ctx.params.get("config")
+        with _clean_failure():
+            tap = cls(
+                config=config.config if config else None,
+                parse_env_config=bool(config and config.parse_env),
+                validate_config=True,
+            )
+            tap.check_connection()
+        ctx.exit()
+
+    @override
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        with _clean_failure():
+            super().invoke(*args, **kwargs)
+
+
+class _clean_failure:  # noqa: N801
+    """Turn any failure into ERROR lines, one clear last line, and exit code 1."""
+
+    def __enter__(self) -> None:
+        install_redaction()
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: t.Any) -> bool:
+        if exc is None or isinstance(exc, (SystemExit, KeyboardInterrupt, click.exceptions.Exit)):
+            return False
+        if isinstance(exc, ConfigValidationError):
+            for error in exc.errors or [str(exc)]:
+                _LOGGER.error("Invalid setting: %s", error)
+            summary = f"invalid configuration ({len(exc.errors or [1])} problem(s)); fix the settings above"
+        elif isinstance(exc, VidNavigatorError):
+            summary = str(exc)
+        else:
+            _LOGGER.error("Unexpected error", exc_info=exc)
+            summary = f"unexpected {type(exc).__name__}: {exc}"
+        _LOGGER.error("tap-vidnavigator failed: %s", redact(summary))
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    TapVidNavigator.cli()
