@@ -1,0 +1,443 @@
+"""Contract tests of the emulator, over real HTTP, one section per point of its spec."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from tap_vidnavigator.emulator import FAULT_KINDS, FaultPlan
+from tap_vidnavigator.emulator.data import BASE_EPOCH, profile_size
+
+KEY = {"X-API-Key": "demo-key"}
+KEY2 = {"X-API-Key": "demo-key-2"}
+TIKTOK = "https://www.tiktok.com/@tiktok"
+
+
+def submit(emulator, profile_url=TIKTOK, headers=KEY, **filters):
+    return requests.post(
+        f"{emulator.url}/tiktok/profile",
+        json={"profile_url": profile_url, **filters},
+        headers=headers,
+        timeout=10,
+    )
+
+
+def task_id_of(response):
+    assert response.status_code == 202, response.text
+    return response.json()["data"]["task_id"]
+
+
+def get(emulator, task_id, headers=KEY, **params):
+    return requests.get(
+        f"{emulator.url}/tiktok/profile/{task_id}", params=params, headers=headers, timeout=10
+    )
+
+
+def all_pages(emulator, task_id, limits):
+    """Page through a task with a limit per request (cycling through ``limits``)."""
+    videos, cursor, index = [], None, 0
+    while True:
+        params = {"limit": limits[index % len(limits)]}
+        if cursor:
+            params["cursor"] = cursor
+        data = get(emulator, task_id, **params).json()["data"]
+        videos += data["videos"]
+        index += 1
+        if not data["pagination"]["has_next"]:
+            assert data["pagination"]["next_cursor"] is None
+            return videos
+        cursor = data["pagination"]["next_cursor"]
+
+
+# 1. Routes ---------------------------------------------------------------------------
+
+
+def test_routes_and_storage_on_another_host(emulator):
+    task_id = task_id_of(submit(emulator))
+    data = get(emulator, task_id).json()["data"]
+    assert data["task_status"] == "completed"
+    api, storage = urlsplit(emulator.url), urlsplit(data["download_url"])
+    assert api.hostname == storage.hostname == "127.0.0.1"
+    assert api.port != storage.port
+    assert storage.path.startswith("/storage/")
+    assert requests.get(f"{emulator.url}/nothing", headers=KEY, timeout=5).status_code == 404
+
+
+def test_cli_prints_base_url_first():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tap_vidnavigator.emulator", "--port", "0", "--processing", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = process.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
+        answer = requests.post(f"{url}/tiktok/profile", json={"profile_url": TIKTOK}, headers=KEY, timeout=5)
+        assert answer.status_code == 202
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+# 2. Auth -----------------------------------------------------------------------------
+
+
+def test_unknown_and_missing_keys_are_401(emulator):
+    for headers in ({"X-API-Key": "wrong"}, {}):
+        answer = submit(emulator, headers=headers)
+        assert answer.status_code == 401
+        assert answer.json()["status"] == "error"
+        assert get(emulator, "tt_profile_x", headers=headers).status_code == 401
+
+
+def test_a_task_belongs_to_the_key_that_created_it(emulator):
+    task_id = task_id_of(submit(emulator))
+    answer = get(emulator, task_id, headers=KEY2)
+    assert answer.status_code == 404
+    assert answer.json()["error"] == "task_not_found"
+    assert get(emulator, task_id).status_code == 200
+
+
+def test_custom_keys(make_emulator):
+    emulator = make_emulator(keys=("alpha", "beta"))
+    assert submit(emulator, headers={"X-API-Key": "alpha"}).status_code == 202
+    assert submit(emulator, headers=KEY).status_code == 401
+
+
+# 3. Lifecycle ------------------------------------------------------------------------
+
+
+def test_processing_then_completed(make_emulator):
+    emulator = make_emulator(processing_seconds=0.6)
+    task_id = task_id_of(submit(emulator))
+    data = get(emulator, task_id).json()["data"]
+    assert data["task_status"] == "processing"
+    assert data["profile"] is None and data["videos"] == [] and data["download_url"] is None
+    time.sleep(0.7)
+    data = get(emulator, task_id).json()["data"]
+    assert data["task_status"] == "completed"
+    assert data["profile"]["uploader"] == "tiktok" and data["videos"]
+
+
+def test_expiry_answers_404_and_expires_at_tells_the_truth(make_emulator):
+    emulator = make_emulator(expire_seconds=1.0)
+    task_id = task_id_of(submit(emulator))
+    data = get(emulator, task_id).json()["data"]
+    completed = time.mktime(time.strptime(data["completed_at"], "%Y-%m-%dT%H:%M:%SZ"))
+    expires = time.mktime(time.strptime(data["expires_at"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert expires - completed in (0, 1, 2)
+    time.sleep(1.2)
+    assert get(emulator, task_id).status_code == 404
+
+
+def test_failing_handle_fails_with_error_object(emulator):
+    task_id = task_id_of(submit(emulator, "https://www.tiktok.com/@notfound_someone"))
+    data = get(emulator, task_id).json()["data"]
+    assert data["task_status"] == "failed"
+    assert data["error"]["error"] == "user_not_found"
+    assert data["error_message"] and data["videos"] == []
+
+
+# 4. Data -----------------------------------------------------------------------------
+
+
+def test_data_is_deterministic_and_realistic(emulator):
+    first = all_pages(emulator, task_id_of(submit(emulator, "https://www.tiktok.com/@big3000")), [500])
+    second = all_pages(emulator, task_id_of(submit(emulator, "https://www.tiktok.com/@big3000")), [500])
+    assert first == second and len(first) == 3000
+    assert all(len(video["id"]) == 19 and video["id"].isdigit() for video in first)
+    stamps = [int(video["timestamp"]) for video in first]
+    assert stamps == sorted(stamps, reverse=True) and stamps[0] < BASE_EPOCH
+    assert any(isinstance(video["views"], str) for video in first)
+    assert any(video["likes"] is None for video in first)
+    assert any(video["description"] is None for video in first)
+    assert any(any(ord(ch) > 0xFFFF for ch in video["title"] or "") for video in first)
+
+
+def test_sizes_by_handle(emulator):
+    assert profile_size("empty") == 0
+    assert profile_size("big60000") == 60000
+    assert profile_size("size7") == 7
+    assert 20 <= profile_size("tiktok") <= 200
+    data = get(emulator, task_id_of(submit(emulator, "https://www.tiktok.com/@empty"))).json()["data"]
+    assert data["task_status"] == "completed" and data["pagination"]["total_items"] == 0
+
+
+# 5. Filters --------------------------------------------------------------------------
+
+
+def test_filters_are_applied_echoed_and_counted(emulator):
+    url = "https://www.tiktok.com/@big2000"
+    everything = emulator.ground_truth(url)
+    cut = everything[100]["timestamp"]
+    day = time.strftime("%Y-%m-%d", time.gmtime(int(cut)))
+    filters = {"after_date": day, "min_likes": 200, "max_likes": 5000, "max_posts": 40}
+    data = get(emulator, task_id_of(submit(emulator, url, **filters)), limit=500).json()["data"]
+    assert data["filters"] == {
+        "max_posts": 40,
+        "after_date": day.replace("-", ""),
+        "before_date": None,
+        "min_likes": 200,
+        "max_likes": 5000,
+    }
+    served = data["videos"]
+    assert served == emulator.ground_truth(url, **filters)
+    day_start = time.mktime(time.strptime(day, "%Y-%m-%d")) - time.timezone
+    for video in served:
+        assert 200 <= int(video["likes"]) <= 5000 and int(video["timestamp"]) >= day_start
+    assert len(served) <= 40
+    assert data["stats"]["videos_matched"] == len(served)
+    assert data["stats"]["videos_scanned"] >= len(served)
+
+
+@pytest.mark.parametrize(
+    ("after", "before", "name"),
+    [
+        ({"after_date": "20251201"}, {"before_date": "2025-12-20"}, "date"),
+        ({"after_datetime": "2025-12-01T00:00:00Z"}, {"before_datetime": "2025-12-20T23:59:59+00:00"}, "sdk"),
+    ],
+)
+def test_date_formats_and_sdk_names(emulator, after, before, name):
+    url = "https://www.tiktok.com/@big1000"
+    data = get(emulator, task_id_of(submit(emulator, url, **after, **before)), limit=500).json()["data"]
+    assert data["filters"]["after_date"] == "20251201"
+    assert data["filters"]["before_date"] == "20251220"
+    assert data["videos"] == emulator.ground_truth(url, **after, **before)
+
+
+@pytest.mark.parametrize(
+    ("filters", "field"),
+    [
+        ({"max_posts": 0}, "max_posts"),
+        ({"min_likes": -1}, "min_likes"),
+        ({"max_likes": "many"}, "max_likes"),
+        ({"after_date": "yesterday"}, "after_date"),
+        ({"after_date": "2025-02-01", "before_date": "2025-01-01"}, "after_date"),
+        ({"min_likes": 10, "max_likes": 5}, "min_likes"),
+    ],
+)
+def test_invalid_filters_are_400_naming_the_field(emulator, filters, field):
+    answer = submit(emulator, **filters)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "bad_request" and field in answer.json()["message"]
+
+
+def test_profile_url_must_be_a_tiktok_profile(emulator):
+    answer = submit(emulator, "https://example.com/@x")
+    assert answer.status_code == 400 and "profile_url" in answer.json()["message"]
+
+
+# 6. Cursor paging --------------------------------------------------------------------
+
+
+def test_cursor_paging_exactly_as_documented(emulator):
+    url = "https://www.tiktok.com/@size60"
+    task_id = task_id_of(submit(emulator, url))
+    first = get(emulator, task_id, limit=25).json()["data"]["pagination"]
+    assert first == {
+        "limit": 25,
+        "offset": 0,
+        "total_items": 60,
+        "has_next": True,
+        "has_prev": False,
+        "next_cursor": base64.b64encode(b'{"offset":25}').decode(),
+        "prev_cursor": None,
+    }
+    last = get(emulator, task_id, limit=25, cursor=base64.b64encode(b'{"offset":50}').decode())
+    pagination = last.json()["data"]["pagination"]
+    assert pagination["has_next"] is False and pagination["next_cursor"] is None
+    assert pagination["has_prev"] is True and pagination["prev_cursor"]
+    assert len(last.json()["data"]["videos"]) == 10
+    assert get(emulator, task_id).json()["data"]["pagination"]["limit"] == 50
+
+
+def test_changing_limit_never_skips_or_repeats(emulator):
+    url = "https://www.tiktok.com/@size777"
+    task_id = task_id_of(submit(emulator, url))
+    videos = all_pages(emulator, task_id, [1, 7, 500, 13, 2])
+    assert [v["id"] for v in videos] == [v["id"] for v in emulator.ground_truth(url)]
+
+
+@pytest.mark.parametrize("limit", ["0", "501", "-3", "ten"])
+def test_limit_out_of_range_is_400(emulator, limit):
+    answer = get(emulator, task_id_of(submit(emulator)), limit=limit)
+    assert answer.status_code == 400 and answer.json()["error"] == "bad_request"
+
+
+@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24=", base64.b64encode(b'{"offset":-1}').decode()])
+def test_malformed_cursor_is_400_invalid_cursor(emulator, cursor):
+    answer = get(emulator, task_id_of(submit(emulator)), cursor=cursor)
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_cursor"
+
+
+# 7. Download URL ---------------------------------------------------------------------
+
+
+def test_download_url_serves_the_whole_result_and_is_fresh_each_poll(emulator):
+    url = "https://www.tiktok.com/@size1234"
+    task_id = task_id_of(submit(emulator, url))
+    first = get(emulator, task_id).json()["data"]["download_url"]
+    time.sleep(1.05)
+    second = get(emulator, task_id).json()["data"]["download_url"]
+    assert first != second
+    body = requests.get(second, timeout=10).json()
+    assert body["task_id"] == task_id and body["videos"] == emulator.ground_truth(url)
+    assert emulator.counters("demo-key").downloads == 1
+
+
+@pytest.mark.parametrize("shape", ["task", "envelope", "list"])
+def test_download_shapes(make_emulator, shape):
+    emulator = make_emulator(download_shape=shape)
+    task_id = task_id_of(submit(emulator))
+    body = requests.get(get(emulator, task_id).json()["data"]["download_url"], timeout=10).json()
+    videos = {"task": lambda b: b["videos"], "envelope": lambda b: b["data"]["videos"], "list": lambda b: b}
+    assert videos[shape](body) == emulator.ground_truth(TIKTOK)
+
+
+def test_bad_or_expired_signature_is_403(make_emulator):
+    emulator = make_emulator(download_ttl_seconds=1)
+    link = get(emulator, task_id_of(submit(emulator))).json()["data"]["download_url"]
+    tampered = link[:-4] + ("0000" if not link.endswith("0000") else "1111")
+    assert requests.get(tampered, timeout=5).status_code == 403
+    time.sleep(2.1)
+    expired = requests.get(link, timeout=5)
+    assert expired.status_code == 403 and b"ExpiredToken" in expired.content
+
+
+def test_storage_counts_requests_carrying_the_key(emulator):
+    link = get(emulator, task_id_of(submit(emulator))).json()["data"]["download_url"]
+    requests.get(link, timeout=5)
+    assert emulator.counters("demo-key").leaked_keys == 0
+    requests.get(link, headers=KEY, timeout=5)
+    assert emulator.counters("demo-key").leaked_keys == 1
+
+
+def test_no_download_url_when_disabled(make_emulator):
+    emulator = make_emulator(offer_download_url=False)
+    assert get(emulator, task_id_of(submit(emulator))).json()["data"]["download_url"] is None
+
+
+# 8. Errors and faults ----------------------------------------------------------------
+
+
+def test_out_of_credits_is_402_and_creates_nothing(make_emulator):
+    emulator = make_emulator(credits=1)
+    assert submit(emulator).status_code == 202
+    answer = submit(emulator)
+    assert answer.status_code == 402 and answer.json()["status"] == "error"
+    assert emulator.counters("demo-key").submits == 1 and len(emulator.state.tasks) == 1
+
+
+def test_too_many_active_jobs_is_429(make_emulator):
+    emulator = make_emulator(processing_seconds=30, max_active_tasks=2)
+    task_id_of(submit(emulator))
+    task_id_of(submit(emulator))
+    answer = submit(emulator)
+    assert answer.status_code == 429 and answer.json()["error"] == "too_many_active_jobs"
+    assert submit(emulator, headers=KEY2).status_code == 202  # another user is not limited
+
+
+def _faulted(make_emulator, kind):
+    emulator = make_emulator(faults=FaultPlan(rate=1.0, kinds=(kind,), retry_after=2, slow_seconds=0.3))
+    return emulator, submit(emulator) if kind != "reset" else None
+
+
+@pytest.mark.parametrize("kind", ["429", "503", "500", "502"])
+def test_status_faults(make_emulator, kind):
+    emulator, answer = _faulted(make_emulator, kind)
+    assert answer.status_code == int(kind)
+    if kind == "429":
+        assert answer.headers["Retry-After"] == "2"
+    if kind == "503":
+        assert answer.json()["retry_after_seconds"] == 2
+    if kind == "502":
+        assert answer.headers["Content-Type"] == "text/html" and b"Bad Gateway" in answer.content
+    assert emulator.state.tasks == {}  # a faulted submit never creates a task
+    assert emulator.faults_injected[kind] == 1
+
+
+def test_reset_fault_breaks_the_body(make_emulator):
+    emulator, _ = _faulted(make_emulator, "reset")
+    with pytest.raises(requests.exceptions.RequestException):
+        submit(emulator)
+
+
+def test_slow_fault_exceeds_a_short_timeout(make_emulator):
+    emulator = make_emulator(faults=FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=1.0))
+    with pytest.raises(requests.exceptions.Timeout):
+        requests.post(f"{emulator.url}/tiktok/profile", json={"profile_url": TIKTOK}, headers=KEY, timeout=0.3)
+
+
+def test_faults_are_replayable_by_seed(make_emulator):
+    def sequence(seed):
+        emulator = make_emulator(faults=FaultPlan(rate=0.5, kinds=("429", "500", "503"), seed=seed))
+        return [submit(emulator).status_code for _ in range(30)]
+
+    assert sequence(7) == sequence(7)
+    assert sequence(7) != sequence(8)
+    assert set(FAULT_KINDS) == {"429", "503", "500", "502", "reset", "slow"}
+
+
+# 9. Counters -------------------------------------------------------------------------
+
+
+def test_counters_per_key(make_emulator):
+    emulator = make_emulator(processing_seconds=0.3)
+    task_id = task_id_of(submit(emulator))
+    get(emulator, task_id)
+    time.sleep(0.35)
+    data = get(emulator, task_id, limit=10).json()["data"]
+    requests.get(data["download_url"], timeout=5)
+    counters = emulator.counters("demo-key")
+    assert (counters.submits, counters.polls, counters.page_requests, counters.downloads) == (1, 1, 1, 1)
+    assert counters.videos_served == 10
+    assert emulator.counters("demo-key-2").submits == 0
+    kinds = [kind for _, kind, _ in emulator.state.timeline()]
+    assert kinds == ["submitted", "finished"]
+
+
+# 10. Ground truth --------------------------------------------------------------------
+
+
+def test_ground_truth_equals_what_is_served(emulator):
+    url = "https://www.tiktok.com/@big4321"
+    filters = {"min_likes": 50, "before_date": "2025-11-30"}
+    served = all_pages(emulator, task_id_of(submit(emulator, url, **filters)), [500])
+    assert served == emulator.ground_truth(url, **filters)
+    assert emulator.ground_truth("https://www.tiktok.com/@notfound") == []
+
+
+def test_publish_adds_newer_videos(emulator):
+    before = emulator.ground_truth(TIKTOK)
+    fresh = emulator.state.publish(TIKTOK, 3)
+    after = emulator.ground_truth(TIKTOK)
+    assert after == fresh + before and int(fresh[-1]["timestamp"]) > int(before[0]["timestamp"])
+
+
+def test_modern_fields(make_emulator):
+    emulator = make_emulator(modern_fields=True)
+    video = get(emulator, task_id_of(submit(emulator))).json()["data"]["videos"][0]
+    assert video["published_at"].endswith("Z")
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(emulator):
+    task_id = task_id_of(submit(emulator))
+    with requests.Session() as session:
+        for _ in range(20):
+            assert session.get(f"{emulator.url}/tiktok/profile/{task_id}", headers=KEY, timeout=5).ok
+    host, port = urlsplit(emulator.url).hostname, urlsplit(emulator.url).port
+    with socket.create_connection((host, port), timeout=5) as raw:
+        request = f"GET /v1/tiktok/profile/{task_id} HTTP/1.1\r\nHost: x\r\nX-API-Key: demo-key\r\n\r\n"
+        raw.sendall((request * 2).encode())
+        time.sleep(0.3)
+        assert raw.recv(1 << 20).count(b"HTTP/1.1 200") >= 1
+    assert json.loads(get(emulator, task_id).content)["status"] == "success"
