@@ -1,0 +1,173 @@
+"""The tap end to end against the emulator: exact record sets, paging, download, concurrency."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import assert_videos_match, base_config, expected_videos, run_tap
+
+PROFILES = [
+    "https://www.tiktok.com/@tiktok",
+    "@empty",
+    "https://www.tiktok.com/@notfound_gone",
+    {"profile_url": "@big1500", "min_likes": 100, "max_posts": 900},
+]
+
+
+def test_several_profiles_exact(emulator, tmp_path):
+    result = run_tap(tmp_path, base_config(emulator, profiles=PROFILES, page_size=100))
+    assert result.returncode == 0, result.stderr
+    tasks = {r["profile_url"]: r for r in result.records("profile_tasks")}
+    assert set(tasks) == {
+        "https://www.tiktok.com/@tiktok",
+        "https://www.tiktok.com/@empty",
+        "https://www.tiktok.com/@notfound_gone",
+        "https://www.tiktok.com/@big1500",
+    }
+    failed = tasks["https://www.tiktok.com/@notfound_gone"]
+    assert failed["task_status"] == "failed" and failed["error_code"] == "user_not_found"
+    assert "notfound_gone" in failed["error_message"]
+    assert "WARNING" in result.stderr and "@notfound_gone failed: user_not_found" in result.stderr
+    done = tasks["https://www.tiktok.com/@big1500"]
+    assert done["filters"]["min_likes"] == 100 and done["filters"]["max_posts"] == 900
+    assert done["stats"]["videos_matched"] == len(
+        expected_videos(emulator, "https://www.tiktok.com/@big1500", min_likes=100, max_posts=900)
+    )
+    assert done["uploader"] == "big1500" and done["follower_count"] == done["profile"]["follower_count"]
+    assert "download_url" not in done
+    videos = result.records("videos")
+    assert_videos_match(videos, emulator, "https://www.tiktok.com/@tiktok")
+    assert_videos_match(videos, emulator, "https://www.tiktok.com/@big1500", min_likes=100, max_posts=900)
+    assert not [v for v in videos if v["profile_url"].endswith(("@empty", "@notfound_gone"))]
+    assert emulator.counters().submits == 4
+    assert emulator.counters().leaked_keys == 0
+
+
+@pytest.mark.parametrize("page_size", [1, 7, 500])
+def test_page_sizes_give_the_same_records(make_emulator, tmp_path, page_size):
+    emulator = make_emulator(offer_download_url=False)
+    profile = "https://www.tiktok.com/@size1003"
+    result = run_tap(tmp_path, base_config(emulator, profiles=[profile], page_size=page_size))
+    assert result.returncode == 0, result.stderr
+    assert_videos_match(result.records("videos"), emulator, profile)
+    pages = -(-1003 // page_size)
+    assert emulator.counters().page_requests == pages
+    assert emulator.counters().downloads == 0
+
+
+@pytest.mark.parametrize("shape", ["task", "envelope", "list"])
+def test_download_and_cursor_paths_give_identical_records(make_emulator, tmp_path, shape):
+    profiles = ["https://www.tiktok.com/@size2222", "https://www.tiktok.com/@empty"]
+    emulator = make_emulator(download_shape=shape)
+    downloaded = run_tap(tmp_path, base_config(emulator, profiles=profiles))
+    paged = run_tap(tmp_path, base_config(emulator, profiles=profiles, use_download_url=False))
+    assert downloaded.returncode == paged.returncode == 0, downloaded.stderr + paged.stderr
+
+    def strip(records):
+        return sorted(({**r, "task_id": None} for r in records), key=lambda r: r["id"])
+
+    assert strip(downloaded.records("videos")) == strip(paged.records("videos"))
+    assert_videos_match(downloaded.records("videos"), emulator, profiles[0])
+    counters = emulator.counters()
+    assert counters.downloads == 2  # one per completed task of the first run
+    assert counters.leaked_keys == 0
+    assert counters.page_requests == 2 + 2 + 4  # terminal polls, then 2222 videos at 500 a page
+
+
+def test_expired_download_link_falls_back_to_paging(make_emulator, tmp_path):
+    emulator = make_emulator(download_ttl_seconds=-5)  # every link is born expired
+    profile = "https://www.tiktok.com/@size1300"
+    result = run_tap(tmp_path, base_config(emulator, profiles=[profile]))
+    assert result.returncode == 0, result.stderr
+    assert "Could not use the download" in result.stderr and "HTTP 403" in result.stderr
+    assert_videos_match(result.records("videos"), emulator, profile)
+    assert "X-Goog-Signature=" not in result.stderr.replace("X-Goog-Signature=[REDACTED]", "")
+
+
+def test_modern_fields_are_accepted(make_emulator, tmp_path):
+    emulator = make_emulator(modern_fields=True)
+    profile = "https://www.tiktok.com/@tiktok"
+    result = run_tap(tmp_path, base_config(emulator, profiles=[profile]))
+    assert result.returncode == 0, result.stderr
+    records = result.records("videos")
+    truth = expected_videos(emulator, profile)
+    assert {r["id"] for r in records} == set(truth)
+    for record in records:
+        assert record["published_at"] == truth[record["id"]]["published_at"].replace("Z", "+00:00")
+
+
+def test_task_ids_are_read_without_submitting(emulator, tmp_path):
+    import requests
+
+    created = requests.post(
+        f"{emulator.url}/tiktok/profile",
+        json={"profile_url": "https://www.tiktok.com/@size321"},
+        headers={"X-API-Key": "demo-key"},
+        timeout=10,
+    ).json()["data"]["task_id"]
+    result = run_tap(tmp_path, base_config(emulator, task_ids=[created]))
+    assert result.returncode == 0, result.stderr
+    assert [r["task_id"] for r in result.records("profile_tasks")] == [created]
+    assert_videos_match(result.records("videos"), emulator, "https://www.tiktok.com/@size321")
+    assert emulator.counters().submits == 1  # only the one made above
+
+
+def test_the_same_request_twice_is_submitted_once(emulator, tmp_path):
+    profiles = ["@tiktok", "https://www.tiktok.com/@TikTok", {"profile_url": "@tiktok"}, {"profile_url": "@tiktok", "max_posts": 5}]
+    result = run_tap(tmp_path, base_config(emulator, profiles=profiles))
+    assert result.returncode == 0, result.stderr
+    assert emulator.counters().submits == 2
+    assert len(result.records("profile_tasks")) == 2
+
+
+def test_polls_all_tasks_in_one_loop(make_emulator, tmp_path):
+    emulator = make_emulator(processing_seconds=3.0)
+    profiles = [f"@concurrent{i}" for i in range(8)]
+    result = run_tap(tmp_path, base_config(emulator, profiles=profiles, poll_interval=0.5))
+    assert result.returncode == 0, result.stderr
+    timeline = emulator.state.timeline()
+    submits = [when for when, kind, _ in timeline if kind == "submitted"]
+    finishes = [when for when, kind, _ in timeline if kind == "finished"]
+    assert len(submits) == len(finishes) == 8
+    assert max(submits) < min(finishes)  # every submit before the first completion
+    for profile in profiles:
+        url = f"https://www.tiktok.com/{profile}"
+        assert_videos_match(result.records("videos"), emulator, url)
+    # No more polls per task than its duration over the interval, plus the first one.
+    assert emulator.counters().polls <= 8 * (3.0 / 0.5 + 1)
+
+
+def test_max_active_tasks_is_respected(make_emulator, tmp_path):
+    emulator = make_emulator(processing_seconds=0.5)
+    profiles = [f"@limited{i}" for i in range(5)]
+    result = run_tap(tmp_path, base_config(emulator, profiles=profiles, max_active_tasks=2))
+    assert result.returncode == 0, result.stderr
+    events = sorted(
+        [(when, +1) for when, kind, _ in emulator.state.timeline() if kind == "submitted"]
+        + [(when, -1) for when, kind, _ in emulator.state.timeline() if kind == "finished"]
+    )
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    assert peak == 2
+    assert len(result.records("profile_tasks")) == 5
+
+
+def test_too_many_active_jobs_waits_then_submits(make_emulator, tmp_path):
+    emulator = make_emulator(processing_seconds=0.4, max_active_tasks=2)
+    profiles = [f"@queued{i}" for i in range(5)]
+    result = run_tap(tmp_path, base_config(emulator, profiles=profiles, max_active_tasks=10))
+    assert result.returncode == 0, result.stderr
+    assert "too many active jobs" in result.stderr
+    assert emulator.counters().submits == 5
+    assert len(result.records("profile_tasks")) == 5
+    for profile in profiles:
+        assert_videos_match(result.records("videos"), emulator, f"https://www.tiktok.com/{profile}")
+
+
+def test_progress_is_logged(emulator, tmp_path):
+    result = run_tap(tmp_path, base_config(emulator, profiles=["@tiktok", "@notfound_x"]))
+    assert result.returncode == 0
+    for fragment in ("Submitted task", "is completed", "completed:", "is failed", "Run summary: 2 profile_tasks records"):
+        assert fragment in result.stderr, fragment
