@@ -1,0 +1,156 @@
+"""State that saves credits: resumed tasks, killed runs, and incremental bookmarks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from tests.conftest import assert_videos_match, base_config, run_tap
+
+BIG = "https://www.tiktok.com/@big20000"
+
+
+def _bookmark(state, profile_url):
+    for partition in state["bookmarks"]["videos"]["partitions"]:
+        if partition["context"] == {"profile_url": profile_url}:
+            return partition.get("replication_key_value")
+    return None
+
+
+def _run_until(tmp_path, config, stop, state=None):
+    """Start the tap, read its stdout until ``stop(messages)``, then SIGKILL it."""
+    config_path = tmp_path / "kill-config.json"
+    config_path.write_text(json.dumps(config))
+    command = [sys.executable, "-m", "tap_vidnavigator.tap", "--config", str(config_path)]
+    if state is not None:
+        (tmp_path / "kill-state.json").write_text(json.dumps(state))
+        command += ["--state", str(tmp_path / "kill-state.json")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    messages = []
+    try:
+        for line in process.stdout:
+            messages.append(json.loads(line))
+            if stop(messages):
+                break
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    return messages
+
+
+def test_killed_while_processing_resumes_without_paying_again(make_emulator, tmp_path):
+    emulator = make_emulator(processing_seconds=1.5)
+    profiles = ["@size300", "@size400"]
+    config = base_config(emulator, profiles=profiles)
+
+    def both_saved(messages):
+        states = [m for m in messages if m["type"] == "STATE"]
+        return bool(states) and len(states[-1]["value"]["bookmarks"]["profile_tasks"]["in_flight"]) == 2
+
+    killed = _run_until(tmp_path, config, both_saved)
+    state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
+    assert emulator.counters().submits == 2
+    resumed = run_tap(tmp_path, config, state=state)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming task" in resumed.stderr and "no credits spent" in resumed.stderr
+    assert emulator.counters().submits == 2
+    for profile in profiles:
+        assert_videos_match(resumed.records("videos"), emulator, f"https://www.tiktok.com/{profile}")
+    assert resumed.last_state["bookmarks"]["profile_tasks"]["in_flight"] == {}
+
+
+def test_killed_mid_paging_loses_nothing(make_emulator, tmp_path):
+    emulator = make_emulator()
+    config = base_config(emulator, profiles=[BIG, "@size50"], page_size=100, use_download_url=False)
+
+    def mid_paging(messages):
+        return sum(1 for m in messages if m["type"] == "RECORD" and m["stream"] == "videos") >= 5000
+
+    killed = _run_until(tmp_path, config, mid_paging)
+    state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
+    first = [m["record"] for m in killed if m["type"] == "RECORD" and m["stream"] == "videos"]
+    submits_before = emulator.counters().submits
+    rerun = run_tap(tmp_path, config, state=state)
+    assert rerun.returncode == 0, rerun.stderr
+    assert emulator.counters().submits == submits_before  # every task was still alive
+    union = {r["id"]: r for r in first + rerun.records("videos")}
+    assert_videos_match(list(union.values()), emulator, BIG)
+    assert_videos_match(list(union.values()), emulator, "https://www.tiktok.com/@size50")
+
+
+def test_a_gone_task_is_replaced_by_one_submit(emulator, tmp_path):
+    profile = "https://www.tiktok.com/@size60"
+    past = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)).isoformat()
+    state = {
+        "bookmarks": {
+            "profile_tasks": {
+                "in_flight": {
+                    profile: {"task_id": "tt_profile_vanished", "profile_url": profile, "filters": {}},
+                    "https://www.tiktok.com/@size70": {"task_id": "tt_profile_old", "expires_at": past},
+                }
+            }
+        }
+    }
+    config = base_config(emulator, profiles=[profile, "@size70"])
+    result = run_tap(tmp_path, config, state=state)
+    assert result.returncode == 0, result.stderr
+    assert "tt_profile_vanished for https://www.tiktok.com/@size60 is gone (404" in result.stderr
+    assert "Saved task tt_profile_old for https://www.tiktok.com/@size70 expired at" in result.stderr
+    assert emulator.counters().submits == 2
+    assert_videos_match(result.records("videos"), emulator, profile)
+    assert_videos_match(result.records("videos"), emulator, "https://www.tiktok.com/@size70")
+
+
+def test_a_fully_extracted_task_is_not_reused(emulator, tmp_path):
+    config = base_config(emulator, profiles=["@size30"])
+    first = run_tap(tmp_path, config)
+    second = run_tap(tmp_path, config, state=first.last_state)
+    assert first.returncode == second.returncode == 0
+    assert emulator.counters().submits == 2
+    tasks = {r["task_id"] for r in first.records("profile_tasks") + second.records("profile_tasks")}
+    assert len(tasks) == 2
+
+
+def test_incremental_asks_from_the_bookmark_less_lookback(emulator, tmp_path):
+    profile = "https://www.tiktok.com/@big3000"
+    config = base_config(emulator, profiles=[profile], lookback_days=3)
+    first = run_tap(tmp_path, config)
+    assert first.returncode == 0, first.stderr
+    assert_videos_match(first.records("videos"), emulator, profile)
+    newest = max(r["published_at"] for r in first.records("videos"))
+    assert _bookmark(first.last_state, profile) == newest
+
+    fresh = emulator.state.publish(profile, 4)
+    second = run_tap(tmp_path, config, state=first.last_state)
+    assert second.returncode == 0, second.stderr
+    floor = (dt.datetime.fromisoformat(newest).date() - dt.timedelta(days=3)).isoformat()
+    task = emulator.state.tasks[second.records("profile_tasks")[0]["task_id"]]
+    assert task.filters.after_label == floor.replace("-", "")
+    assert_videos_match(second.records("videos"), emulator, profile, after_date=floor)
+    ids = {r["id"] for r in second.records("videos")}
+    assert {v["id"] for v in fresh} <= ids and len(ids) < 3000
+    assert _bookmark(second.last_state, profile) > newest
+    assert emulator.counters().submits == 2
+
+
+def test_start_date_bounds_the_first_run_and_a_later_after_date_wins(emulator, tmp_path):
+    profile = "https://www.tiktok.com/@big2000"
+    config = base_config(emulator, profiles=[profile, {"profile_url": "@size90", "after_date": "2025-12-30"}], start_date="2025-12-01")
+    result = run_tap(tmp_path, config)
+    assert result.returncode == 0, result.stderr
+    assert_videos_match(result.records("videos"), emulator, profile, after_date="2025-12-01")
+    assert_videos_match(result.records("videos"), emulator, "https://www.tiktok.com/@size90", after_date="2025-12-30")
+
+
+def test_bookmarks_never_move_back(emulator, tmp_path):
+    profile = "https://www.tiktok.com/@size40"
+    future = "2030-01-01T00:00:00+00:00"
+    state = {"bookmarks": {"videos": {"partitions": [{"context": {"profile_url": profile}, "replication_key": "published_at", "replication_key_value": future}]}}}
+    result = run_tap(tmp_path, base_config(emulator, profiles=[profile], lookback_days=0), state=state)
+    assert result.returncode == 0, result.stderr
+    assert _bookmark(result.last_state, profile) == future
+    assert result.records("videos") == []
