@@ -115,8 +115,9 @@ class Task:
     completes_at: float
     expires_at: float
     failure: data.ProfileFailure | None
-    matched: list[dict[str, t.Any]]
-    stats: dict[str, int]
+    matched: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    stats: dict[str, int] = dataclasses.field(default_factory=dict)
+    scraped: bool = False
     _video_bytes: list[bytes] | None = None
     _downloads: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
@@ -276,10 +277,9 @@ class EmulatorState:
     def _new_task(
         self, key: str, profile_url: str, handle: str, filters: data.Filters, now: float
     ) -> Task:
-        failure = data.profile_failure(handle)
-        matched, stats = data.apply_filters(self.profile_videos(handle), filters)
-        if failure:
-            stats = {"videos_scanned": 0, "videos_matched": 0, "pages_consumed": 1}
+        # The scrape runs "in the background": a big profile's synthetic videos are
+        # generated on another thread, so the submit answers at once, as the real one.
+        threading.Thread(target=self.profile_videos, args=(handle,), daemon=True).start()
         completes_at = now + self.config.processing_seconds
         return Task(
             task_id=f"tt_profile_{uuid.uuid4().hex[:16]}",
@@ -290,10 +290,23 @@ class EmulatorState:
             created_at=now,
             completes_at=completes_at,
             expires_at=completes_at + self.config.expire_seconds,
-            failure=failure,
-            matched=[self._served_video(v) for v in matched] if not failure else [],
-            stats=stats,
+            failure=data.profile_failure(handle),
         )
+
+    def _scrape(self, task: Task) -> Task:
+        """The task's matched videos and stats, computed once, when first needed."""
+        if task.scraped:
+            return task
+        videos = self.profile_videos(task.handle)  # slow once per profile: not under the lock
+        with self._lock:
+            if not task.scraped:
+                if task.failure:
+                    task.stats = {"videos_scanned": 0, "videos_matched": 0, "pages_consumed": 1}
+                else:
+                    matched, task.stats = data.apply_filters(videos, task.filters)
+                    task.matched = [self._served_video(video) for video in matched]
+                task.scraped = True
+        return task
 
     def _find_task(self, key: str, task_id: str, now: float) -> Task | None:
         task = self.tasks.get(task_id)
@@ -329,6 +342,8 @@ class EmulatorState:
                 counters.errors += 1
                 return error_response(400, "invalid_cursor", "The supplied cursor is invalid")
         status = task.status(now)
+        if status != "processing":
+            self._scrape(task)
         if status == "processing":
             counters.polls += 1
             return Response(200, self._task_body(task, status, 0, limit, None), {})
@@ -426,7 +441,7 @@ class EmulatorState:
         if task is None or self.clock() >= task.expires_at:
             return _storage_error("NoSuchKey", "The object does not exist", 404)
         self.counters[task.key].downloads += 1
-        return Response(200, self._download_body(task), {})
+        return Response(200, self._download_body(self._scrape(task)), {})
 
     def _download_body(self, task: Task) -> bytes:
         shape = self.config.download_shape
