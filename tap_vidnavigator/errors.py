@@ -41,7 +41,9 @@ class TooManyActiveJobsError(ApiError):
 class TaskNotFoundError(ApiError):
     """404 task_not_found: the task is absent, expired, or another user's."""
 
-    def __init__(self, message: str, *, task_id: str, status: int = 404, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, task_id: str, status: int = 404, code: str | None = None
+    ) -> None:
         super().__init__(message, status=status, code=code)
         self.task_id = task_id
 

@@ -132,14 +132,29 @@ class TaskLifecycle:
                 describe(request),
                 saved.get("submitted_at"),
             )
-            self._track(saved["task_id"], request.profile_url, request, "resumed", now, now)
+            self._track(
+                saved["task_id"],
+                profile_url=request.profile_url,
+                request=request,
+                origin="resumed",
+                started=now,
+                next_poll=now,
+            )
         for task_id in self.settings.task_ids:
             if task_id not in self._running:
-                self._track(task_id, "", None, "given", now, now)
+                self._track(
+                    task_id,
+                    profile_url="",
+                    request=None,
+                    origin="given",
+                    started=now,
+                    next_poll=now,
+                )
 
     def _track(
         self,
         task_id: str,
+        *,
         profile_url: str,
         request: ProfileRequest | None,
         origin: str,
@@ -208,7 +223,12 @@ class TaskLifecycle:
             self.logger.info("Submitted task %s for %s", task_id, describe(request))
             now = self.clock()
             self._track(
-                task_id, request.profile_url, request, "submitted", now, now + self._interval(0.0)
+                task_id,
+                profile_url=request.profile_url,
+                request=request,
+                origin="submitted",
+                started=now,
+                next_poll=now + self._interval(0.0),
             )
 
     def _interval(self, age: float) -> float:

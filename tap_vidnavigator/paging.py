@@ -34,7 +34,7 @@ def next_cursor(pagination: t.Mapping[str, t.Any], task_id: str) -> str | None:
     return cursor
 
 
-class CursorPaginator(BaseAPIPaginator[t.Optional[str]]):
+class CursorPaginator(BaseAPIPaginator["str | None"]):
     """Follows ``next_cursor`` until ``has_next`` is false.
 
     The SDK detects a cursor equal to the previous one; this also stops a cursor that

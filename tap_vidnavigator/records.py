@@ -222,9 +222,13 @@ def _int_fields(value: t.Any, names: tuple[str, ...]) -> dict[str, t.Any] | None
 
 def task_record(data: t.Mapping[str, t.Any], profile_url: str) -> dict[str, t.Any]:
     """One ``profile_tasks`` record from a terminal task body (download_url dropped)."""
-    profile = data.get("profile") if isinstance(data.get("profile"), dict) else None
-    filters = data.get("filters") if isinstance(data.get("filters"), dict) else None
-    error = data.get("error") if isinstance(data.get("error"), dict) else {}
+    profile: dict[str, t.Any] | None = (
+        data["profile"] if isinstance(data.get("profile"), dict) else None
+    )
+    filters: dict[str, t.Any] | None = (
+        data["filters"] if isinstance(data.get("filters"), dict) else None
+    )
+    error: dict[str, t.Any] = data["error"] if isinstance(data.get("error"), dict) else {}
     error_message = error.get("message") or data.get("error_message")
     return {
         "task_id": str(data["task_id"]),

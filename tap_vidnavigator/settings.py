@@ -27,6 +27,10 @@ _PROFILE_URL_RE = re.compile(
 _BARE_HANDLE_RE = re.compile(rf"^@(?P<handle>{_HANDLE})$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
+# Seconds may arrive as numbers or as numeric strings: Meltano 4.4 passes a setting of
+# kind "string" (the only kind that works from an environment variable) as a string.
+_SECONDS = th.CustomType({"type": ["number", "string"]})
+
 _FILTER_PROPERTIES = (
     th.Property(
         "max_posts",
@@ -102,7 +106,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "poll_interval",
-        th.NumberType(exclusive_minimum=0),
+        _SECONDS,
         default=3,
         title="Poll interval",
         description="Seconds between status polls of a running task (fractions allowed); "
@@ -110,7 +114,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "task_timeout",
-        th.NumberType(exclusive_minimum=0),
+        _SECONDS,
         default=3600,
         title="Task timeout",
         description="Seconds a scrape task may stay processing before the tap gives up on it.",
@@ -147,7 +151,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "request_timeout",
-        th.NumberType(exclusive_minimum=0),
+        _SECONDS,
         default=60,
         title="Request timeout",
         description="Seconds to wait for one HTTP response before retrying it.",
@@ -343,7 +347,7 @@ def _profiles(
                     f"{where} has unknown keys {unknown}; allowed: profile_url, "
                     + ", ".join(FILTER_NAMES)
                 )
-            url_text = item.get("profile_url")
+            url_text = item.get("profile_url") or ""
             overrides = _filters(f"{where}.", item, errors)
         else:
             errors.append(f"{where} must be a profile URL, an @handle or an object, got {item!r}")

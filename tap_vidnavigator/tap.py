@@ -11,6 +11,11 @@ import uuid
 import click
 from singer_sdk import Tap
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.helpers.capabilities import (
+    CapabilitiesEnum,
+    PluginCapabilities,
+    TapCapabilities,
+)
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
@@ -30,6 +35,19 @@ class TapVidNavigator(Tap):
     name = "tap-vidnavigator"
     config_jsonschema = CONFIG_SCHEMA
     message_writer_class = OrjsonWriter
+    # What this tap supports and tests. Not activate-version: profile_tasks holds
+    # only this run's tasks, so a target honouring it would delete earlier runs'
+    # rows. Not batch: the bookmark and in-flight logic are verified on records.
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        TapCapabilities.CATALOG,
+        TapCapabilities.STATE,
+        TapCapabilities.DISCOVER,
+        TapCapabilities.TEST,
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.FLATTENING,
+        PluginCapabilities.STRUCTURED_LOGGING,
+    ]
 
     @override
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -104,13 +122,14 @@ class _clean_failure:  # noqa: N801
     def __enter__(self) -> None:
         install_redaction()
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: t.Any) -> bool:
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: t.Any) -> None:
         if exc is None or isinstance(exc, (SystemExit, KeyboardInterrupt, click.exceptions.Exit)):
-            return False
+            return
         if isinstance(exc, ConfigValidationError):
             for error in exc.errors or [str(exc)]:
                 _LOGGER.error("Invalid setting: %s", error)
-            summary = f"invalid configuration ({len(exc.errors or [1])} problem(s)); fix the settings above"
+            count = len(exc.errors or [1])
+            summary = f"invalid configuration ({count} problem(s)); fix the settings above"
         elif isinstance(exc, VidNavigatorError):
             summary = str(exc)
         else:

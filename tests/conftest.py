@@ -49,7 +49,9 @@ class TapRun:
     stderr: str
 
     def records(self, stream: str) -> list[dict[str, t.Any]]:
-        return [m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream]
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
 
     @property
     def states(self) -> list[dict[str, t.Any]]:
@@ -103,7 +105,9 @@ def expected_videos(emulator: Emulator, profile_url: str, **filters: t.Any) -> d
     return {video["id"]: video for video in emulator.ground_truth(profile_url, **filters)}
 
 
-def assert_videos_match(records: list[dict], emulator: Emulator, profile_url: str, **filters: t.Any) -> None:
+def assert_videos_match(
+    records: list[dict], emulator: Emulator, profile_url: str, **filters: t.Any
+) -> None:
     """The records of one profile are exactly its ground truth, field by field."""
     from tap_vidnavigator.records import TaskInfo, video_record
 

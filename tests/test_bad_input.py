@@ -13,7 +13,7 @@ import typing as t
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from tests.conftest import KEY, base_config, run_tap
+from tests.conftest import KEY, run_tap
 
 GOOD = {"api_key": KEY, "api_url": "http://127.0.0.1:9/v1", "profiles": ["@tiktok"]}
 
@@ -22,11 +22,31 @@ CONFIG_CASES = [
     ("empty key", {"api_key": ""}, "api_key"),
     ("nothing to extract", {"profiles": None}, "nothing to extract: set profiles"),
     ("not a tiktok url", {"profiles": ["https://youtube.com/@someone"]}, "is not a TikTok profile"),
-    ("not a profile url", {"profiles": ["https://www.tiktok.com/@x/video/1"]}, "is not a TikTok profile"),
-    ("malformed date", {"after_date": "2024/01/01"}, "after_date must be a date written YYYY-MM-DD"),
-    ("impossible date", {"before_date": "2024-02-30"}, "before_date must be a date written YYYY-MM-DD"),
-    ("dates reversed", {"after_date": "2024-05-01", "before_date": "2024-01-01"}, "is later than before_date"),
-    ("likes reversed", {"min_likes": 10, "max_likes": 5}, "min_likes 10 is greater than max_likes 5"),
+    (
+        "not a profile url",
+        {"profiles": ["https://www.tiktok.com/@x/video/1"]},
+        "is not a TikTok profile",
+    ),
+    (
+        "malformed date",
+        {"after_date": "2024/01/01"},
+        "after_date must be a date written YYYY-MM-DD",
+    ),
+    (
+        "impossible date",
+        {"before_date": "2024-02-30"},
+        "before_date must be a date written YYYY-MM-DD",
+    ),
+    (
+        "dates reversed",
+        {"after_date": "2024-05-01", "before_date": "2024-01-01"},
+        "is later than before_date",
+    ),
+    (
+        "likes reversed",
+        {"min_likes": 10, "max_likes": 5},
+        "min_likes 10 is greater than max_likes 5",
+    ),
     ("page_size 0", {"page_size": 0}, "0 is less than the minimum of 1"),
     ("page_size 501", {"page_size": 501}, "501 is greater than the maximum of 500"),
     ("negative max_posts", {"max_posts": -3}, "-3 is less than the minimum of 1"),
@@ -34,17 +54,35 @@ CONFIG_CASES = [
     ("page_size wrong type", {"page_size": "ten"}, "'ten' is not of type 'integer'"),
     ("poll_interval zero", {"poll_interval": 0}, "poll_interval"),
     ("use_download_url wrong type", {"use_download_url": "yes"}, "'yes' is not of type 'boolean'"),
-    ("plain http to a remote host", {"api_url": "http://api.vidnavigator.com/v1"}, "plain http to a non-loopback host"),
+    (
+        "plain http to a remote host",
+        {"api_url": "http://api.vidnavigator.com/v1"},
+        "plain http to a non-loopback host",
+    ),
     ("api_url not a url", {"api_url": "ftp://x/v1"}, "is not an http(s) URL"),
-    ("profile object unknown key", {"profiles": [{"profile_url": "@ab", "min_like": 3}]}, "unknown keys ['min_like']"),
+    (
+        "profile object unknown key",
+        {"profiles": [{"profile_url": "@ab", "min_like": 3}]},
+        "unknown keys ['min_like']",
+    ),
     ("profile of wrong type", {"profiles": [42]}, "is not valid under any of the given schemas"),
-    ("profile override reversed", {"max_likes": 5, "profiles": [{"profile_url": "@ab", "min_likes": 9}]}, "min_likes 9 is greater than"),
-    ("task_ids of wrong type", {"task_ids": [""], "profiles": None}, "task_ids must be a list of non-empty"),
+    (
+        "profile override reversed",
+        {"max_likes": 5, "profiles": [{"profile_url": "@ab", "min_likes": 9}]},
+        "min_likes 9 is greater than",
+    ),
+    (
+        "task_ids of wrong type",
+        {"task_ids": [""], "profiles": None},
+        "task_ids must be a list of non-empty",
+    ),
     ("profiles not a list", {"profiles": "@tiktok"}, "is not of type 'array'"),
 ]
 
 
-@pytest.mark.parametrize(("case", "change", "message"), CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+@pytest.mark.parametrize(
+    ("case", "change", "message"), CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES]
+)
 def test_config_errors(tmp_path, case, change, message):
     config = {**GOOD, **change}
     config = {k: v for k, v in config.items() if v is not None}
@@ -62,7 +100,12 @@ PROFILE = "https://www.tiktok.com/@hostile"
 
 
 def video(number: int, **extra: t.Any) -> dict[str, t.Any]:
-    return {"id": str(7_300_000_000_000_000_000 + number), "timestamp": 1_700_000_000 - number, "likes": "12", **extra}
+    return {
+        "id": str(7_300_000_000_000_000_000 + number),
+        "timestamp": 1_700_000_000 - number,
+        "likes": "12",
+        **extra,
+    }
 
 
 def page(videos, *, total=None, next_cursor=None, status="completed", **extra):
@@ -99,25 +142,75 @@ def hostile_api(httpserver, pages: dict[str | None, t.Any], *, raw: bytes | None
         body = pages[request.args.get("cursor")]
         return Response(json.dumps(body), status=200, content_type="application/json")
 
-    httpserver.expect_request(f"/v1/tiktok/profile/{TASK}", method="GET").respond_with_handler(answer)
-    return {"api_key": KEY, "api_url": httpserver.url_for("/v1"), "profiles": ["@hostile"], "poll_interval": 0.05, "max_retries": 1}
+    httpserver.expect_request(f"/v1/tiktok/profile/{TASK}", method="GET").respond_with_handler(
+        answer
+    )
+    return {
+        "api_key": KEY,
+        "api_url": httpserver.url_for("/v1"),
+        "profiles": ["@hostile"],
+        "poll_interval": 0.05,
+        "max_retries": 1,
+    }
 
 
 A, B = base64.b64encode(b'{"offset":1}').decode(), base64.b64encode(b'{"offset":2}').decode()
 
 API_CASES = [
-    ("body not json", None, b"<html>gateway</html>", "with a body that is not JSON: '<html>gateway</html>'"),
+    (
+        "body not json",
+        None,
+        b"<html>gateway</html>",
+        "with a body that is not JSON: '<html>gateway</html>'",
+    ),
     ("json without data", {None: {"status": "success"}}, None, "without a 'data' object"),
     ("unknown task_status", {None: page([], status="paused")}, None, "has task_status 'paused'"),
     ("videos not a list", {None: page({"id": "1"})}, None, "'videos' that is not a list"),
-    ("pagination missing", {None: {"status": "success", "data": {**page([video(1)])["data"], "pagination": None}}}, None, "has no 'pagination' object"),
-    ("has_next without cursor", {None: {"status": "success", "data": {**page([video(1)])["data"], "pagination": {"has_next": True, "next_cursor": None, "total_items": 2}}}}, None, "says has_next but gives no next_cursor"),
-    ("cursor repeats", {None: page([video(1)], total=3, next_cursor=A), A: page([video(2)], total=3, next_cursor=A)}, None, "a second time"),
-    ("cursor cycles", {None: page([video(1)], total=4, next_cursor=A), A: page([video(2)], total=4, next_cursor=B), B: page([video(3)], total=4, next_cursor=A)}, None, "a second time"),
+    (
+        "pagination missing",
+        {None: {"status": "success", "data": {**page([video(1)])["data"], "pagination": None}}},
+        None,
+        "has no 'pagination' object",
+    ),
+    (
+        "has_next without cursor",
+        {
+            None: {
+                "status": "success",
+                "data": {
+                    **page([video(1)])["data"],
+                    "pagination": {"has_next": True, "next_cursor": None, "total_items": 2},
+                },
+            }
+        },
+        None,
+        "says has_next but gives no next_cursor",
+    ),
+    (
+        "cursor repeats",
+        {
+            None: page([video(1)], total=3, next_cursor=A),
+            A: page([video(2)], total=3, next_cursor=A),
+        },
+        None,
+        "a second time",
+    ),
+    (
+        "cursor cycles",
+        {
+            None: page([video(1)], total=4, next_cursor=A),
+            A: page([video(2)], total=4, next_cursor=B),
+            B: page([video(3)], total=4, next_cursor=A),
+        },
+        None,
+        "a second time",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "pages", "raw", "message"), API_CASES, ids=[c[0] for c in API_CASES])
+@pytest.mark.parametrize(
+    ("case", "pages", "raw", "message"), API_CASES, ids=[c[0] for c in API_CASES]
+)
 def test_hostile_responses_fail_clearly(httpserver, tmp_path, case, pages, raw, message):
     config = hostile_api(httpserver, pages or {}, raw=raw)
     result = run_tap(tmp_path, config)
@@ -130,7 +223,9 @@ def test_hostile_responses_fail_clearly(httpserver, tmp_path, case, pages, raw, 
 
 
 def test_video_without_id_is_skipped_loudly(httpserver, tmp_path):
-    config = hostile_api(httpserver, {None: page([video(1), {"title": "no id"}, video(2)], total=2)})
+    config = hostile_api(
+        httpserver, {None: page([video(1), {"title": "no id"}, video(2)], total=2)}
+    )
     result = run_tap(tmp_path, config)
     assert result.returncode == 1
     assert [r["id"] for r in result.records("videos")] == [video(1)["id"], video(2)["id"]]
@@ -138,7 +233,10 @@ def test_video_without_id_is_skipped_loudly(httpserver, tmp_path):
 
 
 def test_repeated_id_within_a_task_is_emitted_once(httpserver, tmp_path):
-    pages = {None: page([video(1), video(2)], total=3, next_cursor=A), A: page([video(2), video(3)], total=3)}
+    pages = {
+        None: page([video(1), video(2)], total=3, next_cursor=A),
+        A: page([video(2), video(3)], total=3),
+    }
     result = run_tap(tmp_path, hostile_api(httpserver, pages))
     assert result.returncode == 0, result.stderr
     assert [r["id"] for r in result.records("videos")] == [video(n)["id"] for n in (1, 2, 3)]
@@ -154,24 +252,41 @@ def test_total_items_disagreeing_with_what_was_served(httpserver, tmp_path):
 
 
 def test_counts_as_strings_and_nulls_are_typed(httpserver, tmp_path):
-    odd = video(1, views="1,234", likes=None, comments=3.0, reposts="n/a", duration="12.5", timestamp="1700000000")
+    odd = video(
+        1,
+        views="1,234",
+        likes=None,
+        comments=3.0,
+        reposts="n/a",
+        duration="12.5",
+        timestamp="1700000000",
+    )
     result = run_tap(tmp_path, hostile_api(httpserver, {None: page([odd])}))
     assert result.returncode == 0, result.stderr
     record = result.records("videos")[0]
-    assert (record["views"], record["likes"], record["comments"], record["reposts"]) == (1234, None, 3, None)
+    assert (record["views"], record["likes"], record["comments"], record["reposts"]) == (
+        1234,
+        None,
+        3,
+        None,
+    )
     assert record["duration"] == 12.5 and record["timestamp"] == 1_700_000_000
     assert record["published_at"] == "2023-11-14T22:13:20+00:00"
 
 
 def test_download_truncated_or_of_another_shape_falls_back(httpserver, tmp_path):
     videos = [video(n) for n in range(1, 6)]
-    download_answers = iter([b'{"videos": [' + json.dumps(videos[0]).encode() + b",", b'{"unexpected": true}'])
+    download_answers = iter(
+        [b'{"videos": [' + json.dumps(videos[0]).encode() + b",", b'{"unexpected": true}']
+    )
 
     def download(_request: Request) -> Response:
         return Response(next(download_answers), status=200, content_type="application/json")
 
     httpserver.expect_request("/bucket/task.json").respond_with_handler(download)
-    body = page(videos, download_url=httpserver.url_for("/bucket/task.json") + "?X-Goog-Signature=abc")
+    body = page(
+        videos, download_url=httpserver.url_for("/bucket/task.json") + "?X-Goog-Signature=abc"
+    )
     for _ in range(2):
         result = run_tap(tmp_path, hostile_api(httpserver, {None: body}))
         assert result.returncode == 0, result.stderr

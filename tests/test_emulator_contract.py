@@ -81,7 +81,9 @@ def test_cli_prints_base_url_first():
     try:
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
-        answer = requests.post(f"{url}/tiktok/profile", json={"profile_url": TIKTOK}, headers=KEY, timeout=5)
+        answer = requests.post(
+            f"{url}/tiktok/profile", json={"profile_url": TIKTOK}, headers=KEY, timeout=5
+        )
         assert answer.status_code == 202
     finally:
         process.terminate()
@@ -151,8 +153,12 @@ def test_failing_handle_fails_with_error_object(emulator):
 
 
 def test_data_is_deterministic_and_realistic(emulator):
-    first = all_pages(emulator, task_id_of(submit(emulator, "https://www.tiktok.com/@big3000")), [500])
-    second = all_pages(emulator, task_id_of(submit(emulator, "https://www.tiktok.com/@big3000")), [500])
+    first = all_pages(
+        emulator, task_id_of(submit(emulator, "https://www.tiktok.com/@big3000")), [500]
+    )
+    second = all_pages(
+        emulator, task_id_of(submit(emulator, "https://www.tiktok.com/@big3000")), [500]
+    )
     assert first == second and len(first) == 3000
     assert all(len(video["id"]) == 19 and video["id"].isdigit() for video in first)
     stamps = [int(video["timestamp"]) for video in first]
@@ -168,7 +174,9 @@ def test_sizes_by_handle(emulator):
     assert profile_size("big60000") == 60000
     assert profile_size("size7") == 7
     assert 20 <= profile_size("tiktok") <= 200
-    data = get(emulator, task_id_of(submit(emulator, "https://www.tiktok.com/@empty"))).json()["data"]
+    data = get(emulator, task_id_of(submit(emulator, "https://www.tiktok.com/@empty"))).json()[
+        "data"
+    ]
     assert data["task_status"] == "completed" and data["pagination"]["total_items"] == 0
 
 
@@ -203,12 +211,18 @@ def test_filters_are_applied_echoed_and_counted(emulator):
     ("after", "before", "name"),
     [
         ({"after_date": "20251201"}, {"before_date": "2025-12-20"}, "date"),
-        ({"after_datetime": "2025-12-01T00:00:00Z"}, {"before_datetime": "2025-12-20T23:59:59+00:00"}, "sdk"),
+        (
+            {"after_datetime": "2025-12-01T00:00:00Z"},
+            {"before_datetime": "2025-12-20T23:59:59+00:00"},
+            "sdk",
+        ),
     ],
 )
 def test_date_formats_and_sdk_names(emulator, after, before, name):
     url = "https://www.tiktok.com/@big1000"
-    data = get(emulator, task_id_of(submit(emulator, url, **after, **before)), limit=500).json()["data"]
+    data = get(emulator, task_id_of(submit(emulator, url, **after, **before)), limit=500).json()[
+        "data"
+    ]
     assert data["filters"]["after_date"] == "20251201"
     assert data["filters"]["before_date"] == "20251220"
     assert data["videos"] == emulator.ground_truth(url, **after, **before)
@@ -273,7 +287,9 @@ def test_limit_out_of_range_is_400(emulator, limit):
     assert answer.status_code == 400 and answer.json()["error"] == "bad_request"
 
 
-@pytest.mark.parametrize("cursor", ["%%%", "bm90IGpzb24=", base64.b64encode(b'{"offset":-1}').decode()])
+@pytest.mark.parametrize(
+    "cursor", ["%%%", "bm90IGpzb24=", base64.b64encode(b'{"offset":-1}').decode()]
+)
 def test_malformed_cursor_is_400_invalid_cursor(emulator, cursor):
     answer = get(emulator, task_id_of(submit(emulator)), cursor=cursor)
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_cursor"
@@ -299,7 +315,11 @@ def test_download_shapes(make_emulator, shape):
     emulator = make_emulator(download_shape=shape)
     task_id = task_id_of(submit(emulator))
     body = requests.get(get(emulator, task_id).json()["data"]["download_url"], timeout=10).json()
-    videos = {"task": lambda b: b["videos"], "envelope": lambda b: b["data"]["videos"], "list": lambda b: b}
+    videos = {
+        "task": lambda b: b["videos"],
+        "envelope": lambda b: b["data"]["videos"],
+        "list": lambda b: b,
+    }
     assert videos[shape](body) == emulator.ground_truth(TIKTOK)
 
 
@@ -347,7 +367,9 @@ def test_too_many_active_jobs_is_429(make_emulator):
 
 
 def _faulted(make_emulator, kind):
-    emulator = make_emulator(faults=FaultPlan(rate=1.0, kinds=(kind,), retry_after=2, slow_seconds=0.3))
+    emulator = make_emulator(
+        faults=FaultPlan(rate=1.0, kinds=(kind,), retry_after=2, slow_seconds=0.3)
+    )
     return emulator, submit(emulator) if kind != "reset" else None
 
 
@@ -374,7 +396,9 @@ def test_reset_fault_breaks_the_body(make_emulator):
 def test_slow_fault_exceeds_a_short_timeout(make_emulator):
     emulator = make_emulator(faults=FaultPlan(rate=1.0, kinds=("slow",), slow_seconds=1.0))
     with pytest.raises(requests.exceptions.Timeout):
-        requests.post(f"{emulator.url}/tiktok/profile", json={"profile_url": TIKTOK}, headers=KEY, timeout=0.3)
+        requests.post(
+            f"{emulator.url}/tiktok/profile", json={"profile_url": TIKTOK}, headers=KEY, timeout=0.3
+        )
 
 
 def test_faults_are_replayable_by_seed(make_emulator):
@@ -398,7 +422,12 @@ def test_counters_per_key(make_emulator):
     data = get(emulator, task_id, limit=10).json()["data"]
     requests.get(data["download_url"], timeout=5)
     counters = emulator.counters("demo-key")
-    assert (counters.submits, counters.polls, counters.page_requests, counters.downloads) == (1, 1, 1, 1)
+    assert (counters.submits, counters.polls, counters.page_requests, counters.downloads) == (
+        1,
+        1,
+        1,
+        1,
+    )
     assert counters.videos_served == 10
     assert emulator.counters("demo-key-2").submits == 0
     kinds = [kind for _, kind, _ in emulator.state.timeline()]
@@ -433,10 +462,14 @@ def test_keep_alive_serves_many_requests_on_one_connection(emulator):
     task_id = task_id_of(submit(emulator))
     with requests.Session() as session:
         for _ in range(20):
-            assert session.get(f"{emulator.url}/tiktok/profile/{task_id}", headers=KEY, timeout=5).ok
+            assert session.get(
+                f"{emulator.url}/tiktok/profile/{task_id}", headers=KEY, timeout=5
+            ).ok
     host, port = urlsplit(emulator.url).hostname, urlsplit(emulator.url).port
     with socket.create_connection((host, port), timeout=5) as raw:
-        request = f"GET /v1/tiktok/profile/{task_id} HTTP/1.1\r\nHost: x\r\nX-API-Key: demo-key\r\n\r\n"
+        request = (
+            f"GET /v1/tiktok/profile/{task_id} HTTP/1.1\r\nHost: x\r\nX-API-Key: demo-key\r\n\r\n"
+        )
         raw.sendall((request * 2).encode())
         time.sleep(0.3)
         assert raw.recv(1 << 20).count(b"HTTP/1.1 200") >= 1

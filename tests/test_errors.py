@@ -27,7 +27,10 @@ def test_out_of_credits_stops_submits_but_finishes_running_tasks(make_emulator, 
     result = run_tap(tmp_path, base_config(emulator, profiles=profiles))
     assert result.returncode == 1
     assert "no credits left" in result.stderr
-    assert "not submitted: https://www.tiktok.com/@size30, https://www.tiktok.com/@size40" in result.last_line
+    assert (
+        "not submitted: https://www.tiktok.com/@size30, https://www.tiktok.com/@size40"
+        in result.last_line
+    )
     assert len(result.records("profile_tasks")) == 2
     assert_videos_match(result.records("videos"), emulator, "https://www.tiktok.com/@size10")
     assert_videos_match(result.records("videos"), emulator, "https://www.tiktok.com/@size20")
@@ -60,8 +63,12 @@ def test_another_users_task_is_not_found(emulator, tmp_path):
 
 
 def test_retry_after_is_honoured(make_emulator, tmp_path):
-    emulator = make_emulator(faults=FaultPlan(rate=0.5, kinds=("429", "503"), seed=3, retry_after=0.3))
-    result = run_tap(tmp_path, base_config(emulator, profiles=["@size50"], page_size=10, use_download_url=False))
+    emulator = make_emulator(
+        faults=FaultPlan(rate=0.5, kinds=("429", "503"), seed=3, retry_after=0.3)
+    )
+    result = run_tap(
+        tmp_path, base_config(emulator, profiles=["@size50"], page_size=10, use_download_url=False)
+    )
     assert result.returncode == 0, result.stderr
     waits = re.findall(r"Retrying .* after HTTP (429|503) .*waiting ([0-9.]+) s", result.stderr)
     assert waits and {wait for _, wait in waits} == {"0.3"}
@@ -79,7 +86,9 @@ def test_retries_are_bounded_with_a_clear_error(make_emulator, tmp_path):
 
 def test_timeouts_are_retried(make_emulator, tmp_path):
     emulator = make_emulator(faults=FaultPlan(rate=0.3, kinds=("slow",), seed=1, slow_seconds=0.6))
-    config = base_config(emulator, profiles=["@size40"], page_size=5, request_timeout=0.3, use_download_url=False)
+    config = base_config(
+        emulator, profiles=["@size40"], page_size=5, request_timeout=0.3, use_download_url=False
+    )
     result = run_tap(tmp_path, config)
     assert result.returncode == 0, result.stderr
     assert "no response within request_timeout" in result.stderr
@@ -94,7 +103,11 @@ def test_invalid_cursor_names_task_and_cursor(httpserver, tmp_path):
 
     def answer(request: Request) -> Response:
         if request.args.get("cursor"):
-            body = {"status": "error", "error": "invalid_cursor", "message": "The supplied cursor is invalid"}
+            body = {
+                "status": "error",
+                "error": "invalid_cursor",
+                "message": "The supplied cursor is invalid",
+            }
             return Response(json.dumps(body), status=400, content_type="application/json")
         data = {
             "task_id": task,
@@ -103,10 +116,17 @@ def test_invalid_cursor_names_task_and_cursor(httpserver, tmp_path):
             "videos": [{"id": "1", "timestamp": 1}],
             "pagination": {"has_next": True, "next_cursor": "Y3Vyc29yLTQy", "total_items": 2},
         }
-        return Response(json.dumps({"status": "success", "data": data}), content_type="application/json")
+        return Response(
+            json.dumps({"status": "success", "data": data}), content_type="application/json"
+        )
 
     httpserver.expect_request(f"/v1/tiktok/profile/{task}").respond_with_handler(answer)
-    config = {"api_key": "demo-key", "api_url": httpserver.url_for("/v1"), "profiles": ["@x1"], "poll_interval": 0.05}
+    config = {
+        "api_key": "demo-key",
+        "api_url": httpserver.url_for("/v1"),
+        "profiles": ["@x1"],
+        "poll_interval": 0.05,
+    }
     result = run_tap(tmp_path, config)
     assert result.returncode == 1
     assert "invalid_cursor" in result.last_line
@@ -116,6 +136,8 @@ def test_invalid_cursor_names_task_and_cursor(httpserver, tmp_path):
 def test_connection_test_spends_no_credits(emulator, tmp_path):
     ok = run_tap(tmp_path, base_config(emulator, profiles=["@tiktok"]), args=["--test"])
     assert ok.returncode == 0 and "Connection test passed" in ok.stderr
-    refused = run_tap(tmp_path, base_config(emulator, profiles=["@tiktok"], api_key="nope-nope"), args=["--test"])
+    refused = run_tap(
+        tmp_path, base_config(emulator, profiles=["@tiktok"], api_key="nope-nope"), args=["--test"]
+    )
     assert refused.returncode == 1 and "refused the API key" in refused.last_line
     assert emulator.counters().submits == 0 and emulator.state.tasks == {}

@@ -12,7 +12,9 @@ PROFILES = ["@big20000", "@tiktok", "@empty", "@notfound_faulty", "@size777"]
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("use_download_url", [True, False])
-def test_faults_of_every_kind_lose_and_duplicate_nothing(make_emulator, tmp_path, seed, use_download_url):
+def test_faults_of_every_kind_lose_and_duplicate_nothing(
+    make_emulator, tmp_path, seed, use_download_url
+):
     plan = FaultPlan(rate=0.2, kinds=FAULT_KINDS, seed=seed, retry_after=0.1, slow_seconds=0.8)
     emulator = make_emulator(processing_seconds=0.5, faults=plan)
     config = base_config(

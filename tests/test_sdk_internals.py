@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 
 from singer_sdk import Stream
-from singer_sdk.streams._state import StreamStateManager  # noqa: PLC2701
+from singer_sdk.streams._state import StreamStateManager
 
 from tap_vidnavigator.streams import VideosStream
 
@@ -26,4 +26,6 @@ def test_sdk_writes_child_records_before_resuming_the_parent_generator():
     # The lifecycle forgets a finished task only when the parent generator resumes,
     # which must happen after the children synced (so after their records were written).
     source = inspect.getsource(Stream._sync_records)
-    assert source.index("self._process_record(") < source.index("self._write_record_message(record)")
+    assert source.index("self._process_record(") < source.index(
+        "self._write_record_message(record)"
+    )

@@ -19,7 +19,9 @@ def test_debug_run_never_prints_the_key_or_a_signature(make_emulator, tmp_path):
     emulator = make_emulator(
         keys=(SECRET,),
         download_ttl_seconds=-1,  # links are refused, so their URLs show up in errors
-        faults=FaultPlan(rate=0.3, kinds=("429", "503", "500", "502", "reset"), seed=11, retry_after=0.05),
+        faults=FaultPlan(
+            rate=0.3, kinds=("429", "503", "500", "502", "reset"), seed=11, retry_after=0.05
+        ),
     )
     profiles = ["@size1200", "@empty", "@notfound_key"]
     config = base_config(emulator, profiles=profiles, api_key=SECRET, page_size=200)
@@ -43,7 +45,11 @@ def test_key_is_never_sent_to_the_download_host(make_emulator, tmp_path):
 
 def test_an_api_echoing_the_key_is_redacted(httpserver, tmp_path):
     def echo(request: Request) -> Response:
-        body = {"status": "error", "error": "invalid_api_key", "message": f"key {request.headers['X-API-Key']} is revoked"}
+        body = {
+            "status": "error",
+            "error": "invalid_api_key",
+            "message": f"key {request.headers['X-API-Key']} is revoked",
+        }
         return Response(json.dumps(body), status=401, content_type="application/json")
 
     httpserver.expect_request("/v1/tiktok/profile").respond_with_handler(echo)
@@ -56,9 +62,13 @@ def test_an_api_echoing_the_key_is_redacted(httpserver, tmp_path):
 
 def test_redacting_filter_covers_messages_args_and_tracebacks():
     register_secret("abcd-secret-key")
-    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "got %s", ("abcd-secret-key",), None)
+    record = logging.LogRecord(
+        "x", logging.ERROR, __file__, 1, "got %s", ("abcd-secret-key",), None
+    )
     try:
-        raise ValueError("https://s/x.json?X-Goog-Signature=deadbeef&X-Goog-Expires=1 abcd-secret-key")
+        raise ValueError(
+            "https://s/x.json?X-Goog-Signature=deadbeef&X-Goog-Expires=1 abcd-secret-key"
+        )
     except ValueError:
         import sys
 

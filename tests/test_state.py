@@ -49,7 +49,10 @@ def test_killed_while_processing_resumes_without_paying_again(make_emulator, tmp
 
     def both_saved(messages):
         states = [m for m in messages if m["type"] == "STATE"]
-        return bool(states) and len(states[-1]["value"]["bookmarks"]["profile_tasks"]["in_flight"]) == 2
+        return (
+            bool(states)
+            and len(states[-1]["value"]["bookmarks"]["profile_tasks"]["in_flight"]) == 2
+        )
 
     killed = _run_until(tmp_path, config, both_saved)
     state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
@@ -59,7 +62,9 @@ def test_killed_while_processing_resumes_without_paying_again(make_emulator, tmp
     assert "Resuming task" in resumed.stderr and "no credits spent" in resumed.stderr
     assert emulator.counters().submits == 2
     for profile in profiles:
-        assert_videos_match(resumed.records("videos"), emulator, f"https://www.tiktok.com/{profile}")
+        assert_videos_match(
+            resumed.records("videos"), emulator, f"https://www.tiktok.com/{profile}"
+        )
     assert resumed.last_state["bookmarks"]["profile_tasks"]["in_flight"] == {}
 
 
@@ -89,8 +94,15 @@ def test_a_gone_task_is_replaced_by_one_submit(emulator, tmp_path):
         "bookmarks": {
             "profile_tasks": {
                 "in_flight": {
-                    profile: {"task_id": "tt_profile_vanished", "profile_url": profile, "filters": {}},
-                    "https://www.tiktok.com/@size70": {"task_id": "tt_profile_old", "expires_at": past},
+                    profile: {
+                        "task_id": "tt_profile_vanished",
+                        "profile_url": profile,
+                        "filters": {},
+                    },
+                    "https://www.tiktok.com/@size70": {
+                        "task_id": "tt_profile_old",
+                        "expires_at": past,
+                    },
                 }
             }
         }
@@ -99,7 +111,9 @@ def test_a_gone_task_is_replaced_by_one_submit(emulator, tmp_path):
     result = run_tap(tmp_path, config, state=state)
     assert result.returncode == 0, result.stderr
     assert "tt_profile_vanished for https://www.tiktok.com/@size60 is gone (404" in result.stderr
-    assert "Saved task tt_profile_old for https://www.tiktok.com/@size70 expired at" in result.stderr
+    assert (
+        "Saved task tt_profile_old for https://www.tiktok.com/@size70 expired at" in result.stderr
+    )
     assert emulator.counters().submits == 2
     assert_videos_match(result.records("videos"), emulator, profile)
     assert_videos_match(result.records("videos"), emulator, "https://www.tiktok.com/@size70")
@@ -139,18 +153,41 @@ def test_incremental_asks_from_the_bookmark_less_lookback(emulator, tmp_path):
 
 def test_start_date_bounds_the_first_run_and_a_later_after_date_wins(emulator, tmp_path):
     profile = "https://www.tiktok.com/@big2000"
-    config = base_config(emulator, profiles=[profile, {"profile_url": "@size90", "after_date": "2025-12-30"}], start_date="2025-12-01")
+    config = base_config(
+        emulator,
+        profiles=[profile, {"profile_url": "@size90", "after_date": "2025-12-30"}],
+        start_date="2025-12-01",
+    )
     result = run_tap(tmp_path, config)
     assert result.returncode == 0, result.stderr
     assert_videos_match(result.records("videos"), emulator, profile, after_date="2025-12-01")
-    assert_videos_match(result.records("videos"), emulator, "https://www.tiktok.com/@size90", after_date="2025-12-30")
+    assert_videos_match(
+        result.records("videos"),
+        emulator,
+        "https://www.tiktok.com/@size90",
+        after_date="2025-12-30",
+    )
 
 
 def test_bookmarks_never_move_back(emulator, tmp_path):
     profile = "https://www.tiktok.com/@size40"
     future = "2030-01-01T00:00:00+00:00"
-    state = {"bookmarks": {"videos": {"partitions": [{"context": {"profile_url": profile}, "replication_key": "published_at", "replication_key_value": future}]}}}
-    result = run_tap(tmp_path, base_config(emulator, profiles=[profile], lookback_days=0), state=state)
+    state = {
+        "bookmarks": {
+            "videos": {
+                "partitions": [
+                    {
+                        "context": {"profile_url": profile},
+                        "replication_key": "published_at",
+                        "replication_key_value": future,
+                    }
+                ]
+            }
+        }
+    }
+    result = run_tap(
+        tmp_path, base_config(emulator, profiles=[profile], lookback_days=0), state=state
+    )
     assert result.returncode == 0, result.stderr
     assert _bookmark(result.last_state, profile) == future
     assert result.records("videos") == []

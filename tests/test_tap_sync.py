@@ -33,11 +33,16 @@ def test_several_profiles_exact(emulator, tmp_path):
     assert done["stats"]["videos_matched"] == len(
         expected_videos(emulator, "https://www.tiktok.com/@big1500", min_likes=100, max_posts=900)
     )
-    assert done["uploader"] == "big1500" and done["follower_count"] == done["profile"]["follower_count"]
+    assert (
+        done["uploader"] == "big1500"
+        and done["follower_count"] == done["profile"]["follower_count"]
+    )
     assert "download_url" not in done
     videos = result.records("videos")
     assert_videos_match(videos, emulator, "https://www.tiktok.com/@tiktok")
-    assert_videos_match(videos, emulator, "https://www.tiktok.com/@big1500", min_likes=100, max_posts=900)
+    assert_videos_match(
+        videos, emulator, "https://www.tiktok.com/@big1500", min_likes=100, max_posts=900
+    )
     assert not [v for v in videos if v["profile_url"].endswith(("@empty", "@notfound_gone"))]
     assert emulator.counters().submits == 4
     assert emulator.counters().leaked_keys == 0
@@ -113,7 +118,12 @@ def test_task_ids_are_read_without_submitting(emulator, tmp_path):
 
 
 def test_the_same_request_twice_is_submitted_once(emulator, tmp_path):
-    profiles = ["@tiktok", "https://www.tiktok.com/@TikTok", {"profile_url": "@tiktok"}, {"profile_url": "@tiktok", "max_posts": 5}]
+    profiles = [
+        "@tiktok",
+        "https://www.tiktok.com/@TikTok",
+        {"profile_url": "@tiktok"},
+        {"profile_url": "@tiktok", "max_posts": 5},
+    ]
     result = run_tap(tmp_path, base_config(emulator, profiles=profiles))
     assert result.returncode == 0, result.stderr
     assert emulator.counters().submits == 2
@@ -169,5 +179,11 @@ def test_too_many_active_jobs_waits_then_submits(make_emulator, tmp_path):
 def test_progress_is_logged(emulator, tmp_path):
     result = run_tap(tmp_path, base_config(emulator, profiles=["@tiktok", "@notfound_x"]))
     assert result.returncode == 0
-    for fragment in ("Submitted task", "is completed", "completed:", "is failed", "Run summary: 2 profile_tasks records"):
+    for fragment in (
+        "Submitted task",
+        "is completed",
+        "completed:",
+        "is failed",
+        "Run summary: 2 profile_tasks records",
+    ):
         assert fragment in result.stderr, fragment

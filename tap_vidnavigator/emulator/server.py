@@ -160,6 +160,12 @@ class _EmulatorHTTPServer(http.server.ThreadingHTTPServer):
         self.verbose = verbose
 
 
+def _origin(server: http.server.HTTPServer) -> str:
+    host, port = server.server_address[:2]
+    host = host.decode() if isinstance(host, bytes) else host
+    return f"{host}:{port}"
+
+
 class Emulator:
     """The emulated VidNavigator API: start(), then point a client at ``url``."""
 
@@ -187,14 +193,12 @@ class Emulator:
     @property
     def url(self) -> str:
         """The API base URL, e.g. ``http://127.0.0.1:PORT/v1``."""
-        host, port = self._api.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{_origin(self._api)}/v1"
 
     @property
     def storage_url(self) -> str:
         """The storage host's origin, where signed download URLs point."""
-        host, port = self._storage.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{_origin(self._storage)}"
 
     def start(self) -> Emulator:
         """Serve both hosts on background threads."""

@@ -229,7 +229,7 @@ class EmulatorState:
             counters.errors += 1
             return error_response(400, "bad_request", "Request body must be a JSON object")
         try:
-            handle = data.handle_of(body.get("profile_url"))
+            handle = data.handle_of(str(body.get("profile_url") or ""))
             filters = data.parse_filters(body)
         except data.FilterError as exc:
             counters.errors += 1

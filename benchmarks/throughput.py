@@ -1,0 +1,81 @@
+"""Videos per second, one completed task of 100,000 videos, into /dev/null.
+
+Compares, in one run on one machine: the tap through cursor pages of 500, the tap
+through download_url, a raw requests + json loop writing the same RECORD lines, and
+the same loop with orjson (the practical limit). Ratios matter, not absolute figures.
+
+    .venv/bin/python benchmarks/throughput.py [--videos 100000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+from _common import completed_task, emulator_process, machine, tap_command, timed
+
+RAW_LOOP = r'''
+import sys, requests, {json_module} as json
+url, task_id = sys.argv[1], sys.argv[2]
+out = sys.stdout.buffer
+session = requests.Session()
+cursor = None
+while True:
+    params = {{"limit": 500}}
+    if cursor:
+        params["cursor"] = cursor
+    page = json.loads(session.get(f"{{url}}/tiktok/profile/{{task_id}}", params=params,
+                                  headers={{"X-API-Key": "demo-key"}}, timeout=300).content)["data"]
+    for video in page["videos"]:
+        out.write({dump})
+    if not page["pagination"]["has_next"]:
+        break
+    cursor = page["pagination"]["next_cursor"]
+'''
+
+
+def raw_loop(json_module: str) -> str:
+    dump = (
+        'json.dumps({"type": "RECORD", "stream": "videos", "record": video}) + b"\\n"'
+        if json_module == "orjson"
+        else '(json.dumps({"type": "RECORD", "stream": "videos", "record": video}) + "\\n").encode()'
+    )
+    return RAW_LOOP.format(json_module=json_module, dump=dump)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--videos", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with emulator_process("--processing", "0") as url:
+        task_id = completed_task(url, f"big{args.videos}")
+        base = {"api_key": "demo-key", "api_url": url, "task_ids": [task_id], "page_size": 500}
+        candidates = {
+            "tap, cursor pages of 500": tap_command({**base, "use_download_url": False}),
+            "tap, download_url": tap_command({**base, "use_download_url": True}),
+            "tap startup only (--discover)": [*tap_command(base), "--discover"],
+            "raw loop, requests + json": [sys.executable, "-c", raw_loop("json"), url, task_id],
+            "raw loop, requests + orjson": [sys.executable, "-c", raw_loop("orjson"), url, task_id],
+        }
+        for command in candidates.values():  # warm the emulator's caches and the OS
+            timed(command)
+        results = {}
+        for name, command in candidates.items():
+            runs = [timed(command)[0] for _ in range(args.repeat)]
+            results[name] = statistics.median(runs)
+    startup = results.pop("tap startup only (--discover)")
+    print(f"machine: {machine()}")
+    print(f"videos: {args.videos:,}; median of {args.repeat} runs; tap startup {startup:.2f} s")
+    baseline = results["raw loop, requests + json"]
+    print(f"{'candidate':<30} {'seconds':>8} {'videos/s':>10} {'vs json loop':>13} {'excl. startup':>14}")
+    for name, seconds in results.items():
+        rate = args.videos / seconds
+        net = args.videos / max(seconds - startup, 1e-9) if name.startswith("tap") else rate
+        print(f"{name:<30} {seconds:>8.2f} {rate:>10,.0f} {baseline / seconds:>12.2f}x {net:>13,.0f}/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""tap-vidnavigator: a Singer tap for the VidNavigator TikTok profile API."""

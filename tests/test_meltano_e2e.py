@@ -1,0 +1,248 @@
+"""`meltano run` for real, into a real PostgreSQL server and an embedded DuckDB file.
+
+PostgreSQL comes from the OS packages (.ci/run installs it); the fixture starts a
+throwaway cluster on a free loopback port. Meltano and its plugins come from
+scripts/bootstrap. A missing piece fails the test with what to run: never a skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import typing as t
+from pathlib import Path
+
+import duckdb
+import psycopg2
+import pytest
+
+from tests.conftest import ROOT, expected_videos
+
+MELTANO = ROOT / ".meltano-venv" / "bin" / "meltano"
+PROFILES = [
+    "@size700",
+    "@tiktok",
+    {"profile_url": "@big2500", "min_likes": 300},
+    "@empty",
+    "@notfound_e2e",
+]
+EXPECTED = {
+    "https://www.tiktok.com/@size700": {},
+    "https://www.tiktok.com/@tiktok": {},
+    "https://www.tiktok.com/@big2500": {"min_likes": 300},
+    "https://www.tiktok.com/@empty": {},
+}
+
+pytestmark = pytest.mark.e2e
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres() -> t.Iterator[dict[str, t.Any]]:
+    """A throwaway PostgreSQL cluster on loopback, owned by a non-root user."""
+    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+    if not binaries:
+        pytest.fail(
+            "PostgreSQL is not installed: run `apt-get install -y postgresql` (.ci/run does)"
+        )
+    bin_dir = Path(binaries[-1])
+    data_dir = Path(tempfile.mkdtemp(prefix="tap-vidnavigator-pg-"))
+    port = _free_port()
+    as_root = os.geteuid() == 0
+    if as_root:  # the server refuses to run as root
+        shutil.chown(data_dir, "postgres", "postgres")
+        data_dir.chmod(0o700)
+
+    def pg(*args: str) -> None:
+        command = [str(bin_dir / args[0]), *args[1:]]
+        if as_root:
+            command = ["su", "postgres", "-c", " ".join(f"'{part}'" for part in command)]
+        subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+    pg("initdb", "-D", str(data_dir / "db"), "-U", "postgres", "-A", "trust")
+    options = f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+    pg(
+        "pg_ctl",
+        "-D",
+        str(data_dir / "db"),
+        "-o",
+        options,
+        "-l",
+        str(data_dir / "log"),
+        "-w",
+        "start",
+    )
+    try:
+        # trust auth ignores the password, but target-postgres requires one to be set.
+        yield {
+            "host": "127.0.0.1",
+            "port": port,
+            "user": "postgres",
+            "password": "unused",
+            "database": "postgres",
+        }
+    finally:
+        pg("pg_ctl", "-D", str(data_dir / "db"), "-m", "fast", "stop")
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def meltano_run(
+    loader: str,
+    emulator,
+    workdir: Path,
+    *,
+    extra_env: dict[str, str] | None = None,
+    profiles=PROFILES,
+) -> subprocess.CompletedProcess[str]:
+    """``meltano run tap-vidnavigator <loader>`` with its own state database."""
+    if not MELTANO.exists():
+        pytest.fail("Meltano is not installed: run ./scripts/bootstrap")
+    env = {
+        **os.environ,
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
+        "TAP_VIDNAVIGATOR_API_URL": emulator.url,
+        "TAP_VIDNAVIGATOR_PROFILES": json.dumps(profiles),
+        "TARGET_DUCKDB_FILEPATH": str(workdir / "warehouse.duckdb"),
+        **(extra_env or {}),
+    }
+    return subprocess.run(
+        [str(MELTANO), "--environment", "dev", "run", "tap-vidnavigator", loader],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def _pg_env(postgres: dict[str, t.Any], schema: str) -> dict[str, str]:
+    return {
+        "PG_HOST": postgres["host"],
+        "PG_PORT": str(postgres["port"]),
+        "PG_USER": postgres["user"],
+        "PG_PASSWORD": postgres["password"],
+        "PG_DATABASE": postgres["database"],
+        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+    }
+
+
+def _check_videos(rows: list[tuple[str, str, int | None]], emulator) -> None:
+    """(id, profile_url, likes) rows from a warehouse equal the ground truth exactly."""
+    ids = [row[0] for row in rows]
+    assert len(ids) == len(set(ids)), "duplicate primary keys in the warehouse"
+    truth: dict[str, dict] = {}
+    for profile, filters in EXPECTED.items():
+        truth.update(expected_videos(emulator, profile, **filters))
+    assert set(ids) == set(truth)
+    for video_id, profile_url, likes in rows:
+        expected_likes = truth[video_id]["likes"]
+        assert likes == (None if expected_likes is None else int(expected_likes))
+        assert truth[video_id]["url"].startswith(profile_url)
+
+
+def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
+    emulator = make_emulator(processing_seconds=0.3)
+    schema = "vidnavigator_e2e"
+    env = _pg_env(postgres, schema)
+    first = meltano_run("target-postgres", emulator, tmp_path, extra_env=env)
+    assert first.returncode == 0, first.stderr[-5000:]
+    assert "@notfound_e2e failed: user_not_found" in first.stderr  # the failing profile...
+    with (
+        contextlib.closing(psycopg2.connect(**postgres)) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "select table_name, column_name, data_type from information_schema.columns "
+            "where table_schema = %s",
+            (schema,),
+        )
+        columns = {(table, column): kind for table, column, kind in cursor.fetchall()}
+        assert columns[("videos", "id")] in {"character varying", "text"}
+        assert columns[("videos", "published_at")] == "timestamp without time zone"
+        assert columns[("videos", "likes")] == "bigint"
+        assert columns[("videos", "duration")] == "numeric"
+        assert columns[("videos", "thumbnails")] == columns[("videos", "artists")] == "ARRAY"
+        assert columns[("profile_tasks", "profile")] == "jsonb"
+        assert columns[("profile_tasks", "expires_at")] == "timestamp without time zone"
+        cursor.execute(f"select id, profile_url, likes from {schema}.videos")
+        _check_videos(cursor.fetchall(), emulator)  # ...and the others still loaded
+        cursor.execute(f"select task_status, count(*) from {schema}.profile_tasks group by 1")
+        assert dict(cursor.fetchall()) == {"completed": 4, "failed": 1}
+
+    second = meltano_run("target-postgres", emulator, tmp_path, extra_env=env)
+    assert second.returncode == 0, second.stderr[-5000:]
+    with (
+        contextlib.closing(psycopg2.connect(**postgres)) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"select id, profile_url, likes from {schema}.videos")
+        _check_videos(cursor.fetchall(), emulator)  # a second run duplicates nothing
+        cursor.execute(f"select count(*), count(distinct task_id) from {schema}.profile_tasks")
+        assert cursor.fetchone() == (10, 10)  # one row per scrape task, five per run
+
+
+def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
+    emulator = make_emulator(processing_seconds=0.3)
+    # poll_interval from an environment variable (a string), as Meltano passes it.
+    env = {"TAP_VIDNAVIGATOR_POLL_INTERVAL": "0.2"}
+    first = meltano_run("target-duckdb", emulator, tmp_path, extra_env=env)
+    assert first.returncode == 0, first.stderr[-5000:]
+    warehouse = str(tmp_path / "warehouse.duckdb")
+    with contextlib.closing(duckdb.connect(warehouse, read_only=True)) as connection:
+        _check_videos(
+            connection.sql("select id, profile_url, likes from vidnavigator.videos").fetchall(),
+            emulator,
+        )
+        kinds = dict(
+            connection.sql(
+                "select column_name, data_type from information_schema.columns "
+                "where table_name = 'videos'"
+            ).fetchall()
+        )
+        assert kinds["published_at"] == "TIMESTAMP" and kinds["thumbnails"] == "JSON"
+    assert emulator.counters().submits == 5
+
+    # New videos appear; the second run asks only from each bookmark less lookback_days.
+    fresh = emulator.state.publish("https://www.tiktok.com/@tiktok", 3)
+    second = meltano_run("target-duckdb", emulator, tmp_path, extra_env=env)
+    assert second.returncode == 0, second.stderr[-5000:]
+    assert emulator.counters().submits == 10  # exactly one credit per profile per run
+    with contextlib.closing(duckdb.connect(warehouse, read_only=True)) as connection:
+        rows = connection.sql(
+            "select id, profile_url, likes, published_at from vidnavigator.videos"
+        ).fetchall()
+    _check_videos([row[:3] for row in rows], emulator)
+    assert {v["id"] for v in fresh} <= {row[0] for row in rows}
+    newest = max(
+        row[3]
+        for row in rows
+        if row[1] == "https://www.tiktok.com/@tiktok" and row[0] not in {v["id"] for v in fresh}
+    )
+    second_tasks = sorted(emulator.state.tasks.values(), key=lambda task: task.created_at)[5:]
+    by_handle = {task.handle: task for task in second_tasks}
+    floor = (newest.date() - dt.timedelta(days=3)).strftime("%Y%m%d")
+    assert by_handle["tiktok"].filters.after_label == floor
+    assert by_handle["empty"].filters.after_label is None  # no bookmark: no floor
+    summary = [line for line in second.stderr.splitlines() if "Run summary" in line][-1]
+    refreshed = len(emulator.ground_truth("https://www.tiktok.com/@tiktok", after_date=floor))
+    assert refreshed < len(emulator.ground_truth("https://www.tiktok.com/@tiktok"))
+    loaded = sum(
+        len(emulator.ground_truth(url, **filters, after_date=task.filters.after_label))
+        for url, filters in EXPECTED.items()
+        for task in [by_handle[url.rsplit("@", 1)[-1]]]
+    )
+    assert f"{loaded} videos records" in summary

@@ -1,0 +1,105 @@
+"""tap.py, meltano.yml, the README table, the Hub definition and catalog.json agree."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+from referencing import Registry, Resource
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import plugin_metadata
+
+HUB_SCHEMAS = ROOT.parent / "shared" / "meltano-hub-schemas"
+
+
+def _about() -> dict:
+    return plugin_metadata.about()
+
+
+def test_generated_files_are_up_to_date():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "plugin_metadata.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_catalog_json_is_the_discover_output():
+    discovered = subprocess.run(
+        [sys.executable, "-m", "tap_vidnavigator.tap", "--discover"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert json.loads(discovered) == json.loads((ROOT / "catalog.json").read_text())
+
+
+def test_every_setting_has_a_title_and_a_description():
+    for name, prop in _about()["settings"]["properties"].items():
+        assert prop.get("description"), name
+        if not name.startswith(("stream_map", "faker", "flattening")):
+            assert prop.get("title"), name
+
+
+def test_meltano_yml_mirrors_the_tap_settings():
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    extractor = project["plugins"]["extractors"][0]
+    assert extractor["name"] == "tap-vidnavigator" and extractor["namespace"] == "tap_vidnavigator"
+    assert extractor["settings"] == plugin_metadata.meltano_settings()
+    assert extractor["capabilities"] == plugin_metadata.CAPABILITIES
+    secrets = {n for n, p in _about()["settings"]["properties"].items() if p.get("secret")}
+    assert (
+        secrets == {s["name"] for s in extractor["settings"] if s.get("sensitive")} == {"api_key"}
+    )
+    about_capabilities = set(_about()["capabilities"])
+    assert set(extractor["capabilities"]) == about_capabilities
+
+
+def test_hub_definition_is_valid_and_agrees_with_about():
+    definition = yaml.safe_load((ROOT / "hub" / "tap-vidnavigator.yml").read_text())
+    resources = []
+    for path in HUB_SCHEMAS.rglob("*.schema.json"):
+        schema = json.loads(path.read_text())
+        resource = Resource.from_contents(schema)
+        resources.append((path.resolve().as_uri(), resource))
+        resources.append((schema["$id"], resource))
+    registry = Registry().with_resources(resources)
+    entry = HUB_SCHEMAS / "plugin_definitions" / "extractors.schema.json"
+    schema = {"$ref": entry.resolve().as_uri()}
+    jsonschema.Draft7Validator(schema, registry=registry).validate(definition)
+    about = _about()
+    assert [s["name"] for s in definition["settings"]] == list(about["settings"]["properties"])
+    assert {s["name"] for s in definition["settings"] if s.get("sensitive")} == {
+        n for n, p in about["settings"]["properties"].items() if p.get("secret")
+    }
+
+
+def test_hub_example_also_validates():
+    # The validator above must reject what the Hub rejects: a definition without quality.
+    definition = yaml.safe_load((ROOT / "hub" / "tap-vidnavigator.yml").read_text())
+    definition.pop("quality")
+    schemas = list(HUB_SCHEMAS.rglob("*.schema.json"))
+    registry = Registry().with_resources(
+        (p.resolve().as_uri(), Resource.from_contents(json.loads(p.read_text()))) for p in schemas
+    )
+    entry = (HUB_SCHEMAS / "plugin_definitions" / "extractors.schema.json").resolve().as_uri()
+    errors = list(
+        jsonschema.Draft7Validator({"$ref": entry}, registry=registry).iter_errors(definition)
+    )
+    assert errors and "quality" in str(errors[0].message)
+
+
+def test_readme_first_screen_has_the_two_commands():
+    first_screen = "\n".join((ROOT / "README.md").read_text().splitlines()[:20])
+    assert "./scripts/demo" in first_screen and "./scripts/test" in first_screen
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "./scripts/test" in ci
+    assert Path(ROOT / "scripts" / "demo").stat().st_mode & 0o111
