@@ -23,7 +23,10 @@ HEADERS = {"X-API-Key": KEY}
 def machine() -> str:
     """One line describing the machine the figures come from."""
     cpu = platform.processor() or platform.machine()
-    return f"{platform.system()} {platform.machine()} ({cpu}), {os.cpu_count()} cores, Python {platform.python_version()}"
+    python = platform.python_version()
+    return (
+        f"{platform.system()} {platform.machine()} ({cpu}), {os.cpu_count()} cores, Python {python}"
+    )
 
 
 @contextlib.contextmanager
@@ -74,11 +77,15 @@ def timed(command: list[str]) -> tuple[float, int]:
     probe = (
         "import resource, subprocess, sys, time\n"
         "start = time.perf_counter()\n"
-        "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
+        "code = subprocess.run(\n"
+        "    sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL\n"
+        ").returncode\n"
         "elapsed = time.perf_counter() - start\n"
         "print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, code)\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *command], capture_output=True, text=True, check=True
+    )
     elapsed, peak_mb, code = out.stdout.split()
     if code != "0":
         raise RuntimeError(f"{command} exited {code}")

@@ -15,7 +15,7 @@ import sys
 
 from _common import completed_task, emulator_process, machine, tap_command, timed
 
-RAW_LOOP = r'''
+RAW_LOOP = r"""
 import sys, requests, {json_module} as json
 url, task_id = sys.argv[1], sys.argv[2]
 out = sys.stdout.buffer
@@ -32,15 +32,13 @@ while True:
     if not page["pagination"]["has_next"]:
         break
     cursor = page["pagination"]["next_cursor"]
-'''
+"""
 
 
 def raw_loop(json_module: str) -> str:
-    dump = (
-        'json.dumps({"type": "RECORD", "stream": "videos", "record": video}) + b"\\n"'
-        if json_module == "orjson"
-        else '(json.dumps({"type": "RECORD", "stream": "videos", "record": video}) + "\\n").encode()'
-    )
+    line = 'json.dumps({"type": "RECORD", "stream": "videos", "record": video})'
+    dump = f'{line} + b"\\n"' if json_module == "orjson" else f'({line} + "\\n").encode()'
+
     return RAW_LOOP.format(json_module=json_module, dump=dump)
 
 
@@ -69,11 +67,13 @@ def main() -> int:
     print(f"machine: {machine()}")
     print(f"videos: {args.videos:,}; median of {args.repeat} runs; tap startup {startup:.2f} s")
     baseline = results["raw loop, requests + json"]
-    print(f"{'candidate':<30} {'seconds':>8} {'videos/s':>10} {'vs json loop':>13} {'excl. startup':>14}")
+    header = f"{'candidate':<30} {'seconds':>8} {'videos/s':>10} {'vs json loop':>13}"
+    print(f"{header} {'excl. startup':>14}")
     for name, seconds in results.items():
         rate = args.videos / seconds
         net = args.videos / max(seconds - startup, 1e-9) if name.startswith("tap") else rate
-        print(f"{name:<30} {seconds:>8.2f} {rate:>10,.0f} {baseline / seconds:>12.2f}x {net:>13,.0f}/s")
+        ratio = baseline / seconds
+        print(f"{name:<30} {seconds:>8.2f} {rate:>10,.0f} {ratio:>12.2f}x {net:>13,.0f}/s")
     return 0
 
 

@@ -138,14 +138,29 @@ def to_text(value: t.Any) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
+_DAY_TEXT: dict[int, str] = {}
+_EPOCH = dt.date(1970, 1, 1)
+
+
 def iso_from_unix(seconds: int | None) -> str | None:
-    """Unix seconds as ``YYYY-MM-DDTHH:MM:SS+00:00``."""
+    """Unix seconds as ``YYYY-MM-DDTHH:MM:SS+00:00``.
+
+    Once per video: the date part is cached per day (a profile's videos share few
+    days), which makes this several times cheaper than datetime.isoformat().
+    """
     if seconds is None:
         return None
-    try:
-        return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat()
-    except (OverflowError, OSError, ValueError):
-        return None
+    day, second = divmod(seconds, 86_400)
+    text = _DAY_TEXT.get(day)
+    if text is None:
+        try:
+            text = (_EPOCH + dt.timedelta(days=day)).isoformat()
+        except OverflowError:
+            return None
+        if len(_DAY_TEXT) < 100_000:
+            _DAY_TEXT[day] = text
+    hours, rest = divmod(second, 3600)
+    return f"{text}T{hours:02d}:{rest // 60:02d}:{rest % 60:02d}+00:00"
 
 
 def to_datetime(value: t.Any) -> str | None:
@@ -169,41 +184,69 @@ class TaskInfo(t.NamedTuple):
     uploader: str
 
 
+def _count(value: t.Any) -> int | None:
+    # The common case (a plain int in range) without a function call per field.
+    if type(value) is int and -_INT64 <= value <= _INT64:
+        return value
+    return to_int(value)
+
+
 def video_record(raw: t.Any, task: TaskInfo) -> dict[str, t.Any]:
-    """Type one API video; RecordError when it has no usable id."""
-    if not isinstance(raw, dict):
+    """Type one API video; RecordError when it has no usable id.
+
+    This runs once per video, so it favours the common shapes (ints, strings, lists)
+    and calls the general converters only for the unusual ones.
+    """
+    if type(raw) is not dict:
         msg = f"a video of task {task.task_id} is not an object: {str(raw)[:80]!r}"
         raise RecordError(msg)
-    video_id = raw.get("id")
-    if isinstance(video_id, bool) or not isinstance(video_id, (str, int)) or video_id == "":
+    get = raw.get
+    video_id = get("id")
+    if type(video_id) is not str:
+        if isinstance(video_id, bool) or not isinstance(video_id, int):
+            msg = f"a video of task {task.task_id} has no id: {str(raw)[:120]!r}"
+            raise RecordError(msg)
+        video_id = str(video_id)
+    elif not video_id:
         msg = f"a video of task {task.task_id} has no id: {str(raw)[:120]!r}"
         raise RecordError(msg)
-    timestamp = to_int(raw.get("timestamp"))
-    published_at = to_datetime(raw.get("published_at")) or iso_from_unix(timestamp)
-    artists = raw.get("artists")
-    thumbnails = raw.get("thumbnails")
+    timestamp = _count(get("timestamp"))
+    published = get("published_at")
+    published_at = (to_datetime(published) if published else None) or iso_from_unix(timestamp)
+    artists = get("artists")
+    if type(artists) is list:
+        if not all(type(a) is str for a in artists):
+            artists = [str(a) for a in artists if a is not None]
+    else:
+        artists = None
+    thumbnails = get("thumbnails")
+    if type(thumbnails) is list:
+        if not all(type(x) is dict for x in thumbnails):
+            thumbnails = [x for x in thumbnails if isinstance(x, dict)]
+    else:
+        thumbnails = None
+    duration = get("duration")
+    title, description, track, url = get("title"), get("description"), get("track"), get("url")
     return {
-        "id": str(video_id),
+        "id": video_id,
         "task_id": task.task_id,
         "profile_url": task.profile_url,
         "uploader": task.uploader,
         "published_at": published_at,
         "timestamp": timestamp,
-        "title": to_text(raw.get("title")),
-        "description": to_text(raw.get("description")),
-        "track": to_text(raw.get("track")),
-        "artists": [str(a) for a in artists if a is not None]
-        if isinstance(artists, list)
-        else None,
-        "duration": to_number(raw.get("duration")),
-        "views": to_int(raw.get("views")),
-        "likes": to_int(raw.get("likes")),
-        "reposts": to_int(raw.get("reposts")),
-        "comments": to_int(raw.get("comments")),
-        "thumbnails": [x for x in thumbnails if isinstance(x, dict)]
-        if isinstance(thumbnails, list)
-        else None,
-        "url": to_text(raw.get("url")),
+        "title": title if title is None or type(title) is str else str(title),
+        "description": description
+        if description is None or type(description) is str
+        else str(description),
+        "track": track if track is None or type(track) is str else str(track),
+        "artists": artists,
+        "duration": duration if type(duration) is int else to_number(duration),
+        "views": _count(get("views")),
+        "likes": _count(get("likes")),
+        "reposts": _count(get("reposts")),
+        "comments": _count(get("comments")),
+        "thumbnails": thumbnails,
+        "url": url if url is None or type(url) is str else str(url),
     }
 
 

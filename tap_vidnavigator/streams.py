@@ -146,6 +146,28 @@ class ProfileTasksStream(VidNavigatorStream):
             yield {"task_id": record["task_id"], "profile_url": record["profile_url"]}
 
 
+class SeenIds:
+    """The video ids already emitted for a task, compactly.
+
+    TikTok ids are 19-digit numbers: kept as ints they take half the memory of
+    strings, which keeps the tap's memory flat on a 100,000-video task.
+    """
+
+    def __init__(self) -> None:
+        self._ids: set[int | str] = set()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def add(self, video_id: str) -> bool:
+        """Remember an id; False if it was already there."""
+        key: int | str = int(video_id) if video_id.isdigit() and len(video_id) < 20 else video_id
+        if key in self._ids:
+            return False
+        self._ids.add(key)
+        return True
+
+
 class VideosStream(VidNavigatorStream):
     """Every matched video of each completed task."""
 
@@ -201,7 +223,7 @@ class VideosStream(VidNavigatorStream):
         info = TaskInfo(
             finished.task_id, finished.profile_url, finished.profile_url.rsplit("@", 1)[-1]
         )
-        seen: set[str] = set()
+        seen = SeenIds()
         newest: list[str] = []
         expected = finished.total_items
         complete = False
@@ -251,7 +273,7 @@ class VideosStream(VidNavigatorStream):
         self,
         raw_videos: t.Iterable[t.Any],
         info: TaskInfo,
-        seen: set[str],
+        seen: SeenIds,
         newest: list[str],
         *,
         strict: bool,
@@ -265,16 +287,15 @@ class VideosStream(VidNavigatorStream):
                 self.logger.error("Skipped a video that cannot be loaded: %s", exc)
                 self.run.problem(str(exc))
                 continue
-            if record["id"] in seen:
+            if not seen.add(record["id"]):
                 continue
-            seen.add(record["id"])
             published = record["published_at"]
             if published and (not newest or published > newest[0]):
                 newest[:] = [published]
             self.run.videos_emitted += 1
             yield record
 
-    def _finish(self, finished: FinishedTask, seen: set[str], newest: list[str]) -> None:
+    def _finish(self, finished: FinishedTask, seen: SeenIds, newest: list[str]) -> None:
         expected = finished.total_items
         if expected is not None and expected != len(seen):
             message = (
