@@ -45,4 +45,4 @@ def main(path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "output/warehouse.duckdb"))
+    sys.exit(main(sys.argv[1]))

@@ -161,7 +161,9 @@ class SeenIds:
 
     def add(self, video_id: str) -> bool:
         """Remember an id; False if it was already there."""
-        key: int | str = int(video_id) if video_id.isdigit() and len(video_id) < 20 else video_id
+        # Only canonical decimal text becomes an int ("7" and "007" stay distinct).
+        canonical = video_id.isascii() and video_id.isdigit() and video_id[0] != "0"
+        key: int | str = int(video_id) if canonical and len(video_id) < 20 else video_id
         if key in self._ids:
             return False
         self._ids.add(key)
@@ -205,6 +207,14 @@ class VideosStream(VidNavigatorStream):
             msg = f"A page of task {self._task_id} has 'videos' that is not a list"
             raise BadResponseError(msg)
         yield from videos
+
+    @override
+    def generate_child_contexts(
+        self, record: dict[str, t.Any], context: Context | None
+    ) -> t.Iterable[Context | None]:
+        # Videos have no child streams; the SDK's default would still build a child
+        # context and copy it for every video.
+        return ()
 
     @override
     def _increment_stream_state(

@@ -67,6 +67,19 @@ class TapRun:
         return lines[-1] if lines else ""
 
 
+def create_task(emulator: Emulator, handle: str, key: str = KEY) -> str:
+    """Submit a profile to the emulator directly (as a dashboard user would); its task id."""
+    import requests
+
+    answer = requests.post(
+        f"{emulator.url}/tiktok/profile",
+        json={"profile_url": f"https://www.tiktok.com/@{handle}"},
+        headers={"X-API-Key": key},
+        timeout=10,
+    )
+    return str(answer.json()["data"]["task_id"])
+
+
 def base_config(emulator: Emulator, **settings: t.Any) -> dict[str, t.Any]:
     """A tap config pointed at ``emulator`` that polls fast."""
     return {"api_key": KEY, "api_url": emulator.url, "poll_interval": 0.05, **settings}

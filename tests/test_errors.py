@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-import requests
 from werkzeug.wrappers import Request, Response
 
 from tap_vidnavigator.emulator import FaultPlan
-from tests.conftest import assert_videos_match, base_config, run_tap
+from tests.conftest import assert_videos_match, base_config, create_task, run_tap
 
 
 def test_refused_key_stops_the_run(emulator, tmp_path):
@@ -38,12 +37,7 @@ def test_out_of_credits_stops_submits_but_finishes_running_tasks(make_emulator, 
 
 
 def test_missing_task_id_is_an_error_and_others_are_extracted(emulator, tmp_path):
-    created = requests.post(
-        f"{emulator.url}/tiktok/profile",
-        json={"profile_url": "https://www.tiktok.com/@size15"},
-        headers={"X-API-Key": "demo-key"},
-        timeout=5,
-    ).json()["data"]["task_id"]
+    created = create_task(emulator, "size15")
     result = run_tap(tmp_path, base_config(emulator, task_ids=["tt_profile_missing", created]))
     assert result.returncode == 1
     assert re.search(r"ERROR .*Task tt_profile_missing \(task_ids\) is gone", result.stderr)
@@ -52,12 +46,7 @@ def test_missing_task_id_is_an_error_and_others_are_extracted(emulator, tmp_path
 
 
 def test_another_users_task_is_not_found(emulator, tmp_path):
-    created = requests.post(
-        f"{emulator.url}/tiktok/profile",
-        json={"profile_url": "https://www.tiktok.com/@size15"},
-        headers={"X-API-Key": "demo-key-2"},
-        timeout=5,
-    ).json()["data"]["task_id"]
+    created = create_task(emulator, "size15", key="demo-key-2")
     result = run_tap(tmp_path, base_config(emulator, task_ids=[created]))
     assert result.returncode == 1 and f"task {created} (task_ids) not found" in result.last_line
 
@@ -141,3 +130,17 @@ def test_connection_test_spends_no_credits(emulator, tmp_path):
     )
     assert refused.returncode == 1 and "refused the API key" in refused.last_line
     assert emulator.counters().submits == 0 and emulator.state.tasks == {}
+
+
+def test_task_timeout_names_task_and_profile_and_keeps_it_for_the_next_run(make_emulator, tmp_path):
+    emulator = make_emulator(processing_seconds=30)
+    config = base_config(emulator, profiles=["@size10"], task_timeout=0.5, poll_interval=0.1)
+    result = run_tap(tmp_path, config)
+    assert result.returncode == 1
+    task_id = next(iter(emulator.state.tasks))
+    assert (
+        f"Task {task_id} for https://www.tiktok.com/@size10 was still processing" in result.stderr
+    )
+    assert f"task {task_id} for https://www.tiktok.com/@size10 timed out" in result.last_line
+    in_flight = result.last_state["bookmarks"]["profile_tasks"]["in_flight"]
+    assert in_flight["https://www.tiktok.com/@size10"]["task_id"] == task_id

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import assert_videos_match, base_config, expected_videos, run_tap
+from tests.conftest import (
+    assert_videos_match,
+    base_config,
+    create_task,
+    expected_videos,
+    run_tap,
+)
 
 PROFILES = [
     "https://www.tiktok.com/@tiktok",
@@ -102,14 +108,7 @@ def test_modern_fields_are_accepted(make_emulator, tmp_path):
 
 
 def test_task_ids_are_read_without_submitting(emulator, tmp_path):
-    import requests
-
-    created = requests.post(
-        f"{emulator.url}/tiktok/profile",
-        json={"profile_url": "https://www.tiktok.com/@size321"},
-        headers={"X-API-Key": "demo-key"},
-        timeout=10,
-    ).json()["data"]["task_id"]
+    created = create_task(emulator, "size321")
     result = run_tap(tmp_path, base_config(emulator, task_ids=[created]))
     assert result.returncode == 0, result.stderr
     assert [r["task_id"] for r in result.records("profile_tasks")] == [created]

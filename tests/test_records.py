@@ -1,0 +1,132 @@
+"""Typing of API values into records, field by field."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tap_vidnavigator.records import (
+    RecordError,
+    TaskInfo,
+    iso_from_unix,
+    task_record,
+    to_datetime,
+    to_int,
+    to_number,
+    video_record,
+)
+from tap_vidnavigator.streams import SeenIds
+
+INFO = TaskInfo("tt_1", "https://www.tiktok.com/@ab", "ab")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (5, 5),
+        ("5", 5),
+        (" 1,234 ", 1234),
+        ("12.0", 12),
+        (3.9, 3),
+        (None, None),
+        ("", None),
+        ("n/a", None),
+        (True, None),
+        (float("nan"), None),
+        (2**70, None),
+        ("1e3", 1000),
+        ([], None),
+    ],
+)
+def test_to_int(value, expected):
+    assert to_int(value) == expected
+
+
+def test_to_number_and_datetime():
+    assert to_number("12.5") == 12.5 and to_number(7) == 7 and to_number("x") is None
+    assert to_number(float("inf")) is None
+    assert to_datetime("2024-01-02T03:04:05Z") == "2024-01-02T03:04:05+00:00"
+    assert to_datetime("2024-01-02T05:04:05+02:00") == "2024-01-02T03:04:05+00:00"
+    assert to_datetime("yesterday") is None
+
+
+@pytest.mark.parametrize("seconds", [0, 59, 86_399, 86_400, 1_700_000_000, 1_767_225_599, -1])
+def test_iso_from_unix_matches_datetime(seconds):
+    assert iso_from_unix(seconds) == dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat()
+
+
+def test_video_record_types_every_field():
+    raw = {
+        "id": 7300000000000000001,
+        "track": None,
+        "artists": ["a", None, 3],
+        "duration": "12.5",
+        "title": 42,
+        "description": "multi\nline",
+        "timestamp": "1700000000",
+        "views": "1,000",
+        "likes": None,
+        "reposts": 2.0,
+        "comments": "x",
+        "thumbnails": [{"url": "u"}, "junk"],
+        "url": "https://www.tiktok.com/@ab/video/7300000000000000001",
+        "unexpected": "dropped",
+    }
+    assert video_record(raw, INFO) == {
+        "id": "7300000000000000001",
+        "task_id": "tt_1",
+        "profile_url": "https://www.tiktok.com/@ab",
+        "uploader": "ab",
+        "published_at": "2023-11-14T22:13:20+00:00",
+        "timestamp": 1_700_000_000,
+        "title": "42",
+        "description": "multi\nline",
+        "track": None,
+        "artists": ["a", "3"],
+        "duration": 12.5,
+        "views": 1000,
+        "likes": None,
+        "reposts": 2,
+        "comments": None,
+        "thumbnails": [{"url": "u"}],
+        "url": "https://www.tiktok.com/@ab/video/7300000000000000001",
+    }
+
+
+def test_published_at_from_the_newer_api_wins():
+    record = video_record({"id": "1", "timestamp": 0, "published_at": "2025-01-01T00:00:00Z"}, INFO)
+    assert record["published_at"] == "2025-01-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    "raw", [{"title": "x"}, {"id": ""}, {"id": None}, {"id": True}, "text", None]
+)
+def test_video_without_id_is_refused(raw):
+    with pytest.raises(RecordError):
+        video_record(raw, INFO)
+
+
+def test_task_record_drops_the_download_url_and_reads_both_error_forms():
+    data = {
+        "task_id": "tt_9",
+        "task_status": "failed",
+        "profile_url": "https://www.tiktok.com/@ab",
+        "download_url": "https://storage.example/x?X-Goog-Signature=s",
+        "error_message": "old form",
+        "error": {"error": "user_not_found", "message": "new form", "http_status": 404},
+        "created_at": "2026-01-01T00:00:00Z",
+    }
+    record = task_record(data, "https://www.tiktok.com/@ab")
+    assert "download_url" not in record
+    assert (record["error_code"], record["error_message"]) == ("user_not_found", "new form")
+    legacy = task_record({**data, "error": None}, "https://www.tiktok.com/@ab")
+    assert (legacy["error_code"], legacy["error_message"]) == (None, "old form")
+    assert record["created_at"] == "2026-01-01T00:00:00+00:00"
+
+
+def test_seen_ids_are_exact():
+    seen = SeenIds()
+    assert seen.add("7300000000000000001") and not seen.add("7300000000000000001")
+    assert seen.add("abc") and not seen.add("abc") and seen.add("0007")
+    assert seen.add("7") and seen.add("²") and len(seen) == 5
