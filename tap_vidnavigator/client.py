@@ -17,7 +17,7 @@ from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib.messages import RecordMessage
+from singer_sdk.singerlib.messages import RecordMessage, SingerMessageType
 from typing_extensions import override
 
 from tap_vidnavigator.errors import (
@@ -136,6 +136,15 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "connection broke in the middle of the response body"
     return f"connection failed ({type(exc).__name__})"
+
+
+class _UtcRecordMessage(RecordMessage):
+    """A RECORD whose ``time_extracted`` is already UTC (no conversion per record)."""
+
+    __slots__ = ()
+
+    def __post_init__(self) -> None:
+        self.type = SingerMessageType.RECORD
 
 
 class VidNavigatorStream(RESTStream[str]):
@@ -309,7 +318,7 @@ class VidNavigatorStream(RESTStream[str]):
         if not self._records_pass_through:
             yield from super()._generate_record_messages(record)
             return
-        yield RecordMessage(
+        yield _UtcRecordMessage(
             stream=self.stream_maps[0].stream_alias,
             record=record,
             version=self._stream_version,

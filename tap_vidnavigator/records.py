@@ -191,12 +191,66 @@ def _count(value: t.Any) -> int | None:
     return to_int(value)
 
 
+_API_FIELDS = frozenset(
+    ("id", "track", "artists", "duration", "title", "description", "timestamp", "views", "likes",
+     "reposts", "comments", "thumbnails", "url")
+)  # fmt: skip
+_API_FIELDS_NEWER = _API_FIELDS | {"published_at"}
+_TEXTS = ("title", "description", "track", "url")
+_COUNTS = ("views", "likes", "reposts", "comments")
+
+
 def video_record(raw: t.Any, task: TaskInfo) -> dict[str, t.Any]:
     """Type one API video; RecordError when it has no usable id.
 
-    This runs once per video, so it favours the common shapes (ints, strings, lists)
-    and calls the general converters only for the unusual ones.
+    This runs once per video. A video with exactly the contract's fields is typed in
+    place (the page it came from is not used again); any other shape is rebuilt.
     """
+    if type(raw) is dict and (raw.keys() == _API_FIELDS or raw.keys() == _API_FIELDS_NEWER):
+        video_id = raw["id"]
+        if type(video_id) is str and video_id:
+            return _typed_in_place(raw, task)
+    return _rebuilt(raw, task)
+
+
+def _typed_in_place(raw: dict[str, t.Any], task: TaskInfo) -> dict[str, t.Any]:
+    timestamp = raw["timestamp"]
+    if type(timestamp) is not int or not -_INT64 <= timestamp <= _INT64:
+        raw["timestamp"] = timestamp = to_int(timestamp)
+    published = raw.get("published_at")
+    raw["published_at"] = (to_datetime(published) if published else None) or iso_from_unix(
+        timestamp
+    )
+    raw["task_id"] = task.task_id
+    raw["profile_url"] = task.profile_url
+    raw["uploader"] = task.uploader
+    for name in _TEXTS:
+        value = raw[name]
+        if value is not None and type(value) is not str:
+            raw[name] = str(value)
+    for name in _COUNTS:
+        value = raw[name]
+        if value is not None and (type(value) is not int or not -_INT64 <= value <= _INT64):
+            raw[name] = to_int(value)
+    duration = raw["duration"]
+    if duration is not None and type(duration) is not int:
+        raw["duration"] = to_number(duration)
+    artists = raw["artists"]
+    if artists is not None:
+        if type(artists) is not list:
+            raw["artists"] = None
+        elif not all(type(a) is str for a in artists):
+            raw["artists"] = [str(a) for a in artists if a is not None]
+    thumbnails = raw["thumbnails"]
+    if thumbnails is not None:
+        if type(thumbnails) is not list:
+            raw["thumbnails"] = None
+        elif not all(type(x) is dict for x in thumbnails):
+            raw["thumbnails"] = [x for x in thumbnails if isinstance(x, dict)]
+    return raw
+
+
+def _rebuilt(raw: t.Any, task: TaskInfo) -> dict[str, t.Any]:
     if type(raw) is not dict:
         msg = f"a video of task {task.task_id} is not an object: {str(raw)[:80]!r}"
         raise RecordError(msg)

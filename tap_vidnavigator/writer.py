@@ -38,17 +38,23 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
 
     def __init__(self) -> None:
         self._time_text: tuple[dt.datetime | None, bytes] = (None, b"")
+        self._prefixes: dict[str, bytes] = {}
+
+    def _record_prefix(self, stream: str) -> bytes:
+        prefix = self._prefixes.get(stream)
+        if prefix is None:
+            prefix = b'{"type":"RECORD","stream":' + orjson.dumps(stream) + b',"record":'
+            self._prefixes[stream] = prefix
+        return prefix
 
     @override
     def serialize_message(self, message: Message) -> bytes:
-        if type(message) is RecordMessage and message.version is None:
+        if isinstance(message, RecordMessage) and message.version is None:
             # The hot path, one line per record: the envelope is assembled around the
             # record's JSON instead of building and encoding a second dict per record.
             return b"".join(
                 (
-                    b'{"type":"RECORD","stream":',
-                    orjson.dumps(message.stream),
-                    b',"record":',
+                    self._record_prefix(message.stream),
                     orjson.dumps(message.record, default=_default, option=orjson.OPT_NON_STR_KEYS),
                     self._time_extracted(message.time_extracted),
                 )

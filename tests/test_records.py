@@ -130,3 +130,20 @@ def test_seen_ids_are_exact():
     assert seen.add("7300000000000000001") and not seen.add("7300000000000000001")
     assert seen.add("abc") and not seen.add("abc") and seen.add("0007")
     assert seen.add("7") and seen.add("²") and len(seen) == 5
+
+
+def test_in_place_typing_equals_rebuilding_on_every_emulated_shape():
+    import copy
+
+    from tap_vidnavigator.emulator.data import profile_videos
+    from tap_vidnavigator.records import _rebuilt
+
+    videos = [dict(v) for v in profile_videos("big3000")]
+    odd = [
+        {**v, "views": "1,000", "likes": 2.5, "title": 5, "artists": ["a", None], "duration": "3.5",
+         "timestamp": str(v["timestamp"]), "thumbnails": "none"}
+        for v in videos[:100]
+    ]  # fmt: skip
+    newer = [{**v, "published_at": "2025-01-01T00:00:00Z"} for v in videos[:100]]
+    for raw in videos + odd + newer:
+        assert video_record(copy.deepcopy(raw), INFO) == _rebuilt(copy.deepcopy(raw), INFO)
