@@ -9,6 +9,7 @@ import random
 import time
 import typing as t
 from importlib.metadata import PackageNotFoundError, version
+from urllib.parse import urlsplit
 
 import orjson
 import requests
@@ -152,6 +153,9 @@ class VidNavigatorStream(RESTStream[str]):
 
     # Records are typed once by the tap (records.py); the SDK's second pass is redundant.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    # requests keeps custom headers such as X-API-Key on a redirect to another host;
+    # the API never redirects, so a redirect is refused instead of followed.
+    allow_redirects = False
 
     def __init__(self, tap: t.Any, run: Run) -> None:
         self.run = run
@@ -188,6 +192,14 @@ class VidNavigatorStream(RESTStream[str]):
     @override
     def validate_response(self, response: requests.Response) -> None:
         status = response.status_code
+        if 300 <= status < 400:
+            target = redact(urlsplit(response.headers.get("Location", "")).netloc or "?")
+            raise ApiError(
+                f"The API answered {describe_request(response.request)} with HTTP {status}, a "
+                f"redirect to {target}; it was not followed, so the API key went nowhere "
+                "else. Check api_url.",
+                status=status,
+            )
         if status < 400:
             return
         if status == 429 or status >= 500:

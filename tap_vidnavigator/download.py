@@ -96,9 +96,17 @@ def iter_download(session: requests.Session, url: str, *, timeout: float) -> t.I
             ) from None
 
 
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    return request
+
+
 def download_session() -> requests.Session:
-    """A session for storage hosts: no API key, no auth, not even from ~/.netrc."""
+    """A session for storage hosts: no API key, and no credentials from ~/.netrc.
+
+    An explicit no-op auth keeps requests from adding netrc credentials, while proxy
+    settings from the environment still apply.
+    """
     session = requests.Session()
-    session.trust_env = False
+    session.auth = _no_auth
     session.headers.update({"Accept": "application/json"})
     return session

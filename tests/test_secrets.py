@@ -77,3 +77,37 @@ def test_redacting_filter_covers_messages_args_and_tracebacks():
     assert record.getMessage() == "got [REDACTED]"
     assert "deadbeef" not in record.exc_text and "abcd-secret-key" not in record.exc_text
     assert redact("X-API-Key: abcd-secret-key") == "X-API-Key: [REDACTED]"
+
+
+def test_a_redirect_is_refused_so_the_key_goes_nowhere_else(httpserver, tmp_path):
+    from pytest_httpserver import HTTPServer
+
+    elsewhere = HTTPServer(host="127.0.0.1", port=0)
+    elsewhere.expect_request("/v1/tiktok/profile").respond_with_json({"status": "success"})
+    elsewhere.start()
+    try:
+        httpserver.expect_request("/v1/tiktok/profile").respond_with_data(
+            "", status=307, headers={"Location": elsewhere.url_for("/v1/tiktok/profile")}
+        )
+        config = {"api_key": SECRET, "api_url": httpserver.url_for("/v1"), "profiles": ["@tiktok"]}
+        result = run_tap(tmp_path, config)
+        assert result.returncode == 1
+        assert "HTTP 307, a redirect to 127.0.0.1" in result.last_line
+        assert all(SECRET not in str(request.headers) for request, _ in elsewhere.log)
+        assert elsewhere.log == []
+    finally:
+        elsewhere.stop()
+
+
+def test_download_session_never_carries_credentials(tmp_path, monkeypatch):
+    import requests
+
+    from tap_vidnavigator.download import download_session
+
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine storage.example login user password hunter2\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    prepared = download_session().prepare_request(
+        requests.Request("GET", "https://storage.example/x.json")
+    )
+    assert "Authorization" not in prepared.headers and "X-API-Key" not in prepared.headers
