@@ -125,6 +125,24 @@ def test_task_record_drops_the_download_url_and_reads_both_error_forms():
     assert record["created_at"] == "2026-01-01T00:00:00+00:00"
 
 
+@pytest.mark.parametrize(
+    "ids",
+    [
+        ["9", "8", "7", "8"],  # descending, then a repeat out of order
+        ["9", "8", "9"],
+        ["5", "5"],
+        ["abc", "9", "abc"],
+        ["9223372036854775808", "1", "9223372036854775808"],  # beyond int64
+        ["3", "007", "7", "3"],
+    ],
+)
+def test_seen_ids_catch_every_repeat(ids):
+    seen = SeenIds()
+    results = [seen.add(i) for i in ids]
+    assert results == [True] * (len(ids) - 1) + [False]
+    assert len(seen) == len(set(ids))
+
+
 def test_seen_ids_are_exact():
     seen = SeenIds()
     assert seen.add("7300000000000000001") and not seen.add("7300000000000000001")
