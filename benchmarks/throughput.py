@@ -59,10 +59,12 @@ def main() -> int:
         }
         for command in candidates.values():  # warm the emulator's caches and the OS
             timed(command)
-        results = {}
-        for name, command in candidates.items():
-            runs = [timed(command)[0] for _ in range(args.repeat)]
-            results[name] = statistics.median(runs)
+        # Round-robin, so that a noisy moment on a shared machine hits every candidate.
+        runs: dict[str, list[float]] = {name: [] for name in candidates}
+        for _ in range(args.repeat):
+            for name, command in candidates.items():
+                runs[name].append(timed(command)[0])
+        results = {name: statistics.median(times) for name, times in runs.items()}
     startup = results.pop("tap startup only (--discover)")
     print(f"machine: {machine()}")
     print(f"videos: {args.videos:,}; median of {args.repeat} runs; tap startup {startup:.2f} s")
