@@ -197,8 +197,9 @@ def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
 
 def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
     emulator = make_emulator(processing_seconds=0.3)
-    # poll_interval from an environment variable (a string), as Meltano passes it.
-    env = {"TAP_VIDNAVIGATOR_POLL_INTERVAL": "0.2"}
+    # Numbers from environment variables, as Meltano passes them (the other e2e test
+    # and the demo give them in meltano.yml).
+    env = {"TAP_VIDNAVIGATOR_POLL_INTERVAL": "0.2", "TAP_VIDNAVIGATOR_PAGE_SIZE": "150"}
     first = meltano_run("target-duckdb", emulator, tmp_path, extra_env=env)
     assert first.returncode == 0, first.stderr[-5000:]
     warehouse = str(tmp_path / "warehouse.duckdb")
