@@ -100,8 +100,10 @@ def error_fields(response: requests.Response) -> tuple[str | None, str]:
     if not isinstance(body, dict):
         return None, quote_body(response)
     code = body.get("error") or body.get("error_code")
-    message = body.get("message") or body.get("detail") or ""
-    return (str(code) if code else None), redact(str(message))
+    message = str(body.get("message") or body.get("detail") or "")
+    if isinstance(body.get("docs_url"), str):
+        message += f" (see {body['docs_url']})"
+    return (str(code) if code else None), redact(message)
 
 
 def server_wait(response: requests.Response | None) -> float | None:

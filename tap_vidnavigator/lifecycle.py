@@ -273,6 +273,10 @@ class TaskLifecycle:
             return None
         del self._running[tracked.task_id]
         self._wait_for_a_finish = False
+        if tracked.request is not None:
+            # A finished task's expires_at is exact (the submit's may be an estimate);
+            # a run that dies now resumes against the right deadline.
+            self.in_flight.update_expiry(tracked.request, data.get("expires_at"))
         return FinishedTask(
             task_id=tracked.task_id,
             profile_url=task_profile_url(data, tracked.profile_url),

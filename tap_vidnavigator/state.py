@@ -88,6 +88,17 @@ class InFlightTasks:
         }
         emit_state(self._stream)
 
+    def update_expiry(self, request: ProfileRequest, expires_at: t.Any) -> None:
+        """Record the exact expiry a poll reported, and write STATE if it changed."""
+        entry = self.get(request)
+        if (
+            entry is not None
+            and isinstance(expires_at, str)
+            and entry.get("expires_at") != expires_at
+        ):
+            entry["expires_at"] = expires_at
+            emit_state(self._stream)
+
     def forget(self, key: str) -> None:
         """Drop a request's task (extracted, or gone) and write STATE."""
         if self._entries.pop(key, None) is not None:

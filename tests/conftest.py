@@ -131,4 +131,4 @@ def assert_videos_match(
     assert set(ids) == set(truth)
     for record in mine:
         info = TaskInfo(record["task_id"], profile_url, profile_url.rsplit("@", 1)[-1])
-        assert record == video_record(truth[record["id"]], info)
+        assert record == video_record(dict(truth[record["id"]]), info)

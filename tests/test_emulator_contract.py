@@ -474,3 +474,10 @@ def test_keep_alive_serves_many_requests_on_one_connection(emulator):
         time.sleep(0.3)
         assert raw.recv(1 << 20).count(b"HTTP/1.1 200") >= 1
     assert json.loads(get(emulator, task_id).content)["status"] == "success"
+
+
+def test_ground_truth_is_a_copy(emulator):
+    truth = emulator.ground_truth(TIKTOK)
+    truth[0]["views"] = "changed"
+    truth[0]["extra"] = 1
+    assert emulator.ground_truth(TIKTOK)[0] != truth[0]

@@ -144,3 +144,16 @@ def test_task_timeout_names_task_and_profile_and_keeps_it_for_the_next_run(make_
     assert f"task {task_id} for https://www.tiktok.com/@size10 timed out" in result.last_line
     in_flight = result.last_state["bookmarks"]["profile_tasks"]["in_flight"]
     assert in_flight["https://www.tiktok.com/@size10"]["task_id"] == task_id
+
+
+def test_newer_error_bodies_are_read(httpserver, tmp_path):
+    body = {"status": "error", "error_code": "insufficient_credits", "message": "Top up",
+            "docs_url": "https://docs.vidnavigator.example/credits"}  # fmt: skip
+    httpserver.expect_request("/v1/tiktok/profile").respond_with_json(body, status=402)
+    config = {"api_key": "demo-key", "api_url": httpserver.url_for("/v1"), "profiles": ["@ab"]}
+    result = run_tap(tmp_path, config)
+    assert result.returncode == 1
+    assert (
+        "HTTP 402 insufficient_credits: Top up (see https://docs.vidnavigator.example/credits)"
+        in result.stderr
+    )

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+from tap_vidnavigator.emulator.state import iso
 from tests.conftest import assert_videos_match, base_config, run_tap
 
 BIG = "https://www.tiktok.com/@big20000"
@@ -69,7 +70,7 @@ def test_killed_while_processing_resumes_without_paying_again(make_emulator, tmp
 
 
 def test_killed_mid_paging_loses_nothing(make_emulator, tmp_path):
-    emulator = make_emulator()
+    emulator = make_emulator(processing_seconds=0.5)
     config = base_config(emulator, profiles=[BIG, "@size50"], page_size=100, use_download_url=False)
 
     def mid_paging(messages):
@@ -78,10 +79,19 @@ def test_killed_mid_paging_loses_nothing(make_emulator, tmp_path):
     killed = _run_until(tmp_path, config, mid_paging)
     state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
     first = [m["record"] for m in killed if m["type"] == "RECORD" and m["stream"] == "videos"]
+    saved = state["bookmarks"]["profile_tasks"]["in_flight"][BIG]
+    task = emulator.state.tasks[saved["task_id"]]
+    assert saved["expires_at"] == iso(task.expires_at)  # the exact expiry from the last poll
     submits_before = emulator.counters().submits
     rerun = run_tap(tmp_path, config, state=state)
     assert rerun.returncode == 0, rerun.stderr
-    assert emulator.counters().submits == submits_before  # every task was still alive
+    # Tasks still in flight are polled, not paid again; a profile whose task was fully
+    # extracted before the kill (if @size50 finished first) is scraped afresh.
+    in_flight = state["bookmarks"]["profile_tasks"]["in_flight"]
+    assert BIG in in_flight
+    expected_new = 2 - len(in_flight)
+    assert emulator.counters().submits == submits_before + expected_new
+    assert rerun.stderr.count("Resuming task") == len(in_flight)
     union = {r["id"]: r for r in first + rerun.records("videos")}
     assert_videos_match(list(union.values()), emulator, BIG)
     assert_videos_match(list(union.values()), emulator, "https://www.tiktok.com/@size50")

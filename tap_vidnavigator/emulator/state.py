@@ -121,6 +121,11 @@ class Task:
     _video_bytes: list[bytes] | None = None
     _downloads: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
+    @property
+    def estimated_expiry(self) -> float:
+        """What the API says before the task ends: creation time plus the lifetime."""
+        return self.expires_at - (self.completes_at - self.created_at)
+
     def status(self, now: float) -> str:
         """``processing``, ``completed`` or ``failed`` at ``now``."""
         if now < self.completes_at:
@@ -187,7 +192,8 @@ class EmulatorState:
             return []
         parsed = data.parse_filters({k: v for k, v in filters.items() if v is not None})
         matched, _ = data.apply_filters(self.profile_videos(handle), parsed)
-        return [self._served_video(video) for video in matched]
+        # Copies: a caller that changes what it got must not change what is served.
+        return [dict(self._served_video(video)) for video in matched]
 
     def _served_video(self, video: dict[str, t.Any]) -> dict[str, t.Any]:
         if not self.config.modern_fields:
@@ -267,7 +273,7 @@ class EmulatorState:
                 "task_id": task.task_id,
                 "task_status": "processing",
                 "profile_url": task.profile_url,
-                "expires_at": iso(task.expires_at),
+                "expires_at": iso(task.estimated_expiry),
                 "check_status_url": f"/v1/tiktok/profile/{task.task_id}",
                 "message": "TikTok profile scrape started",
             },
@@ -384,7 +390,9 @@ class EmulatorState:
             data_obj["error_message"] = None
         data_obj["created_at"] = iso(task.created_at)
         data_obj["completed_at"] = None if processing else iso(task.completes_at)
-        data_obj["expires_at"] = iso(task.expires_at)
+        # Until the task ends its expiry is an estimate (as in the provider's example,
+        # created_at + 1 h); once it ends, the truth: completed_at + expire.
+        data_obj["expires_at"] = iso(task.estimated_expiry if processing else task.expires_at)
         return data_obj
 
     def _task_body(
