@@ -100,6 +100,13 @@ def hub_definition() -> dict[str, t.Any]:
         "quality": "silver",
         "supported_python_versions": ["3.10", "3.11", "3.12", "3.13"],
         "settings_group_validation": [["api_key", "profiles"], ["api_key", "task_ids"]],
+        "commands": {
+            "check": {
+                "args": "--config ENV --test",
+                "description": "Check the API key with a free call; submits nothing, "
+                "spends no credits.",
+            }
+        },
         "settings": meltano_settings(),
     }
 

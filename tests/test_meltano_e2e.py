@@ -247,3 +247,20 @@ def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
         for task in [by_handle[url.rsplit("@", 1)[-1]]]
     )
     assert f"{loaded} videos records" in summary
+
+
+def test_meltano_check_command_spends_nothing(make_emulator, tmp_path):
+    emulator = make_emulator()
+    env = {
+        **os.environ,
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+        "TAP_VIDNAVIGATOR_API_URL": emulator.url,
+    }
+    result = subprocess.run(
+        [str(MELTANO), "--environment", "dev", "invoke", "tap-vidnavigator:check"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Connection test passed" in result.stderr + result.stdout
+    assert emulator.counters().submits == 0 and emulator.state.tasks == {}
