@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
@@ -116,30 +117,32 @@ class TapVidNavigator(Tap):
             super().invoke(*args, **kwargs)
 
 
-class _clean_failure:  # noqa: N801
+@contextlib.contextmanager
+def _clean_failure() -> t.Iterator[None]:
     """Turn any failure into ERROR lines, one clear last line, and exit code 1."""
+    install_redaction()
+    try:
+        yield
+    except (SystemExit, KeyboardInterrupt, click.exceptions.Exit):
+        raise
+    except ConfigValidationError as exc:
+        for error in exc.errors or [str(exc)]:
+            _LOGGER.error("Invalid setting: %s", error)
+        count = len(exc.errors or [1])
+        _fail(f"invalid configuration ({count} problem(s)); fix the settings above")
+    except VidNavigatorError as exc:
+        _fail(str(exc))
+    except Exception as exc:
+        _LOGGER.error("Unexpected error", exc_info=exc)
+        _fail(f"unexpected {type(exc).__name__}: {exc}")
 
-    def __enter__(self) -> None:
-        install_redaction()
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: t.Any) -> None:
-        if exc is None or isinstance(exc, (SystemExit, KeyboardInterrupt, click.exceptions.Exit)):
-            return
-        if isinstance(exc, ConfigValidationError):
-            for error in exc.errors or [str(exc)]:
-                _LOGGER.error("Invalid setting: %s", error)
-            count = len(exc.errors or [1])
-            summary = f"invalid configuration ({count} problem(s)); fix the settings above"
-        elif isinstance(exc, VidNavigatorError):
-            summary = str(exc)
-        else:
-            _LOGGER.error("Unexpected error", exc_info=exc)
-            summary = f"unexpected {type(exc).__name__}: {exc}"
-        _LOGGER.error("tap-vidnavigator failed: %s", redact(summary))
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        sys.stdout.flush()
-        sys.exit(1)
+def _fail(summary: str) -> t.NoReturn:
+    _LOGGER.error("tap-vidnavigator failed: %s", redact(summary))
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.exit(1)
 
 
 if __name__ == "__main__":
