@@ -58,6 +58,9 @@ except PackageNotFoundError:  # pragma: no cover
 USER_AGENT = f"tap-vidnavigator/{_VERSION}"
 
 
+_MISSING = object()
+
+
 def response_json(response: requests.Response) -> t.Any:
     """The response body parsed once (cached on the response), or BadResponseError."""
     cached = response.__dict__.get("_vidnavigator_json", _MISSING)
@@ -73,9 +76,6 @@ def response_json(response: requests.Response) -> t.Any:
         ) from None
     response.__dict__["_vidnavigator_json"] = parsed
     return parsed
-
-
-_MISSING = object()
 
 
 def quote_body(response: requests.Response) -> str:

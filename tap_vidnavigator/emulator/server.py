@@ -16,7 +16,7 @@ import time
 import typing as t
 from urllib.parse import parse_qsl, urlsplit
 
-from tap_vidnavigator.emulator.faults import FaultInjector, FaultPlan
+from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultInjector, FaultPlan
 from tap_vidnavigator.emulator.state import EmulatorConfig, EmulatorState, Response, error_response
 
 _TASK_PATH = re.compile(r"^/v1/tiktok/profile/(?P<task_id>[^/]+)$")
@@ -181,9 +181,7 @@ class Emulator:
     ) -> None:
         self.state = EmulatorState(config)
         self.faults = FaultInjector(faults or FaultPlan())
-        self.faults_injected: dict[str, int] = dict.fromkeys(
-            ("429", "503", "500", "502", "reset", "slow"), 0
-        )
+        self.faults_injected: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
         self._api = _EmulatorHTTPServer((host, port), _ApiHandler, self, verbose=verbose)
         self._storage = _EmulatorHTTPServer(
             (host, storage_port), _StorageHandler, self, verbose=verbose
