@@ -18,7 +18,6 @@ from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
-from singer_sdk.singerlib.messages import RecordMessage, SingerMessageType
 from typing_extensions import override
 
 from tap_vidnavigator.errors import (
@@ -32,6 +31,7 @@ from tap_vidnavigator.errors import (
     TooManyActiveJobsError,
 )
 from tap_vidnavigator.redaction import redact
+from tap_vidnavigator.writer import OrjsonWriter
 
 if t.TYPE_CHECKING:
     from backoff.types import Details
@@ -139,15 +139,6 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "connection broke in the middle of the response body"
     return f"connection failed ({type(exc).__name__})"
-
-
-class _UtcRecordMessage(RecordMessage):
-    """A RECORD whose ``time_extracted`` is already UTC (no conversion per record)."""
-
-    __slots__ = ()
-
-    def __post_init__(self) -> None:
-        self.type = SingerMessageType.RECORD
 
 
 class VidNavigatorStream(RESTStream[str]):
@@ -311,33 +302,39 @@ class VidNavigatorStream(RESTStream[str]):
 
     # ------------------------------------------------------------ records
     @functools.cached_property
-    def _records_pass_through(self) -> bool:
-        """True when the SDK's per-record pipeline would return each record unchanged."""
+    def _record_writer(self) -> tuple[OrjsonWriter, str] | None:
+        """The tap's writer and stream name when the SDK's pipeline would change nothing.
+
+        That is: nothing deselected, no stream map or flattening, and the tap's own
+        orjson writer. None otherwise.
+        """
         maps = self.stream_maps
-        return (
+        writer = self._tap.message_writer
+        passes_through = (
             len(maps) == 1
             and type(maps[0]) is SameRecordTransform
             and not maps[0].flattening_enabled
             and all(self.mask.values())
         )
+        if passes_through and isinstance(writer, OrjsonWriter):
+            return writer, maps[0].stream_alias
+        return None
 
     @override
-    def _generate_record_messages(self, record: dict) -> t.Generator[RecordMessage, None, None]:
-        # The SDK pops deselected properties, conforms types and applies stream maps
-        # for every record; with nothing deselected, conformance off (records.py types
-        # each value once) and no maps, all three return the record unchanged, yet cost
-        # more than everything else the tap does per record. This is the one override
-        # of an SDK-private method; tests/test_sdk_internals.py fails if the SDK's
-        # pipeline changes and checks both paths give the same messages.
-        if not self._records_pass_through:
-            yield from super()._generate_record_messages(record)
+    def _write_record_message(self, record: dict) -> None:
+        # For every record the SDK pops deselected properties, conforms types, applies
+        # stream maps, builds a message object and hands it through two writer layers.
+        # With nothing deselected, conformance off (records.py types each value once)
+        # and no maps, the record comes out unchanged, at more cost than everything
+        # else the tap does per record; here it goes straight to the writer. This is
+        # the one override of an SDK-private record method: tests/test_sdk_internals.py
+        # fails if the SDK's pipeline changes, and checks both paths write the same lines.
+        fast = self._record_writer
+        if fast is None or self._stream_version is not None:
+            super()._write_record_message(record)
             return
-        yield _UtcRecordMessage(
-            stream=self.stream_maps[0].stream_alias,
-            record=record,
-            version=self._stream_version,
-            time_extracted=self._extraction_time(),
-        )
+        fast[0].write_record(fast[1], record, self._extraction_time())
+        self.state_manager.is_flushed = False
 
     def _extraction_time(self) -> datetime.datetime:
         # time_extracted to the second, computed once a second rather than per record.

@@ -1,19 +1,24 @@
-"""A Singer message writer on orjson, flushing only when it matters.
+"""A Singer message writer on orjson that batches RECORD lines into large writes.
 
-The SDK's default writer (simplejson) and its msgspec writer flush stdout after every
-message; at tens of thousands of records a second the flushes and the encoder are
-most of the tap's cost. RECORD lines here stay in the stdout buffer until the next
-STATE (or SCHEMA) message, which is flushed at once: a target never sees a STATE
-before the records it covers, and a killed tap loses only records whose STATE it
-never emitted either.
+The SDK's default writer (simplejson) and its msgspec writer encode a message object
+and flush stdout for every record; at tens of thousands of records a second the
+encoder, the flushes and (under ``PYTHONUNBUFFERED=1``, common in containers) one
+``write`` system call per record are most of a tap's cost. Here RECORD lines collect
+in memory and go out in writes of about 64 KiB; any other message (STATE, SCHEMA)
+first writes out the records before it and is flushed at once, so a target never
+sees a STATE before the records it covers, and a killed tap loses only records whose
+STATE it never emitted either.
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import decimal
+import json
 import sys
 import typing as t
+import weakref
 
 import orjson
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter
@@ -21,6 +26,8 @@ from singer_sdk.singerlib.messages import Message, RecordMessage
 from typing_extensions import override
 
 _OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+_RECORD_OPTIONS = orjson.OPT_NON_STR_KEYS
+_WRITE_SIZE = 64 * 1024
 
 
 def _default(value: t.Any) -> t.Any:
@@ -28,49 +35,114 @@ def _default(value: t.Any) -> t.Any:
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, (dt.date, dt.time)):
         return value.isoformat()
-    if isinstance(value, int):  # integers beyond 64 bits
-        return str(value)
     return str(value)
+
+
+def _dumps(value: t.Any, option: int) -> bytes:
+    try:
+        return orjson.dumps(value, default=_default, option=option)
+    except orjson.JSONEncodeError:
+        # orjson refuses integers beyond 64 bits (free-form API objects may hold one);
+        # the standard library writes them as the JSON numbers they are.
+        text = json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+        return (text + "\n" if option & orjson.OPT_APPEND_NEWLINE else text).encode()
 
 
 class OrjsonWriter(GenericSingerWriter[bytes, Message]):
     """Writes Singer messages as JSON lines to stdout."""
 
     def __init__(self) -> None:
-        self._time_text: tuple[dt.datetime | None, bytes] = (None, b"")
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._sink: t.BinaryIO | None = None
+        self._time_text: tuple[dt.datetime | None, bytes] = (None, b"}\n")
         self._prefixes: dict[str, bytes] = {}
+        _LIVE_WRITERS.add(self)
 
-    def _record_prefix(self, stream: str) -> bytes:
+    def write_record(
+        self, stream: str, record: dict[str, t.Any], time_extracted: dt.datetime | None
+    ) -> None:
+        """Queue one RECORD line (no version): the hot path, once per record.
+
+        The envelope is assembled around the record's JSON instead of building and
+        encoding a message object and a second dict per record.
+        """
         prefix = self._prefixes.get(stream)
         if prefix is None:
             prefix = b'{"type":"RECORD","stream":' + orjson.dumps(stream) + b',"record":'
             self._prefixes[stream] = prefix
-        return prefix
+        if self._time_text[0] is not time_extracted:
+            self._time_text = (time_extracted, _time_suffix(time_extracted))
+        try:
+            body = orjson.dumps(record, default=_default, option=_RECORD_OPTIONS)
+        except orjson.JSONEncodeError:
+            body = _dumps(record, _RECORD_OPTIONS)
+        line = b"".join((prefix, body, self._time_text[1]))
+        self._queue(line)
+
+    def _queue(self, line: bytes) -> None:
+        if self._sink is None:
+            self._sink = sys.stdout.buffer
+        self._pending.append(line)
+        self._pending_bytes += len(line)
+        if self._pending_bytes >= _WRITE_SIZE:
+            self.write_pending()
+
+    def write_pending(self) -> None:
+        """Write out the queued RECORD lines (without flushing the stream)."""
+        if not self._pending:
+            return
+        chunk = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        (self._sink or sys.stdout.buffer).write(chunk)
 
     @override
     def serialize_message(self, message: Message) -> bytes:
         if isinstance(message, RecordMessage) and message.version is None:
-            # The hot path, one line per record: the envelope is assembled around the
-            # record's JSON instead of building and encoding a second dict per record.
             return b"".join(
                 (
-                    self._record_prefix(message.stream),
-                    orjson.dumps(message.record, default=_default, option=orjson.OPT_NON_STR_KEYS),
-                    self._time_extracted(message.time_extracted),
+                    b'{"type":"RECORD","stream":',
+                    orjson.dumps(message.stream),
+                    b',"record":',
+                    _dumps(message.record, _RECORD_OPTIONS),
+                    _time_suffix(message.time_extracted),
                 )
             )
-        return orjson.dumps(message.to_dict(), default=_default, option=_OPTIONS)
-
-    def _time_extracted(self, moment: dt.datetime | None) -> bytes:
-        if moment is None:
-            return b"}\n"
-        if self._time_text[0] != moment:
-            self._time_text = (moment, b',"time_extracted":' + orjson.dumps(moment) + b"}\n")
-        return self._time_text[1]
+        return _dumps(message.to_dict(), _OPTIONS)
 
     @override
     def write_message(self, message: Message) -> None:
-        stdout = sys.stdout.buffer
-        stdout.write(self.format_message(message))
-        if not isinstance(message, RecordMessage):
-            stdout.flush()
+        line = self.format_message(message)
+        if isinstance(message, RecordMessage):
+            self._queue(line)
+            return
+        # The sink is fixed at the first message, so that lines queued while a
+        # caller had redirected stdout go where the rest of the run's lines went.
+        if self._sink is None:
+            self._sink = sys.stdout.buffer
+        self.write_pending()
+        self._sink.write(line)
+        self._sink.flush()
+
+
+def _time_suffix(moment: dt.datetime | None) -> bytes:
+    if moment is None:
+        return b"}\n"
+    return b',"time_extracted":' + orjson.dumps(moment) + b"}\n"
+
+
+_LIVE_WRITERS: weakref.WeakSet[OrjsonWriter] = weakref.WeakSet()
+
+
+@atexit.register
+def _write_all_pending() -> None:
+    # A run that fails between two STATE messages still hands its last records to
+    # the target, as an unbuffered writer would (they are re-read on the rerun too).
+    for writer in list(_LIVE_WRITERS):
+        try:
+            writer.write_pending()
+            if writer._sink is not None:
+                writer._sink.flush()
+        except (OSError, ValueError):  # stdout already closed: nothing can be sent
+            pass

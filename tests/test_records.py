@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pytest
 
@@ -51,7 +52,10 @@ def test_to_number_and_datetime():
     assert to_datetime("yesterday") is None
 
 
-@pytest.mark.parametrize("seconds", [0, 59, 86_399, 86_400, 1_700_000_000, 1_767_225_599, -1])
+@pytest.mark.parametrize(
+    "seconds",
+    [0, 59, 60, 3_599, 3_600, 43_261, 86_399, 86_400, 1_700_000_000, 1_767_225_599, -1, -86_401],
+)
 def test_iso_from_unix_matches_datetime(seconds):
     assert iso_from_unix(seconds) == dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat()
 
@@ -162,6 +166,14 @@ def test_in_place_typing_equals_rebuilding_on_every_emulated_shape():
          "timestamp": str(v["timestamp"]), "thumbnails": "none"}
         for v in videos[:100]
     ]  # fmt: skip
+    odder = [
+        {**v, "duration": math.inf, "url": 7, "track": 1.5, "description": ["x"],
+         "reposts": 2**64, "comments": True, "artists": "solo", "thumbnails": [{"id": 1}, 3]}
+        for v in videos[:50]
+    ] + [
+        {**v, "duration": math.nan, "views": -(2**64), "timestamp": 2**70, "artists": [1, "b"]}
+        for v in videos[50:100]
+    ]  # fmt: skip
     newer = [{**v, "published_at": "2025-01-01T00:00:00Z"} for v in videos[:100]]
-    for raw in videos + odd + newer:
+    for raw in videos + odd + odder + newer:
         assert video_record(copy.deepcopy(raw), INFO) == _rebuilt(copy.deepcopy(raw), INFO)

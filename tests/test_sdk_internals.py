@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import inspect
+import io
+import json
+import typing as t
 
 from singer_sdk import Stream
 from singer_sdk.streams._state import StreamStateManager
@@ -37,29 +42,50 @@ def test_sdk_record_pipeline_is_what_the_fast_path_skips():
         "pop_deselected_record_properties",
         "conform_record_data_types",
         "stream_map.transform",
+        "version=self._stream_version",
     ):
         assert step in source, step
-    assert "self._generate_record_messages(record)" in inspect.getsource(
-        Stream._write_record_message
-    )
+    source = inspect.getsource(Stream._write_record_message)
+    assert "self._generate_record_messages(record)" in source
+    assert "self._tap.write_message(record_message)" in source
+    assert "self.state_manager.is_flushed = False" in source
+    assert "self._write_record_message(record)" in inspect.getsource(Stream._sync_records)
 
 
-def test_fast_path_gives_the_same_messages_as_the_sdk():
-    from singer_sdk.streams.core import Stream as SdkStream
-
-    from tap_vidnavigator.records import TaskInfo, video_record
+def _lines_written(write: t.Callable[[Stream], None]) -> list[dict]:
     from tap_vidnavigator.tap import TapVidNavigator
 
     tap = TapVidNavigator(config={"api_key": "k-123456", "profiles": ["@ab"]}, validate_config=True)
-    stream = tap.streams["videos"]
-    assert stream._records_pass_through
+    buffer = io.BytesIO()
+    stdout = io.TextIOWrapper(buffer)
+    with contextlib.redirect_stdout(stdout):
+        write(tap.streams["videos"])
+        tap.message_writer.write_pending()
+    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+
+def test_fast_path_writes_the_same_lines_as_the_sdk():
+    from singer_sdk.streams.core import Stream as SdkStream
+
+    from tap_vidnavigator.records import TaskInfo, video_record
+
     raw = {"id": "7300000000000000001", "timestamp": 1_700_000_000, "likes": "5", "title": "é"}
     record = video_record(raw, TaskInfo("t1", "https://www.tiktok.com/@ab", "ab"))
-    fast = list(stream._generate_record_messages(dict(record)))
-    slow = list(SdkStream._generate_record_messages(stream, dict(record)))
-    assert [(m.stream, m.record, m.version) for m in fast] == [
-        (m.stream, m.record, m.version) for m in slow
-    ]
+
+    def fast(stream: Stream) -> None:
+        assert stream._record_writer is not None
+        stream._write_record_message(dict(record))
+        assert not stream.state_manager.is_flushed
+
+    def slow(stream: Stream) -> None:
+        SdkStream._write_record_message(stream, dict(record))
+
+    fast_lines, slow_lines = _lines_written(fast), _lines_written(slow)
+    assert len(fast_lines) == len(slow_lines) == 1
+    for line in (fast_lines[0], slow_lines[0]):
+        assert dt.datetime.fromisoformat(line.pop("time_extracted")).utcoffset() == dt.timedelta(0)
+    assert fast_lines == slow_lines
+    assert fast_lines[0]["record"] == record
 
 
 def test_fast_path_steps_aside_for_stream_maps():
@@ -71,4 +97,5 @@ def test_fast_path_steps_aside_for_stream_maps():
         "stream_maps": {"videos": {"title": "__NULL__"}},
     }
     tap = TapVidNavigator(config=config)
-    assert not tap.streams["videos"]._records_pass_through
+    assert tap.streams["videos"]._record_writer is None
+    assert tap.streams["profile_tasks"]._record_writer is not None
