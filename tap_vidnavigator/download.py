@@ -3,73 +3,240 @@
 The URL is a bearer link on another host (cloud storage): it is fetched through a
 session of its own that never carries the API key, and parsed as a stream so a
 100,000-video file never sits in memory whole. Its shape is not documented, so the
-three plausible ones are recognised; anything else raises :class:`DownloadError` and
-the caller pages through the API instead.
+three plausible ones are recognised (a bare list of videos, the task body, the task
+body in the API's ``{"status", "data"}`` envelope); anything else raises
+:class:`DownloadError` and the caller pages through the API instead.
+
+The videos array is cut into runs of whole videos that orjson parses in one call,
+several times faster than an event-driven streaming parser. A cut is only ever taken
+where ``"[" + run + "]"`` parses: in a JSON text that is exactly where a run of whole
+elements ends (a cut inside a string or a nested value leaves a string or a container
+open), so a wrong guess costs time, never a wrong record.
 """
 
 from __future__ import annotations
 
-import io
+import json
+import re
 import typing as t
 
-import ijson
+import orjson
 import requests
 
 from tap_vidnavigator.redaction import redact
 
-#: Where the videos array sits in each accepted shape: a bare list, the task body,
-#: or the task body inside the API's ``{"status", "data"}`` envelope.
-_ARRAY_PREFIXES = {"": "item", "videos": "videos.item", "data.videos": "data.videos.item"}
 _CHUNK = 256 * 1024
+#: No single video comes near this; a run that does is a malformed file.
+_MAX_PENDING = 32 * 1024 * 1024
+_WHITESPACE = b" \t\r\n"
+_CUT_ATTEMPTS = 4
+#: Strings (with escapes) and brackets: enough to find where one element ends.
+_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', re.DOTALL)
+_SKIP_VALUE = json.JSONDecoder(strict=False).raw_decode
 
 
 class DownloadError(Exception):
     """The download could not be used; the message says why (no URL in it)."""
 
 
-class _Replay(io.RawIOBase):
-    """A readable stream of bytes already read (``head``) followed by ``rest``."""
-
-    def __init__(self, head: bytes, rest: t.Iterator[bytes]) -> None:
-        self._buffer = head
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: t.Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = next(self._rest)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
+class _NeedMoreBytesError(Exception):
+    """More bytes are needed before the next step can be decided."""
 
 
-def _sniff_prefix(chunks: t.Iterator[bytes]) -> tuple[str, bytes]:
-    """Find which shape the document has; return its video prefix and the bytes read."""
-    head = bytearray()
-    parser = ijson.parse(_Replay(b"", _recording(chunks, head)))
-    try:
-        for prefix, event, _ in parser:
-            if event == "start_array" and prefix in _ARRAY_PREFIXES:
-                return _ARRAY_PREFIXES[prefix], bytes(head)
-    except ijson.JSONError as exc:
-        raise DownloadError(f"the downloaded file is not valid JSON ({exc})") from None
-    raise DownloadError("the downloaded file has no videos list in a known shape")
+class _Buffer:
+    """The unread bytes of a download; ``pos`` is where reading stands."""
+
+    def __init__(self, chunks: t.Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self.data = bytearray()
+        self.pos = 0
+        self.at_end = False
+
+    def read_more(self) -> None:
+        """Append the next non-empty chunk, or set ``at_end``."""
+        if self.pos > _CHUNK:
+            del self.data[: self.pos]
+            self.pos = 0
+        for chunk in self._chunks:
+            if chunk:
+                self.data += chunk
+                return
+        self.at_end = True
+
+    def next_byte(self) -> int:
+        """The next byte that is not whitespace (reading on as needed); pos moves to it."""
+        while True:
+            data, pos = self.data, self.pos
+            while pos < len(data) and data[pos] in _WHITESPACE:
+                pos += 1
+            self.pos = pos
+            if pos < len(data):
+                return data[pos]
+            if self.at_end:
+                raise DownloadError("the downloaded file is truncated (it ends too early)")
+            self.read_more()
 
 
-def _recording(chunks: t.Iterator[bytes], into: bytearray) -> t.Iterator[bytes]:
-    for chunk in chunks:
-        into.extend(chunk)
-        yield chunk
+def iter_videos(chunks: t.Iterator[bytes]) -> t.Iterator[list[t.Any]]:
+    """The videos of a downloaded document, in runs, from its bytes in any chunking.
+
+    Raises DownloadError when the document is truncated, not JSON, or of no known
+    shape; the videos yielded before that are whole and in order.
+    """
+    buffer = _Buffer(chunks)
+    buffer.read_more()
+    _seek_videos_array(buffer)
+    if buffer.next_byte() == ord("]"):
+        return
+    while True:
+        try:
+            run = _parse_run(buffer)
+        except _NeedMoreBytesError:
+            if len(buffer.data) - buffer.pos > _MAX_PENDING:
+                raise DownloadError(
+                    "the downloaded file is malformed: no complete video within 32 MB"
+                ) from None
+            if not buffer.at_end:
+                buffer.read_more()
+                continue
+            # Fewer bytes than a run is cut from: one element at a time, to the end.
+            run = [_parse_one(buffer)]
+        yield run
+        separator = buffer.next_byte()
+        buffer.pos += 1
+        if separator == ord("]"):
+            return
+        if separator != ord(","):
+            raise DownloadError("the downloaded file is malformed (no comma between videos)")
+        buffer.next_byte()
 
 
-def iter_download(session: requests.Session, url: str, *, timeout: float) -> t.Iterator[t.Any]:
-    """Yield each video object of the file at ``url``, streaming.
+def _parse_run(buffer: _Buffer) -> list[t.Any]:
+    """Parse the longest run of whole elements the buffer holds; _NeedMoreBytesError if none."""
+    data, start = buffer.data, buffer.pos
+    candidates = _cut_candidates(data, start)
+    # Brackets balance at a real boundary unless a string holds one: a cheap filter
+    # first (counted once over the buffer, then only over the short tail after each
+    # cut); then, in case a string does hold one, the latest cuts unfiltered.
+    depth = _depth(data, start, len(data))
+    balanced = [cut for cut in candidates if _depth(data, cut + 1, len(data)) == depth]
+    for cut in balanced + [cut for cut in candidates[:2] if cut not in balanced]:
+        try:
+            run = orjson.loads(b"[" + data[start : cut + 1] + b"]")
+        except orjson.JSONDecodeError:
+            continue
+        buffer.pos = cut + 1
+        return t.cast("list[t.Any]", run)
+    if len(data) - start > 2 * _CHUNK:
+        return [_parse_one(buffer)]  # a very long element, or braces in strings
+    raise _NeedMoreBytesError
+
+
+def _cut_candidates(data: bytearray, start: int) -> list[int]:
+    """The last few ``}`` from the end that a comma or ``]`` follows."""
+    candidates: list[int] = []
+    end = len(data)
+    while len(candidates) < _CUT_ATTEMPTS:
+        cut = data.rfind(b"}", start, end)
+        if cut < 0:
+            break
+        end = cut
+        after = cut + 1
+        while after < len(data) and data[after] in _WHITESPACE:
+            after += 1
+        if after < len(data) and data[after] in b",]":
+            candidates.append(cut)
+    return candidates
+
+
+def _depth(data: bytearray, start: int, end: int) -> tuple[int, int]:
+    """Objects and arrays opened minus closed in ``data[start:end]``."""
+    return (
+        data.count(b"{", start, end) - data.count(b"}", start, end),
+        data.count(b"[", start, end) - data.count(b"]", start, end),
+    )
+
+
+def _parse_one(buffer: _Buffer) -> t.Any:
+    """Parse exactly one element at ``pos`` (an object or array), or DownloadError."""
+    data, start = buffer.data, buffer.pos
+    if data[start] not in b"{[":
+        raise DownloadError("the downloaded videos list holds something that is not an object")
+    depth = 0
+    for token in _TOKEN.finditer(data, start):
+        kind = token.group()
+        if kind in (b"{", b"["):
+            depth += 1
+        elif kind in (b"}", b"]"):
+            depth -= 1
+            if depth == 0:
+                try:
+                    element = orjson.loads(data[start : token.end()])
+                except orjson.JSONDecodeError:
+                    break
+                buffer.pos = token.end()
+                return element
+    if buffer.at_end:
+        raise DownloadError("the downloaded file is truncated or malformed")
+    raise _NeedMoreBytesError
+
+
+def _seek_videos_array(buffer: _Buffer) -> None:
+    """Move ``pos`` just past the ``[`` that opens the videos list, or DownloadError."""
+    while True:
+        # Latin-1 keeps one character per byte, so text positions are byte positions;
+        # only keys (ASCII) are read, other values are skipped whole.
+        text = buffer.data.decode("latin-1")
+        try:
+            buffer.pos = _videos_array_start(text, buffer.pos) + 1
+            return
+        except (_NeedMoreBytesError, json.JSONDecodeError, IndexError) as exc:
+            if buffer.at_end or len(buffer.data) > _MAX_PENDING:
+                if isinstance(exc, _NeedMoreBytesError):
+                    raise DownloadError(
+                        "the downloaded file has no videos list in a known shape"
+                    ) from None
+                raise DownloadError("the downloaded file is not valid JSON") from None
+        buffer.read_more()
+
+
+def _videos_array_start(text: str, pos: int) -> int:
+    """Where ``[`` opens the videos list: the document itself, ``videos`` or ``data.videos``."""
+    pos = _skip_whitespace(text, pos)
+    if text[pos] == "[":
+        return pos
+    if text[pos] != "{":
+        raise _NeedMoreBytesError
+    return _videos_in_object(text, pos + 1, envelope=True)
+
+
+def _videos_in_object(text: str, pos: int, *, envelope: bool) -> int:
+    while True:
+        pos = _skip_whitespace(text, pos)
+        if text[pos] == "}":
+            raise _NeedMoreBytesError  # the object ended without a videos list
+        if text[pos] == ",":
+            pos = _skip_whitespace(text, pos + 1)
+        key, pos = _SKIP_VALUE(text, pos)
+        pos = _skip_whitespace(text, pos)
+        if text[pos] != ":":
+            raise json.JSONDecodeError("expected ':'", text, pos)
+        pos = _skip_whitespace(text, pos + 1)
+        if key == "videos" and text[pos] == "[":
+            return pos
+        if key == "data" and envelope and text[pos] == "{":
+            return _videos_in_object(text, pos + 1, envelope=False)
+        _, pos = _SKIP_VALUE(text, pos)
+
+
+def _skip_whitespace(text: str, pos: int) -> int:
+    while text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def iter_download(session: requests.Session, url: str, *, timeout: float) -> t.Iterator[list]:
+    """Yield the video objects of the file at ``url`` in runs, streaming.
 
     Raises DownloadError for any failure: HTTP error, expiry, truncation, bad JSON or
     an unknown shape. The caller must be ready for it after some videos were yielded.
@@ -84,12 +251,8 @@ def iter_download(session: requests.Session, url: str, *, timeout: float) -> t.I
                 f"the storage host answered HTTP {response.status_code} "
                 "(the signed link expired or was refused)"
             )
-        chunks = response.iter_content(chunk_size=_CHUNK)
         try:
-            prefix, head = _sniff_prefix(chunks)
-            yield from ijson.items(_Replay(head, chunks), prefix, use_float=True)
-        except ijson.JSONError as exc:
-            raise DownloadError(f"the downloaded file is truncated or malformed ({exc})") from None
+            yield from iter_videos(response.iter_content(chunk_size=_CHUNK))
         except requests.RequestException as exc:
             raise DownloadError(
                 f"the download broke off ({type(exc).__name__}); the file is incomplete"

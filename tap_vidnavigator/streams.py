@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import array
 import datetime as dt
+import itertools
 import typing as t
 
 from typing_extensions import override
@@ -281,7 +282,8 @@ class VideosStream(VidNavigatorStream):
         if self._downloads is None:
             self._downloads = download_session()
         url = t.cast("str", finished.download_url)
-        return iter_download(self._downloads, url, timeout=self.settings.request_timeout)
+        runs = iter_download(self._downloads, url, timeout=self.settings.request_timeout)
+        return itertools.chain.from_iterable(runs)
 
     def _paged(self, finished: FinishedTask, context: Context) -> t.Iterator[t.Any]:
         first = finished.data
