@@ -35,6 +35,7 @@ from tap_vidnavigator.writer import OrjsonWriter
 
 if t.TYPE_CHECKING:
     from backoff.types import Details
+    from singer_sdk.helpers.types import Context
 
     from tap_vidnavigator.run import Run
     from tap_vidnavigator.settings import Settings
@@ -50,6 +51,7 @@ RETRIABLE_ERRORS = (
 )
 MAX_SERVER_WAIT = 300.0
 _BODY_QUOTE = 200
+_COUNT_EVERY = 500
 
 try:
     _VERSION = version("tap-vidnavigator")
@@ -321,28 +323,72 @@ class VidNavigatorStream(RESTStream[str]):
         return None
 
     @override
-    def _write_record_message(self, record: dict) -> None:
-        # For every record the SDK pops deselected properties, conforms types, applies
-        # stream maps, builds a message object and hands it through two writer layers.
-        # With nothing deselected, conformance off (records.py types each value once)
-        # and no maps, the record comes out unchanged, at more cost than everything
-        # else the tap does per record; here it goes straight to the writer. This is
-        # the one override of an SDK-private record method: tests/test_sdk_internals.py
-        # fails if the SDK's pipeline changes, and checks both paths write the same lines.
+    def _sync_records(
+        self, context: Context | None = None, *, write_messages: bool = True
+    ) -> t.Generator[dict, t.Any, t.Any]:
+        # The one place the tap replaces an SDK-private method, and why: for every
+        # record the SDK's loop pops deselected properties, conforms types, applies
+        # stream maps, builds a message object, passes it through two writer layers,
+        # looks for child contexts and updates bookmarks. For a selected stream with a
+        # context, no child streams, nothing deselected, conformance off (records.py
+        # types each value once), no maps and bookmarks kept by the stream itself
+        # (videos), each of those returns the record unchanged, at more cost than
+        # everything else the tap does per record. This loop keeps what still matters
+        # (metrics, the dry-run record limit, partition keys, STATE every
+        # STATE_MSG_FREQUENCY records and at the end) and writes each record straight
+        # to the writer. Any other case runs the SDK's own loop.
+        # tests/test_sdk_internals.py pins the SDK loop this mirrors and checks that
+        # both write the same messages.
         fast = self._record_writer
-        if fast is None or self._stream_version is not None:
-            super()._write_record_message(record)
+        if (
+            fast is None
+            or context is None
+            or self.child_streams
+            or not self.selected
+            or self._stream_version is not None
+            or type(self).post_process is not RESTStream.post_process
+            or type(self)._increment_stream_state is RESTStream._increment_stream_state
+        ):
+            yield from super()._sync_records(context, write_messages=write_messages)
             return
-        fast[0].write_record(fast[1], record, self._extraction_time())
-        self.state_manager.is_flushed = False
-
-    def _extraction_time(self) -> datetime.datetime:
-        # time_extracted to the second, computed once a second rather than per record.
-        now = time.monotonic()
-        if now - self._extracted_checked >= 1.0:
-            self._extracted_checked = now
-            self._extracted_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-        return self._extracted_at
+        writer, stream_name = fast
+        partition = self._get_state_partition_context(context) or {}
+        record_counter = self.get_record_counter()
+        timer = self.get_sync_timer()
+        with record_counter, timer:
+            record_counter.with_context(context)
+            timer.with_context(context)
+            self._write_starting_replication_value(context)
+            uncounted = 0
+            try:
+                for index, record in enumerate(self.get_records(context)):
+                    self._check_max_record_limit(current_record_index=index)
+                    for key, value in partition.items():
+                        if key not in record:
+                            record[key] = value
+                    if write_messages:
+                        # time_extracted to the second, computed once a second.
+                        now = time.monotonic()
+                        if now - self._extracted_checked >= 1.0:
+                            self._extracted_checked = now
+                            self._extracted_at = datetime.datetime.now(
+                                datetime.timezone.utc
+                            ).replace(microsecond=0)
+                        writer.write_record(stream_name, record, self._extracted_at)
+                        self.state_manager.is_flushed = False
+                        if (index + 1) % self.STATE_MSG_FREQUENCY == 0:
+                            self._write_state_message()
+                    uncounted += 1
+                    if uncounted == _COUNT_EVERY:  # the counter logs by time: fewer calls
+                        record_counter.increment(uncounted)
+                        uncounted = 0
+                    yield record
+            finally:
+                record_counter.increment(uncounted)
+            if context == partition:
+                self._finalize_state(self.get_context_state(context))
+        if write_messages:
+            self._write_state_message()
 
     # --------------------------------------------------------- plain calls
     def call_api(

@@ -4,7 +4,7 @@ The SDK's default writer (simplejson) and its msgspec writer encode a message ob
 and flush stdout for every record; at tens of thousands of records a second the
 encoder, the flushes and (under ``PYTHONUNBUFFERED=1``, common in containers) one
 ``write`` system call per record are most of a tap's cost. Here RECORD lines collect
-in memory and go out in writes of about 64 KiB; any other message (STATE, SCHEMA)
+in memory and go out in writes of 128 lines (about 64 KiB); any other message (STATE, SCHEMA)
 first writes out the records before it and is flushed at once, so a target never
 sees a STATE before the records it covers, and a killed tap loses only records whose
 STATE it never emitted either.
@@ -27,7 +27,8 @@ from typing_extensions import override
 
 _OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 _RECORD_OPTIONS = orjson.OPT_NON_STR_KEYS
-_WRITE_SIZE = 64 * 1024
+#: Records per write: about 64 KiB at the API's typical half a kilobyte per video.
+_WRITE_LINES = 128
 
 
 def _default(value: t.Any) -> t.Any:
@@ -53,10 +54,12 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
 
     def __init__(self) -> None:
         self._pending: list[bytes] = []
-        self._pending_bytes = 0
         self._sink: t.BinaryIO | None = None
-        self._time_text: tuple[dt.datetime | None, bytes] = (None, b"}\n")
-        self._prefixes: dict[str, bytes] = {}
+        # The envelope of the current stream and second, around each record's JSON.
+        self._stream: str | None = None
+        self._moment: dt.datetime | None = None
+        self._prefix = b""
+        self._suffix = b"}\n"
         _LIVE_WRITERS.add(self)
 
     def write_record(
@@ -67,26 +70,23 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
         The envelope is assembled around the record's JSON instead of building and
         encoding a message object and a second dict per record.
         """
-        prefix = self._prefixes.get(stream)
-        if prefix is None:
-            prefix = b'{"type":"RECORD","stream":' + orjson.dumps(stream) + b',"record":'
-            self._prefixes[stream] = prefix
-        if self._time_text[0] is not time_extracted:
-            self._time_text = (time_extracted, _time_suffix(time_extracted))
+        if stream is not self._stream or time_extracted is not self._moment:
+            self._set_envelope(stream, time_extracted)
         try:
             body = orjson.dumps(record, default=_default, option=_RECORD_OPTIONS)
         except orjson.JSONEncodeError:
             body = _dumps(record, _RECORD_OPTIONS)
-        line = b"".join((prefix, body, self._time_text[1]))
-        self._queue(line)
+        pending = self._pending
+        pending.append(b"".join((self._prefix, body, self._suffix)))
+        if len(pending) >= _WRITE_LINES:
+            self.write_pending()
 
-    def _queue(self, line: bytes) -> None:
+    def _set_envelope(self, stream: str, time_extracted: dt.datetime | None) -> None:
         if self._sink is None:
             self._sink = sys.stdout.buffer
-        self._pending.append(line)
-        self._pending_bytes += len(line)
-        if self._pending_bytes >= _WRITE_SIZE:
-            self.write_pending()
+        self._stream, self._moment = stream, time_extracted
+        self._prefix = b'{"type":"RECORD","stream":' + orjson.dumps(stream) + b',"record":'
+        self._suffix = _time_suffix(time_extracted)
 
     def write_pending(self) -> None:
         """Write out the queued RECORD lines (without flushing the stream)."""
@@ -94,7 +94,6 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
             return
         chunk = b"".join(self._pending)
         self._pending.clear()
-        self._pending_bytes = 0
         (self._sink or sys.stdout.buffer).write(chunk)
 
     @override
@@ -115,7 +114,11 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
     def write_message(self, message: Message) -> None:
         line = self.format_message(message)
         if isinstance(message, RecordMessage):
-            self._queue(line)
+            if self._sink is None:
+                self._sink = sys.stdout.buffer
+            self._pending.append(line)
+            if len(self._pending) >= _WRITE_LINES:
+                self.write_pending()
             return
         # The sink is fixed at the first message, so that lines queued while a
         # caller had redirected stdout go where the rest of the run's lines went.

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import inspect
 import io
 import json
+import logging
 import typing as t
 
+import pytest
 from singer_sdk import Stream
 from singer_sdk.streams._state import StreamStateManager
 
 from tap_vidnavigator.streams import VideosStream
+from tests.conftest import base_config, create_task
 
 
 def test_sdk_still_increments_state_through_the_method_we_override():
@@ -52,40 +56,102 @@ def test_sdk_record_pipeline_is_what_the_fast_path_skips():
     assert "self._write_record_message(record)" in inspect.getsource(Stream._sync_records)
 
 
-def _lines_written(write: t.Callable[[Stream], None]) -> list[dict]:
+# The SDK loop that VidNavigatorStream._sync_records mirrors, as of singer-sdk 0.54.x.
+# When this fails, singer-sdk changed its record loop: compare the new
+# Stream._sync_records and Stream._process_record with the tap's loop in client.py,
+# carry over what matters, then update the digests.
+SDK_LOOP_DIGESTS = {
+    "_sync_records": "8928dc7f50e9bf57cc98734b30e3953b0e19007f85fe020a0c80ccdbcf5d329f",
+    "_process_record": "8529b9f3ce2f849db6858c120e7ea1b8ff246714ea48edb355ca3eb6a9c27c0b",
+}
+
+
+def test_the_sdk_loop_the_tap_mirrors_is_unchanged():
+    for name, digest in SDK_LOOP_DIGESTS.items():
+        source = inspect.getsource(getattr(Stream, name)).encode()
+        assert hashlib.sha256(source).hexdigest() == digest, name
+
+
+def _sync_messages(
+    emulator, monkeypatch, *, fast: bool, config: dict[str, t.Any] | None = None
+) -> list[dict]:
+    from tap_vidnavigator.client import VidNavigatorStream
     from tap_vidnavigator.tap import TapVidNavigator
 
-    tap = TapVidNavigator(config={"api_key": "k-123456", "profiles": ["@ab"]}, validate_config=True)
+    if not fast:  # the SDK's own loop and record pipeline
+        monkeypatch.setattr(VidNavigatorStream, "_record_writer", None)
+    tap = TapVidNavigator(config={**base_config(emulator), **(config or {})})
     buffer = io.BytesIO()
     stdout = io.TextIOWrapper(buffer)
     with contextlib.redirect_stdout(stdout):
-        write(tap.streams["videos"])
-        tap.message_writer.write_pending()
-    return [json.loads(line) for line in buffer.getvalue().splitlines()]
+        tap.sync_all()
+    monkeypatch.undo()
+    messages = [json.loads(line) for line in buffer.getvalue().splitlines()]
+    for message in messages:
+        if "time_extracted" in message:
+            moment = dt.datetime.fromisoformat(message.pop("time_extracted"))
+            assert moment.utcoffset() == dt.timedelta(0)
+        # The SDK's signpost is the time the stream started: equal only to the second.
+        for partition in (
+            message.get("value", {}).get("bookmarks", {}).get("videos", {}).get("partitions", [])
+        ):
+            if "replication_key_signpost" in partition:
+                partition["replication_key_signpost"] = partition["replication_key_signpost"][:19]
+    return messages
 
 
-def test_fast_path_writes_the_same_lines_as_the_sdk():
-    from singer_sdk.streams.core import Stream as SdkStream
+def test_the_tap_loop_writes_exactly_what_the_sdk_loop_writes(make_emulator, monkeypatch):
+    emulator = make_emulator()
+    task_ids = [create_task(emulator, handle) for handle in ("big1200", "size3", "empty")]
+    config = {"task_ids": task_ids, "page_size": 100}
+    monkeypatch.setattr(VideosStream, "STATE_MSG_FREQUENCY", 500)  # STATE mid-task too
+    fast = _sync_messages(emulator, monkeypatch, fast=True, config=config)
+    monkeypatch.setattr(VideosStream, "STATE_MSG_FREQUENCY", 500)
+    slow = _sync_messages(emulator, monkeypatch, fast=False, config=config)
+    assert fast == slow
+    kinds = [m["type"] for m in fast]
+    assert kinds.count("RECORD") == 1_200 + 3 + 3  # videos and profile_tasks
+    assert sum(m["type"] == "STATE" for m in fast) >= 4
 
-    from tap_vidnavigator.records import TaskInfo, video_record
 
-    raw = {"id": "7300000000000000001", "timestamp": 1_700_000_000, "likes": "5", "title": "é"}
-    record = video_record(raw, TaskInfo("t1", "https://www.tiktok.com/@ab", "ab"))
+def test_the_tap_loop_keeps_the_sdk_record_count_metric(emulator, monkeypatch, caplog):
+    task_id = create_task(emulator, "big1200")
+    with caplog.at_level(logging.INFO, logger="singer_sdk.metrics"):
+        _sync_messages(emulator, monkeypatch, fast=True, config={"task_ids": [task_id]})
+    points = [
+        json.loads(record.getMessage().split("METRIC: ", 1)[1])
+        for record in caplog.records
+        if "METRIC: " in record.getMessage()
+    ]
+    counted = sum(
+        point["value"]
+        for point in points
+        if point["metric"] == "record_count" and point["tags"]["stream"] == "videos"
+    )
+    assert counted == 1_200
 
-    def fast(stream: Stream) -> None:
-        assert stream._record_writer is not None
-        stream._write_record_message(dict(record))
-        assert not stream.state_manager.is_flushed
 
-    def slow(stream: Stream) -> None:
-        SdkStream._write_record_message(stream, dict(record))
+def test_the_tap_loop_honours_the_dry_run_record_limit(emulator, monkeypatch):
+    from singer_sdk.exceptions import AbortedSyncPausedException, MaxRecordsLimitException
 
-    fast_lines, slow_lines = _lines_written(fast), _lines_written(slow)
-    assert len(fast_lines) == len(slow_lines) == 1
-    for line in (fast_lines[0], slow_lines[0]):
-        assert dt.datetime.fromisoformat(line.pop("time_extracted")).utcoffset() == dt.timedelta(0)
-    assert fast_lines == slow_lines
-    assert fast_lines[0]["record"] == record
+    from tap_vidnavigator.tap import TapVidNavigator
+
+    task_id = create_task(emulator, "big1200")
+    tap = TapVidNavigator(config={**base_config(emulator), "task_ids": [task_id]})
+    stream = tap.streams["videos"]
+    stream.ABORT_AT_RECORD_COUNT = 10
+    monkeypatch.setattr(
+        VideosStream, "get_records", lambda self, context: iter({"id": str(n)} for n in range(50))
+    )
+    emitted: list[dict] = []
+    with (
+        contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO())),
+        pytest.raises(AbortedSyncPausedException) as raised,
+    ):
+        emitted.extend(stream._sync_records({"task_id": task_id, "profile_url": "u"}))
+    assert isinstance(raised.value.__cause__, MaxRecordsLimitException)
+    assert len(emitted) == 10
+    assert all(record["profile_url"] == "u" for record in emitted)  # the partition key
 
 
 def test_fast_path_steps_aside_for_stream_maps():
