@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import logging
 import sys
 import typing as t
@@ -113,8 +114,15 @@ class TapVidNavigator(Tap):
     @override
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        with _clean_failure():
-            super().invoke(*args, **kwargs)
+        # Everything imported at start-up (about 50,000 objects, mostly the SDK's)
+        # lives for the whole run, yet each full garbage collection walks all of it
+        # again: about 3% of a 100,000-video run. Frozen, collections skip them.
+        gc.freeze()
+        try:
+            with _clean_failure():
+                super().invoke(*args, **kwargs)
+        finally:
+            gc.unfreeze()
 
 
 @contextlib.contextmanager

@@ -165,3 +165,19 @@ def test_fast_path_steps_aside_for_stream_maps():
     tap = TapVidNavigator(config=config)
     assert tap.streams["videos"]._record_writer is None
     assert tap.streams["profile_tasks"]._record_writer is not None
+
+
+def test_start_up_objects_are_frozen_only_while_the_tap_runs(monkeypatch):
+    import gc
+
+    from singer_sdk import Tap
+
+    from tap_vidnavigator.tap import TapVidNavigator
+
+    frozen_during: list[int] = []
+    monkeypatch.setattr(
+        Tap, "invoke", classmethod(lambda cls, **_: frozen_during.append(gc.get_freeze_count()))
+    )
+    TapVidNavigator.invoke(config=())
+    assert frozen_during and frozen_during[0] > 10_000
+    assert gc.get_freeze_count() == 0
