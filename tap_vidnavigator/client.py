@@ -326,7 +326,7 @@ class VidNavigatorStream(RESTStream[str]):
     def _sync_records(
         self, context: Context | None = None, *, write_messages: bool = True
     ) -> t.Generator[dict, t.Any, t.Any]:
-        # The one place the tap replaces an SDK-private method, and why: for every
+        # The tap's one replacement of the SDK's record path, and why: for every
         # record the SDK's loop pops deselected properties, conforms types, applies
         # stream maps, builds a message object, passes it through two writer layers,
         # looks for child contexts and updates bookmarks. For a selected stream with a
@@ -352,6 +352,7 @@ class VidNavigatorStream(RESTStream[str]):
             yield from super()._sync_records(context, write_messages=write_messages)
             return
         writer, stream_name = fast
+        limit = self.ABORT_AT_RECORD_COUNT
         partition = self._get_state_partition_context(context) or {}
         record_counter = self.get_record_counter()
         timer = self.get_sync_timer()
@@ -362,7 +363,8 @@ class VidNavigatorStream(RESTStream[str]):
             uncounted = 0
             try:
                 for index, record in enumerate(self.get_records(context)):
-                    self._check_max_record_limit(current_record_index=index)
+                    if limit is not None:
+                        self._check_max_record_limit(current_record_index=index)
                     for key, value in partition.items():
                         if key not in record:
                             record[key] = value
