@@ -85,7 +85,7 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
         if self._sink is None:
             self._sink = sys.stdout.buffer
         self._stream, self._moment = stream, time_extracted
-        self._prefix = b'{"type":"RECORD","stream":' + orjson.dumps(stream) + b',"record":'
+        self._prefix = _record_prefix(stream)
         self._suffix = _time_suffix(time_extracted)
 
     def write_pending(self) -> None:
@@ -101,9 +101,7 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
         if isinstance(message, RecordMessage) and message.version is None:
             return b"".join(
                 (
-                    b'{"type":"RECORD","stream":',
-                    orjson.dumps(message.stream),
-                    b',"record":',
+                    _record_prefix(message.stream),
                     _dumps(message.record, _RECORD_OPTIONS),
                     _time_suffix(message.time_extracted),
                 )
@@ -112,21 +110,23 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
 
     @override
     def write_message(self, message: Message) -> None:
-        line = self.format_message(message)
-        if isinstance(message, RecordMessage):
-            if self._sink is None:
-                self._sink = sys.stdout.buffer
-            self._pending.append(line)
-            if len(self._pending) >= _WRITE_LINES:
-                self.write_pending()
-            return
         # The sink is fixed at the first message, so that lines queued while a
         # caller had redirected stdout go where the rest of the run's lines went.
         if self._sink is None:
             self._sink = sys.stdout.buffer
+        line = self.format_message(message)
+        if isinstance(message, RecordMessage):
+            self._pending.append(line)
+            if len(self._pending) >= _WRITE_LINES:
+                self.write_pending()
+            return
         self.write_pending()
         self._sink.write(line)
         self._sink.flush()
+
+
+def _record_prefix(stream: str) -> bytes:
+    return b'{"type":"RECORD","stream":' + orjson.dumps(stream) + b',"record":'
 
 
 def _time_suffix(moment: dt.datetime | None) -> bytes:
