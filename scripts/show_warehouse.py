@@ -23,7 +23,8 @@ def main(path: str) -> int:
     print(
         connection.sql(
             "select uploader, task_status, error_code, stats->>'videos_matched' as matched, "
-            "completed_at from vidnavigator.profile_tasks order by completed_at, uploader"
+            "credits_used as credits, credits_remaining_after as balance_after, completed_at "
+            "from vidnavigator.profile_tasks order by completed_at, uploader"
         )
     )
     print("The five most viewed videos of each profile:")

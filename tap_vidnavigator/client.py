@@ -403,7 +403,7 @@ class VidNavigatorStream(RESTStream[str]):
     ) -> dict[str, t.Any]:
         """One API call with this stream's auth, retries and error mapping.
 
-        Returns the envelope's ``data`` object.
+        Returns the whole success envelope; its ``data`` is checked to be an object.
         """
         prepared = self.build_prepared_request(
             method=method,
@@ -414,7 +414,8 @@ class VidNavigatorStream(RESTStream[str]):
         )
         # The SDK's own request path (auth, validate_response, metrics) with retries.
         response = self.request_decorator(self._request)(prepared, None)
-        return envelope_data(response)
+        envelope_data(response)
+        return t.cast("dict[str, t.Any]", response_json(response))
 
 
 def envelope_data(response: requests.Response) -> dict[str, t.Any]:

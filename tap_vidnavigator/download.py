@@ -30,8 +30,10 @@ _CHUNK = 256 * 1024
 _MAX_PENDING = 32 * 1024 * 1024
 _WHITESPACE = b" \t\r\n"
 _CUT_ATTEMPTS = 4
-#: Strings (with escapes) and brackets: enough to find where one element ends.
-_TOKEN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', re.DOTALL)
+#: Strings (with escapes) and brackets: enough to find where one element ends. The
+#: string is the "unrolled loop" form: linear without possessive quantifiers, which
+#: Python gained only in 3.11 (the package supports 3.10).
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
 _SKIP_VALUE = json.JSONDecoder(strict=False).raw_decode
 
 

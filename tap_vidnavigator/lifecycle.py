@@ -25,6 +25,7 @@ from tap_vidnavigator.errors import (
 )
 from tap_vidnavigator.records import task_profile_url
 from tap_vidnavigator.run import FinishedTask, Run
+from tap_vidnavigator.settings import FILTER_API_FIELDS
 from tap_vidnavigator.state import InFlightTasks, parse_time
 
 if t.TYPE_CHECKING:
@@ -37,7 +38,11 @@ FAST_START_INTERVAL = 1.0
 
 
 class Api(t.Protocol):
-    """The calls the lifecycle makes (``VidNavigatorStream.call_api``)."""
+    """The calls the lifecycle makes (``VidNavigatorStream.call_api``).
+
+    Each returns the whole success envelope, whose ``data`` is an object; a poll asked
+    with ``include_usage`` also carries ``usage`` beside it.
+    """
 
     def __call__(
         self,
@@ -58,6 +63,16 @@ class _Tracked:
     started: float
     next_poll: float
     status: str | None = None
+
+
+def submit_body(profile_url: str, filters: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The ``POST /tiktok/profile`` body: the filters that are set, under the names and
+    in the order the provider's SDK sends them."""
+    body: dict[str, t.Any] = {"profile_url": profile_url}
+    for name, api_field in FILTER_API_FIELDS.items():
+        if filters.get(name) is not None:
+            body[api_field] = filters[name]
+    return body
 
 
 def describe(request: ProfileRequest) -> str:
@@ -176,8 +191,8 @@ class TaskLifecycle:
                 continue
             try:
                 data = self.api(
-                    "POST", "/tiktok/profile", body={"profile_url": request.profile_url, **sent}
-                )
+                    "POST", "/tiktok/profile", body=submit_body(request.profile_url, sent)
+                )["data"]
             except TooManyActiveJobsError:
                 self.logger.info(
                     "The API has too many active jobs for this key; %d profile(s) wait for a "
@@ -238,14 +253,17 @@ class TaskLifecycle:
     # ----------------------------------------------------------------- polls
     def _poll(self, tracked: _Tracked) -> FinishedTask | None:
         try:
-            data = self.api(
+            # Usage is free to ask for and answered only once the task is terminal,
+            # which no poll can know in advance: every poll asks.
+            answer = self.api(
                 "GET",
                 f"/tiktok/profile/{tracked.task_id}",
-                params={"limit": self.settings.page_size},
+                params={"limit": self.settings.page_size, "include_usage": "true"},
             )
         except TaskNotFoundError as exc:
             self._gone(tracked, exc)
             return None
+        data = answer["data"]
         status = data.get("task_status")
         if status not in TASK_STATUSES:
             msg = (
@@ -277,11 +295,13 @@ class TaskLifecycle:
             # A finished task's expires_at is exact (the submit's may be an estimate);
             # a run that dies now resumes against the right deadline.
             self.in_flight.update_expiry(tracked.request, data.get("expires_at"))
+        usage = answer.get("usage")
         return FinishedTask(
             task_id=tracked.task_id,
             profile_url=task_profile_url(data, tracked.profile_url),
             data=data,
             request=tracked.request,
+            usage=usage if isinstance(usage, dict) else None,
         )
 
     def _gone(self, tracked: _Tracked, exc: TaskNotFoundError) -> None:

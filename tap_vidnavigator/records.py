@@ -8,13 +8,14 @@ streams turn the SDK's per-record type conformance off.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import typing as t
 from math import isfinite
 
 from singer_sdk import typing as th
 
-from tap_vidnavigator.settings import canonical_profile_url
+from tap_vidnavigator.settings import FILTER_API_FIELDS, canonical_profile_url
 
 _NULLABLE_STRING = th.StringType
 _COUNT = th.IntegerType
@@ -57,13 +58,14 @@ TASK_SCHEMA = th.PropertiesList(
     th.Property(
         "filters",
         th.ObjectType(
-            th.Property("max_posts", th.IntegerType),
-            th.Property("after_date", th.StringType),
-            th.Property("before_date", th.StringType),
-            th.Property("min_likes", th.IntegerType),
-            th.Property("max_likes", th.IntegerType),
+            *(
+                th.Property(api_field, th.StringType if "date" in name else th.IntegerType)
+                for name, api_field in FILTER_API_FIELDS.items()
+            )
         ),
-        description="Filters the task ran with, as the API echoes them.",
+        description="Filters the task ran with, as the API echoes them (the dates under "
+        "after_datetime/before_datetime, whether echoed under those names or the older "
+        "after_date/before_date).",
     ),
     th.Property(
         "stats",
@@ -75,6 +77,46 @@ TASK_SCHEMA = th.PropertiesList(
     ),
     th.Property("error_code", th.StringType, description="Why a failed task failed (code)."),
     th.Property("error_message", th.StringType, description="Why a failed task failed."),
+    th.Property(
+        "error_http_status",
+        th.IntegerType,
+        description="The HTTP status the synchronous call would have failed with.",
+    ),
+    th.Property(
+        "webhook",
+        th.ObjectType(
+            th.Property("status", th.StringType),
+            th.Property("attempts", th.IntegerType),
+            th.Property("response_status", th.IntegerType),
+            th.Property("last_error", th.StringType),
+            th.Property("delivered_at", th.DateTimeType),
+        ),
+        description="Delivery of the task's webhook, when it has one.",
+    ),
+    th.Property(
+        "credits_used",
+        th.NumberType,
+        description="Credits this task cost (usage.total_credits); null when not reported.",
+    ),
+    th.Property(
+        "credits_remaining_after",
+        th.NumberType,
+        description="The key's credit balance right after this task was charged.",
+    ),
+    th.Property("credits_saved", th.NumberType, description="Credits waived for this task."),
+    th.Property(
+        "charges",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property("service_type", th.StringType),
+                th.Property("quantity", th.NumberType),
+                th.Property("credits", th.NumberType),
+                th.Property("waived", th.BooleanType),
+                th.Property("credits_saved", th.NumberType),
+            )
+        ),
+        description="Each meter charged for this task (usage.charges).",
+    ),
     th.Property("created_at", th.DateTimeType),
     th.Property("completed_at", th.DateTimeType),
     th.Property("expires_at", th.DateTimeType),
@@ -168,8 +210,7 @@ def iso_from_unix(seconds: int | None) -> str | None:
     return text + _MINUTE_TEXT[minute] + _SECOND_TEXT[second]
 
 
-def to_datetime(value: t.Any) -> str | None:
-    """An ISO-8601 datetime from the API, normalised to UTC, or None."""
+def _parse_datetime(value: t.Any) -> dt.datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -178,7 +219,56 @@ def to_datetime(value: t.Any) -> str | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).isoformat()
+    return moment.astimezone(dt.timezone.utc)
+
+
+def to_datetime(value: t.Any) -> str | None:
+    """An ISO-8601 datetime from the API, normalised to UTC, or None."""
+    moment = _parse_datetime(value)
+    return None if moment is None else moment.isoformat()
+
+
+_LOGGER = logging.getLogger("tap-vidnavigator")
+_mismatch_reported = False
+
+
+def published_time(published: t.Any, timestamp: int | None, video_id: t.Any) -> str | None:
+    """A video's publication time: ``published_at`` when usable, else ``timestamp``.
+
+    Newer API versions send both. When they name different seconds, ``published_at``
+    is trusted and the first such video of the run is reported at WARNING.
+    """
+    from_timestamp = iso_from_unix(timestamp)
+    # The usual case, without parsing: "YYYY-MM-DDTHH:MM:SSZ" naming the same second.
+    if (
+        from_timestamp is not None
+        and type(published) is str
+        and len(published) == 20
+        and published[19] == "Z"
+        and published[:19] == from_timestamp[:19]
+    ):
+        return from_timestamp
+    moment = _parse_datetime(published) if published else None
+    if moment is None:
+        return from_timestamp
+    if timestamp is not None and int(moment.timestamp()) != timestamp:
+        _report_mismatch(published, timestamp, video_id)
+    return moment.isoformat()
+
+
+def _report_mismatch(published: t.Any, timestamp: int, video_id: t.Any) -> None:
+    global _mismatch_reported  # noqa: PLW0603 - once per process, i.e. per run
+    if _mismatch_reported:
+        return
+    _mismatch_reported = True
+    _LOGGER.warning(
+        "Video %s has published_at %s but timestamp %d (%s); using published_at. Other "
+        "videos of this run that disagree the same way are not reported again.",
+        video_id,
+        published,
+        timestamp,
+        iso_from_unix(timestamp),
+    )
 
 
 class TaskInfo(t.NamedTuple):
@@ -224,8 +314,8 @@ def _typed_in_place(raw: dict[str, t.Any], task: TaskInfo) -> dict[str, t.Any]:
     if type(timestamp) is not int or not -_INT64 <= timestamp <= _INT64:
         raw["timestamp"] = timestamp = to_int(timestamp)
     published = raw.get("published_at")
-    raw["published_at"] = (to_datetime(published) if published else None) or iso_from_unix(
-        timestamp
+    raw["published_at"] = (
+        published_time(published, timestamp, raw["id"]) if published else iso_from_unix(timestamp)
     )
     raw["task_id"] = task.task_id
     raw["profile_url"] = task.profile_url
@@ -294,8 +384,7 @@ def _rebuilt(raw: t.Any, task: TaskInfo) -> dict[str, t.Any]:
         msg = f"a video of task {task.task_id} has no id: {str(raw)[:120]!r}"
         raise RecordError(msg)
     timestamp = _count(get("timestamp"))
-    published = get("published_at")
-    published_at = (to_datetime(published) if published else None) or iso_from_unix(timestamp)
+    published_at = published_time(get("published_at"), timestamp, video_id)
     artists = get("artists")
     if type(artists) is list:
         if not all(type(a) is str for a in artists):
@@ -346,13 +435,78 @@ def _int_fields(value: t.Any, names: tuple[str, ...]) -> dict[str, t.Any] | None
     return {name: to_int(value.get(name)) for name in names}
 
 
-def task_record(data: t.Mapping[str, t.Any], profile_url: str) -> dict[str, t.Any]:
-    """One ``profile_tasks`` record from a terminal task body (download_url dropped)."""
+def _echoed_filters(filters: t.Any) -> dict[str, t.Any] | None:
+    # Each filter under the SDK's name, read from whichever name the API echoed it
+    # under: today's (after_datetime) or the page's older one (after_date, which is
+    # also the setting's name).
+    if not isinstance(filters, dict):
+        return None
+    typed: dict[str, t.Any] = {}
+    for name, api_field in FILTER_API_FIELDS.items():
+        value = filters.get(api_field)
+        if value is None:
+            value = filters.get(name)
+        typed[api_field] = to_text(value) if "date" in name else to_int(value)
+    return typed
+
+
+def _webhook(value: t.Any) -> dict[str, t.Any] | None:
+    if not isinstance(value, dict):
+        return None
+    return {
+        "status": to_text(value.get("status")),
+        "attempts": to_int(value.get("attempts")),
+        "response_status": to_int(value.get("response_status")),
+        "last_error": to_text(value.get("last_error")),
+        "delivered_at": to_datetime(value.get("delivered_at")),
+    }
+
+
+def _flag(value: t.Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _charges(value: t.Any) -> list[dict[str, t.Any]] | None:
+    if not isinstance(value, list):
+        return None
+    return [
+        {
+            "service_type": to_text(charge.get("service_type")),
+            "quantity": to_number(charge.get("quantity")),
+            "credits": to_number(charge.get("credits")),
+            "waived": _flag(charge.get("waived")),
+            "credits_saved": to_number(charge.get("credits_saved")),
+        }
+        for charge in value
+        if isinstance(charge, dict)
+    ]
+
+
+def _usage_fields(usage: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
+    usage = usage or {}
+    waived = usage.get("waived")
+    return {
+        "credits_used": to_number(usage.get("total_credits")),
+        "credits_remaining_after": to_number(usage.get("credits_remaining_after")),
+        "credits_saved": to_number(waived.get("credits_saved"))
+        if isinstance(waived, dict)
+        else None,
+        "charges": _charges(usage.get("charges")),
+    }
+
+
+def task_record(
+    data: t.Mapping[str, t.Any],
+    profile_url: str,
+    usage: t.Mapping[str, t.Any] | None = None,
+) -> dict[str, t.Any]:
+    """One ``profile_tasks`` record from a terminal task body and its usage block.
+
+    The ``error`` object wins over the deprecated ``error_message``; ``download_url``
+    (a bearer link) and ``pagination`` (the state of one request) are not kept.
+    """
     profile: dict[str, t.Any] | None = (
         data["profile"] if isinstance(data.get("profile"), dict) else None
-    )
-    filters: dict[str, t.Any] | None = (
-        data["filters"] if isinstance(data.get("filters"), dict) else None
     )
     error: dict[str, t.Any] = data["error"] if isinstance(data.get("error"), dict) else {}
     error_message = error.get("message") or data.get("error_message")
@@ -363,20 +517,15 @@ def task_record(data: t.Mapping[str, t.Any], profile_url: str) -> dict[str, t.An
         "uploader": profile_url.rsplit("@", 1)[-1] if "@" in profile_url else None,
         "profile": profile,
         "follower_count": to_int(profile.get("follower_count")) if profile else None,
-        "filters": {
-            "max_posts": to_int(filters.get("max_posts")),
-            "after_date": to_text(filters.get("after_date")),
-            "before_date": to_text(filters.get("before_date")),
-            "min_likes": to_int(filters.get("min_likes")),
-            "max_likes": to_int(filters.get("max_likes")),
-        }
-        if filters
-        else None,
+        "filters": _echoed_filters(data.get("filters")),
         "stats": _int_fields(
             data.get("stats"), ("videos_scanned", "videos_matched", "pages_consumed")
         ),
         "error_code": to_text(error.get("error") or error.get("code")),
         "error_message": to_text(error_message),
+        "error_http_status": to_int(error.get("http_status")),
+        "webhook": _webhook(data.get("webhook")),
+        **_usage_fields(usage),
         "created_at": to_datetime(data.get("created_at")),
         "completed_at": to_datetime(data.get("completed_at")),
         "expires_at": to_datetime(data.get("expires_at")),

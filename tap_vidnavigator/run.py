@@ -18,6 +18,8 @@ class FinishedTask:
     profile_url: str
     data: dict[str, t.Any]
     request: ProfileRequest | None = None
+    #: The ``usage`` block beside ``data`` (credits this task cost), when answered.
+    usage: dict[str, t.Any] | None = None
 
     @property
     def download_url(self) -> str | None:

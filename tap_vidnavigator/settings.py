@@ -18,7 +18,18 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 DEFAULT_API_URL = "https://api.vidnavigator.com/v1"
-FILTER_NAMES = ("max_posts", "after_date", "before_date", "min_likes", "max_likes")
+#: Each filter setting, and the submit-body field the provider's SDK sends it as
+#: (``vidnavigator`` 2.1.0, ``_core.submit_tiktok_profile_scrape``). The settings keep
+#: the names users know; the dates' names are the page's older spelling, which the
+#: live API may ignore in silence (and then scrape, and charge for, everything).
+FILTER_API_FIELDS: dict[str, str] = {
+    "max_posts": "max_posts",
+    "after_date": "after_datetime",
+    "before_date": "before_datetime",
+    "min_likes": "min_likes",
+    "max_likes": "max_likes",
+}
+FILTER_NAMES = tuple(FILTER_API_FIELDS)
 
 _HANDLE = r"[A-Za-z0-9_.]{2,24}"
 _PROFILE_URL_RE = re.compile(

@@ -99,8 +99,10 @@ class ProfileTasksStream(VidNavigatorStream):
             logger=self.logger,
         )
         completed = failed = 0
+        credits = CreditTally()
         for finished in lifecycle.finished_tasks():
-            record = task_record(finished.data, finished.profile_url)
+            record = task_record(finished.data, finished.profile_url, finished.usage)
+            credits.add(record)
             stats = record["stats"] or {}
             if record["task_status"] == "failed":
                 failed += 1
@@ -125,11 +127,12 @@ class ProfileTasksStream(VidNavigatorStream):
             yield record
         self.logger.info(
             "Run summary: %d profile_tasks records (%d completed, %d failed), "
-            "%d videos records, %d problem(s)",
+            "%d videos records, %s, %d problem(s)",
             self.run.tasks_emitted,
             completed,
             failed,
             self.run.videos_emitted,
+            credits.summary(),
             len(self.run.problems),
         )
         if self.run.problems:
@@ -146,6 +149,40 @@ class ProfileTasksStream(VidNavigatorStream):
         # Failed tasks have no videos: no child sync, and no SDK warning about it.
         if record["task_status"] == "completed":
             yield {"task_id": record["task_id"], "profile_url": record["profile_url"]}
+
+
+class CreditTally:
+    """What this run's tasks cost, from their ``usage`` blocks, for the run summary."""
+
+    def __init__(self) -> None:
+        self.used = 0.0
+        self.reported = 0
+        self.unreported = 0
+        self.remaining: float | None = None
+        self._latest = ""
+
+    def add(self, record: dict[str, t.Any]) -> None:
+        """Count one profile_tasks record."""
+        if record["credits_used"] is None:
+            self.unreported += 1
+            return
+        self.reported += 1
+        self.used += record["credits_used"]
+        # The balance after the task settled last is the newest one known.
+        settled = record["completed_at"] or ""
+        if record["credits_remaining_after"] is not None and settled >= self._latest:
+            self._latest = settled
+            self.remaining = record["credits_remaining_after"]
+
+    def summary(self) -> str:
+        """``credits: 12 used by 3 task(s), 988 remaining`` or what is unknown."""
+        if not self.reported:
+            return "credits: not reported by the API"
+        text = f"credits: {self.used:g} used by {self.reported} task(s)"
+        text += f", {self.remaining:g} remaining" if self.remaining is not None else ""
+        if self.unreported:
+            text += f" ({self.unreported} task(s) without a usage report)"
+        return text
 
 
 class SeenIds:

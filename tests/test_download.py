@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import sys
 import typing as t
 
 import pytest
@@ -157,3 +159,19 @@ def test_an_endless_element_is_refused_within_the_memory_bound(small_chunks):
     blob = b'{"videos": [{"id": "' + b"7" * 200_000 + b'"}]}'
     with pytest.raises(DownloadError, match="no complete video"):
         parse(chunked(blob, iter(lambda: 1000, None)))
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="possessive quantifiers arrived in 3.11")
+def test_token_pattern_finds_what_the_possessive_form_finds():
+    # The pattern avoids possessive quantifiers so that the package imports on 3.10;
+    # on 3.11+ it must find exactly the tokens the possessive form finds.
+    from tap_vidnavigator.download import _TOKEN
+
+    possessive = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', re.DOTALL)
+    rng = random.Random(7)
+    alphabet = b'"\\[]{}ab ,:\n'
+    for _ in range(3000):
+        text = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        ours = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
+        theirs = [(m.start(), m.end()) for m in possessive.finditer(text)]
+        assert ours == theirs, text

@@ -15,6 +15,7 @@ import requests
 
 from tap_vidnavigator.emulator import FAULT_KINDS, FaultPlan
 from tap_vidnavigator.emulator.data import BASE_EPOCH, profile_size
+from tap_vidnavigator.emulator.state import iso
 
 KEY = {"X-API-Key": "demo-key"}
 KEY2 = {"X-API-Key": "demo-key-2"}
@@ -208,24 +209,54 @@ def test_filters_are_applied_echoed_and_counted(emulator):
 
 
 @pytest.mark.parametrize(
-    ("after", "before", "name"),
+    ("after", "before", "echo"),
     [
-        ({"after_date": "20251201"}, {"before_date": "2025-12-20"}, "date"),
+        # The page's older names: echoed under them, as YYYYMMDD (the page's example).
+        (
+            {"after_date": "20251201"},
+            {"before_date": "2025-12-20"},
+            {"after_date": "20251201", "before_date": "20251220"},
+        ),
+        # The SDK's names: echoed under them, as sent (the SDK's TikTokProfileFilters).
         (
             {"after_datetime": "2025-12-01T00:00:00Z"},
             {"before_datetime": "2025-12-20T23:59:59+00:00"},
-            "sdk",
+            {
+                "after_datetime": "2025-12-01T00:00:00Z",
+                "before_datetime": "2025-12-20T23:59:59+00:00",
+            },
+        ),
+        (
+            {"after_datetime": "2025-12-01"},
+            {"before_datetime": "2025-12-20"},
+            {"after_datetime": "2025-12-01", "before_datetime": "2025-12-20"},
         ),
     ],
 )
-def test_date_formats_and_sdk_names(emulator, after, before, name):
+def test_date_filters_under_both_names_are_applied_and_echoed_as_sent(
+    emulator, after, before, echo
+):
     url = "https://www.tiktok.com/@big1000"
     data = get(emulator, task_id_of(submit(emulator, url, **after, **before)), limit=500).json()[
         "data"
     ]
-    assert data["filters"]["after_date"] == "20251201"
-    assert data["filters"]["before_date"] == "20251220"
+    assert data["filters"] == {"max_posts": None, **echo, "min_likes": None, "max_likes": None}
     assert data["videos"] == emulator.ground_truth(url, **after, **before)
+    # Both spellings of the same day select exactly the same videos.
+    assert data["videos"] == emulator.ground_truth(
+        url, after_date="2025-12-01", before_date="2025-12-20"
+    )
+
+
+def test_filters_without_dates_are_echoed_under_the_sdk_names(emulator):
+    data = get(emulator, task_id_of(submit(emulator, min_likes=5))).json()["data"]
+    assert data["filters"] == {
+        "max_posts": None,
+        "after_datetime": None,
+        "before_datetime": None,
+        "min_likes": 5,
+        "max_likes": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -236,6 +267,8 @@ def test_date_formats_and_sdk_names(emulator, after, before, name):
         ({"max_likes": "many"}, "max_likes"),
         ({"after_date": "yesterday"}, "after_date"),
         ({"after_date": "2025-02-01", "before_date": "2025-01-01"}, "after_date"),
+        ({"after_datetime": "2025-02-01", "before_datetime": "2025-01-01"}, "after_datetime"),
+        ({"before_datetime": "soon"}, "before_datetime"),
         ({"min_likes": 10, "max_likes": 5}, "min_likes"),
     ],
 )
@@ -452,10 +485,13 @@ def test_publish_adds_newer_videos(emulator):
     assert after == fresh + before and int(fresh[-1]["timestamp"]) > int(before[0]["timestamp"])
 
 
-def test_modern_fields(make_emulator):
-    emulator = make_emulator(modern_fields=True)
+def test_todays_fields_by_default_and_the_pages_older_shape_on_request(make_emulator):
+    emulator = make_emulator()
     video = get(emulator, task_id_of(submit(emulator))).json()["data"]["videos"][0]
-    assert video["published_at"].endswith("Z")
+    assert video["published_at"] == iso(int(video["timestamp"]))
+    legacy = make_emulator(modern_fields=False)
+    video = get(legacy, task_id_of(submit(legacy))).json()["data"]["videos"][0]
+    assert "published_at" not in video
 
 
 def test_keep_alive_serves_many_requests_on_one_connection(emulator):

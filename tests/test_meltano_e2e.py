@@ -182,6 +182,8 @@ def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
         _check_videos(cursor.fetchall(), emulator)  # ...and the others still loaded
         cursor.execute(f"select task_status, count(*) from {schema}.profile_tasks group by 1")
         assert dict(cursor.fetchall()) == {"completed": 4, "failed": 1}
+        assert columns[("profile_tasks", "credits_used")] == "numeric"
+        assert columns[("profile_tasks", "charges")] == "ARRAY"
 
     second = meltano_run("target-postgres", emulator, tmp_path, extra_env=env)
     assert second.returncode == 0, second.stderr[-5000:]
@@ -193,6 +195,30 @@ def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
         _check_videos(cursor.fetchall(), emulator)  # a second run duplicates nothing
         cursor.execute(f"select count(*), count(distinct task_id) from {schema}.profile_tasks")
         assert cursor.fetchone() == (10, 10)  # one row per scrape task, five per run
+        # The README's "what does tracking @x cost us per month" query, as written there.
+        cursor.execute(readme_credits_query().replace("tap_vidnavigator.", f"{schema}."))
+        costs = {
+            (uploader, month, scrapes, int(credits)) for uploader, month, scrapes, credits in cursor
+        }
+    truth: dict[tuple[str, dt.datetime], list[int]] = {}
+    for task in emulator.state.tasks.values():
+        completed = dt.datetime.fromtimestamp(int(task.completes_at), dt.timezone.utc)
+        month = completed.replace(tzinfo=None, day=1, hour=0, minute=0, second=0)
+        truth.setdefault((task.handle, month), []).append(task.usage["total_credits"])
+    assert costs == {(h, m, len(c), sum(c)) for (h, m), c in truth.items()}
+    assert sum(sum(c) for c in truth.values()) == emulator.counters().credits_charged
+    summary = [line for line in second.stderr.splitlines() if "Run summary" in line][-1]
+    second_run = sorted(emulator.state.tasks.values(), key=lambda task: task.created_at)[5:]
+    used = sum(task.usage["total_credits"] for task in second_run)
+    assert f"credits: {used} used by 5 task(s)" in summary
+
+
+def readme_credits_query() -> str:
+    """The README's SQL block that sums credits per profile and month."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = readme.split("```sql\n")[1:]
+    [query] = [block.split("```")[0] for block in blocks if "credits_used" in block]
+    return query
 
 
 def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
@@ -235,7 +261,7 @@ def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
     )
     second_tasks = sorted(emulator.state.tasks.values(), key=lambda task: task.created_at)[5:]
     by_handle = {task.handle: task for task in second_tasks}
-    floor = (newest.date() - dt.timedelta(days=3)).strftime("%Y%m%d")
+    floor = (newest.date() - dt.timedelta(days=3)).isoformat()  # echoed as sent
     assert by_handle["tiktok"].filters.after_label == floor
     assert by_handle["empty"].filters.after_label is None  # no bookmark: no floor
     summary = [line for line in second.stderr.splitlines() if "Run summary" in line][-1]

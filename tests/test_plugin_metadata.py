@@ -16,7 +16,9 @@ from tests.conftest import ROOT
 sys.path.insert(0, str(ROOT / "scripts"))
 import plugin_metadata
 
-HUB_SCHEMAS = ROOT.parent / "shared" / "meltano-hub-schemas"
+# Vendored (source, commit and licence in SOURCE.md there): the suite reads nothing
+# outside the repository.
+HUB_SCHEMAS = ROOT / "tests" / "vendor" / "meltano-hub-schemas"
 
 
 def _about() -> dict:
@@ -91,6 +93,25 @@ def test_hub_validator_rejects_what_the_hub_rejects():
     definition.pop("quality")
     errors = list(_hub_validator().iter_errors(definition))
     assert errors and "quality" in str(errors[0].message)
+
+
+def test_hub_validator_accepts_a_published_definition():
+    # A positive control: another TikTok tap's definition that the Hub accepted.
+    published = yaml.safe_load((HUB_SCHEMAS / "example-tap-tiktok-gthesheep.yml").read_text())
+    assert list(_hub_validator().iter_errors(published)) == []
+
+
+def test_tests_and_scripts_read_nothing_outside_the_repository():
+    # A clone in any folder must pass: no path may climb out of the repository.
+    climbing = ("ROOT" + ".parent", "../sha" + "red", '"sha' + 'red"')
+    offenders = []
+    for folder in ("tests", "scripts", "benchmarks", ".ci"):
+        for path in (ROOT / folder).rglob("*"):
+            if path.is_file() and path.suffix in {".py", ""} and "vendor" not in path.parts:
+                text = path.read_text(errors="replace")
+                if any(pattern in text for pattern in climbing):
+                    offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == [], offenders
 
 
 def test_readme_first_screen_has_the_two_commands():

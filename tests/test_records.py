@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 
 import pytest
 
+from tap_vidnavigator import records
 from tap_vidnavigator.records import (
+    TASK_SCHEMA,
     RecordError,
     TaskInfo,
     iso_from_unix,
@@ -98,9 +101,35 @@ def test_video_record_types_every_field():
     }
 
 
-def test_published_at_from_the_newer_api_wins():
+def test_published_at_from_the_newer_api_wins(monkeypatch, caplog):
+    monkeypatch.setattr(records, "_mismatch_reported", False)
     record = video_record({"id": "1", "timestamp": 0, "published_at": "2025-01-01T00:00:00Z"}, INFO)
     assert record["published_at"] == "2025-01-01T00:00:00+00:00"
+
+
+def test_published_at_and_timestamp_that_disagree_are_reported_once(monkeypatch, caplog):
+    monkeypatch.setattr(records, "_mismatch_reported", False)
+    agreeing = {"id": "1", "timestamp": 1735689600, "published_at": "2025-01-01T00:00:00.250Z"}
+    with caplog.at_level(logging.WARNING, logger="tap-vidnavigator"):
+        assert video_record(dict(agreeing), INFO)["published_at"] == (
+            "2025-01-01T00:00:00.250000+00:00"
+        )
+        assert caplog.records == []
+        for video_id in ("2", "3"):
+            off = {**agreeing, "id": video_id, "timestamp": 1735689600 - 3600}
+            assert video_record(off, INFO)["published_at"] == "2025-01-01T00:00:00.250000+00:00"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert (
+        "Video 2 has published_at 2025-01-01T00:00:00.250Z but timestamp 1735686000"
+        in (warnings[0])
+    )
+    assert "using published_at" in warnings[0]
+
+
+def test_unusable_published_at_falls_back_to_timestamp():
+    record = video_record({"id": "1", "timestamp": 86400, "published_at": "soon"}, INFO)
+    assert record["published_at"] == "1970-01-02T00:00:00+00:00"
 
 
 @pytest.mark.parametrize(
@@ -127,6 +156,65 @@ def test_task_record_drops_the_download_url_and_reads_both_error_forms():
     legacy = task_record({**data, "error": None}, "https://www.tiktok.com/@ab")
     assert (legacy["error_code"], legacy["error_message"]) == (None, "old form")
     assert record["created_at"] == "2026-01-01T00:00:00+00:00"
+    assert record["error_http_status"] == 404 and legacy["error_http_status"] is None
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        {"after_datetime": "2024-01-01", "before_datetime": None, "max_posts": "50"},
+        {"after_date": "2024-01-01", "before_date": None, "max_posts": 50},  # the page's names
+    ],
+)
+def test_task_record_keeps_echoed_filters_under_either_name(echo):
+    record = task_record({"task_id": "t", "filters": {**echo, "min_likes": 10}}, "")
+    assert record["filters"] == {
+        "max_posts": 50,
+        "after_datetime": "2024-01-01",
+        "before_datetime": None,
+        "min_likes": 10,
+        "max_likes": None,
+    }
+
+
+def test_task_record_types_usage_and_webhook():
+    usage = {
+        "charges": [
+            {"service_type": "tiktok_profile_scrape", "quantity": 1, "credits": "1",
+             "waived": False, "credits_saved": 0},
+            {"service_type": "tiktok_profile_videos", "quantity": 250, "credits": 3,
+             "waived": False, "credits_saved": 0, "tokens": None},
+            "not a charge",
+        ],
+        "total_credits": 4,
+        "credits_remaining_after": 96.5,
+        "waived": None,
+    }  # fmt: skip
+    webhook = {"status": "delivered", "attempts": "2", "response_status": 200,
+               "last_error": None, "delivered_at": "2026-01-01T00:00:05Z"}  # fmt: skip
+    record = task_record({"task_id": "t", "webhook": webhook}, "", usage)
+    assert (record["credits_used"], record["credits_remaining_after"]) == (4, 96.5)
+    assert record["credits_saved"] is None
+    assert record["charges"] == [
+        {"service_type": "tiktok_profile_scrape", "quantity": 1, "credits": 1.0,
+         "waived": False, "credits_saved": 0},
+        {"service_type": "tiktok_profile_videos", "quantity": 250, "credits": 3,
+         "waived": False, "credits_saved": 0},
+    ]  # fmt: skip
+    assert record["webhook"] == {
+        **webhook,
+        "attempts": 2,
+        "delivered_at": "2026-01-01T00:00:05+00:00",
+    }
+    waived = task_record({"task_id": "t"}, "", {"total_credits": 0, "waived": {"credits_saved": 1}})
+    assert (waived["credits_used"], waived["credits_saved"]) == (0, 1)
+    bare = task_record({"task_id": "t"}, "")
+    assert [bare[k] for k in ("credits_used", "charges", "webhook")] == [None, None, None]
+
+
+def test_task_schema_has_every_record_field():
+    record = task_record({"task_id": "t"}, "")
+    assert set(record) == set(TASK_SCHEMA["properties"])
 
 
 @pytest.mark.parametrize(

@@ -152,8 +152,14 @@ def test_incremental_asks_from_the_bookmark_less_lookback(emulator, tmp_path):
     second = run_tap(tmp_path, config, state=first.last_state)
     assert second.returncode == 0, second.stderr
     floor = (dt.datetime.fromisoformat(newest).date() - dt.timedelta(days=3)).isoformat()
-    task = emulator.state.tasks[second.records("profile_tasks")[0]["task_id"]]
-    assert task.filters.after_label == floor.replace("-", "")
+    # The floor goes out under the name the provider's SDK sends, as YYYY-MM-DD.
+    _, body, status = emulator.state.submissions[-1]
+    assert status == 202
+    assert body == (
+        b'{"profile_url": "https://www.tiktok.com/@big3000", "after_datetime": "'
+        + floor.encode()
+        + b'"}'
+    )
     assert_videos_match(second.records("videos"), emulator, profile, after_date=floor)
     ids = {r["id"] for r in second.records("videos")}
     assert {v["id"] for v in fresh} <= ids and len(ids) < 3000

@@ -54,9 +54,10 @@ def _parser() -> argparse.ArgumentParser:
         help="shape of the downloaded JSON file (default task)",
     )
     parser.add_argument(
-        "--modern-fields",
+        "--legacy-fields",
         action="store_true",
-        help="serve the newer API's fields too (published_at on videos)",
+        help="serve videos in the documentation page's older shape, without published_at "
+        "(default: today's shape, as the provider's SDK reads it)",
     )
     parser.add_argument(
         "--max-active",
@@ -70,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="submits each key may make before 402 (default unlimited)",
+        help="each key's credit balance: a task costs 1 at submit (402 below 1) and "
+        "1 per started 100 matched videos when read (default unlimited)",
     )
     parser.add_argument(
         "--key",
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
             keys=tuple(args.keys or DEMO_KEYS),
             offer_download_url=not args.no_download_url,
             download_shape=args.download_shape,
-            modern_fields=args.modern_fields,
+            modern_fields=not args.legacy_fields,
         )
         plan = FaultPlan(
             rate=args.fault_rate,

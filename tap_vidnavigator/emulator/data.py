@@ -70,6 +70,14 @@ class ProfileFailure(t.NamedTuple):
     http_status: int
 
 
+#: The date filters under today's names (what the provider's SDK sends) and the
+#: page's older ones; a task echoes its filters under the spelling it was sent.
+DATE_FILTER_NAMES = {
+    "after": ("after_datetime", "after_date"),
+    "before": ("before_datetime", "before_date"),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Filters:
     """Parsed filters of a submit, with the bounds as unix seconds (inclusive)."""
@@ -81,13 +89,24 @@ class Filters:
     max_likes: int | None = None
     after_label: str | None = None
     before_label: str | None = None
+    legacy_names: bool = False
 
     def echo(self) -> dict[str, t.Any]:
-        """The ``filters`` object as the provider echoes it."""
+        """The ``filters`` object as the provider echoes it.
+
+        Sent as ``after_datetime``/``before_datetime`` (the SDK), they are echoed under
+        those names as sent; sent as ``after_date``/``before_date`` (the page's
+        example), under those names as ``YYYYMMDD``.
+        """
+        after_name, before_name = (
+            (DATE_FILTER_NAMES["after"][1], DATE_FILTER_NAMES["before"][1])
+            if self.legacy_names
+            else (DATE_FILTER_NAMES["after"][0], DATE_FILTER_NAMES["before"][0])
+        )
         return {
             "max_posts": self.max_posts,
-            "after_date": self.after_label,
-            "before_date": self.before_label,
+            after_name: self.after_label,
+            before_name: self.before_label,
             "min_likes": self.min_likes,
             "max_likes": self.max_likes,
         }
@@ -265,8 +284,27 @@ def parse_date_bound(field: str, value: t.Any, *, end_of_day: bool) -> tuple[int
     return (start + 86_399 if end_of_day else start), day.strftime("%Y%m%d")
 
 
+def _date_bound(
+    body: t.Mapping[str, t.Any], which: str, *, end_of_day: bool
+) -> tuple[int | None, str | None, bool]:
+    """A date bound under either spelling: seconds, its echo, and whether legacy."""
+    current, legacy = DATE_FILTER_NAMES[which]
+    if body.get(current) is not None:
+        seconds, _ = parse_date_bound(current, body[current], end_of_day=end_of_day)
+        return seconds, str(body[current]), False
+    if body.get(legacy) is not None:
+        seconds, label = parse_date_bound(legacy, body[legacy], end_of_day=end_of_day)
+        return seconds, label, True
+    return None, None, False
+
+
 def parse_filters(body: t.Mapping[str, t.Any]) -> Filters:
-    """Validate a submit body's filters exactly as the emulated provider does."""
+    """Validate a submit body's filters exactly as the emulated provider does.
+
+    Dates come as ``after_datetime``/``before_datetime`` (what the provider's SDK
+    sends) or as the page's older ``after_date``/``before_date``; today's name wins
+    when both are given.
+    """
     ints: dict[str, int | None] = {}
     for field, minimum in (("max_posts", 1), ("min_likes", 0), ("max_likes", 0)):
         value = body.get(field)
@@ -275,17 +313,11 @@ def parse_filters(body: t.Mapping[str, t.Any]) -> Filters:
         ):
             raise FilterError(field, f"{field} must be an integer >= {minimum}")
         ints[field] = value
-    after = body.get("after_date", body.get("after_datetime"))
-    before = body.get("before_date", body.get("before_datetime"))
-    after_ts = after_label = before_ts = before_label = None
-    if after is not None:
-        name = "after_date" if "after_date" in body else "after_datetime"
-        after_ts, after_label = parse_date_bound(name, after, end_of_day=False)
-    if before is not None:
-        name = "before_date" if "before_date" in body else "before_datetime"
-        before_ts, before_label = parse_date_bound(name, before, end_of_day=True)
+    after_ts, after_label, after_legacy = _date_bound(body, "after", end_of_day=False)
+    before_ts, before_label, before_legacy = _date_bound(body, "before", end_of_day=True)
     if after_ts is not None and before_ts is not None and after_ts > before_ts:
-        raise FilterError("after_date", "after_date must not be later than before_date")
+        name = DATE_FILTER_NAMES["after"][1 if after_legacy else 0]
+        raise FilterError(name, f"{name} must not be later than the before bound")
     if (
         ints["min_likes"] is not None
         and ints["max_likes"] is not None
@@ -300,6 +332,7 @@ def parse_filters(body: t.Mapping[str, t.Any]) -> Filters:
         max_likes=ints["max_likes"],
         after_label=after_label,
         before_label=before_label,
+        legacy_names=after_legacy or before_legacy,
     )
 
 

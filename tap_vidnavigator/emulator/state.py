@@ -3,6 +3,20 @@
 Everything here is plain Python with no HTTP in it; :mod:`.server` maps requests onto
 it. Times come from ``clock`` (``time.time`` by default) so tests can reason about a
 timeline of submits and completions.
+
+Credits (the emulator's own rule: the provider publishes none; deterministic, so tests
+can check every figure):
+
+* ``tiktok_profile_scrape``: 1 credit per task, taken at submit. A submit needs a
+  balance of at least 1, else 402 and no task. A failed task's scrape credit is waived
+  and given back (``waived: true``, ``credits: 0``, ``credits_saved: 1``).
+* ``tiktok_profile_videos``: quantity = videos matched, 1 credit per started 100
+  (``ceil(matched / 100)``), taken when the completed task is first read; a running
+  task always finishes, so this charge may take the balance below zero.
+* A terminal poll with ``include_usage=true`` answers ``usage`` beside ``data``:
+  ``charges``, ``total_credits`` (their sum), ``credits_remaining_after`` (the key's
+  balance right after this task was settled; null for a key with unlimited credits)
+  and ``waived`` (``{"credits_saved": N}``, or null when nothing was waived).
 """
 
 from __future__ import annotations
@@ -38,6 +52,8 @@ except ImportError:  # pragma: no cover
 
 
 DEMO_KEYS = ("demo-key", "demo-key-2")
+SCRAPE_CREDITS = 1
+VIDEOS_PER_CREDIT = 100
 DOWNLOAD_SHAPES = ("task", "envelope", "list")
 _VIDEOS_PLACEHOLDER = "\x00videos\x00"
 
@@ -78,7 +94,9 @@ class EmulatorConfig:
     keys: tuple[str, ...] = DEMO_KEYS
     offer_download_url: bool = True
     download_shape: str = "task"
-    modern_fields: bool = False
+    #: Today's video shape (the SDK's TikTokVideo, with published_at); False serves the
+    #: page's older shape without it.
+    modern_fields: bool = True
     signing_secret: bytes = dataclasses.field(default_factory=lambda: secrets.token_bytes(32))
 
     def __post_init__(self) -> None:
@@ -100,6 +118,7 @@ class Counters:
     leaked_keys: int = 0
     faults: int = 0
     errors: int = 0
+    credits_charged: int = 0
 
 
 @dataclasses.dataclass
@@ -118,6 +137,8 @@ class Task:
     matched: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     stats: dict[str, int] = dataclasses.field(default_factory=dict)
     scraped: bool = False
+    webhook_url: str | None = None
+    usage: dict[str, t.Any] | None = None
     _video_bytes: list[bytes] | None = None
     _downloads: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
@@ -166,6 +187,8 @@ class EmulatorState:
             self.config.keys, self.config.credits
         )
         self.events: list[tuple[float, str, str]] = []
+        #: Every submit body as received (key, raw bytes, HTTP status answered).
+        self.submissions: list[tuple[str, bytes, int]] = []
         self._published: dict[str, list[dict[str, t.Any]]] = {}
         self._lock = threading.RLock()
 
@@ -183,7 +206,7 @@ class EmulatorState:
             batch = len(self._published.get(handle.lower(), ())) + 1
             fresh = data.newer_videos(handle, newest, count, batch)
             self._published[handle.lower()] = [*fresh, *self._published.get(handle.lower(), ())]
-            return fresh
+            return [dict(self._served_video(video)) for video in fresh]
 
     def ground_truth(self, profile_url: str, **filters: t.Any) -> list[dict[str, t.Any]]:
         """Exactly the videos a task for these filters serves, in serving order."""
@@ -226,6 +249,12 @@ class EmulatorState:
     # ---------------------------------------------------------------- routes
     def submit(self, key: str, raw_body: bytes) -> Response:
         """``POST /tiktok/profile``."""
+        response = self._submit(key, raw_body)
+        with self._lock:
+            self.submissions.append((key, raw_body, response.status))
+        return response
+
+    def _submit(self, key: str, raw_body: bytes) -> Response:
         counters = self.counters[key]
         try:
             body = json.loads(raw_body or b"{}")
@@ -237,13 +266,14 @@ class EmulatorState:
         try:
             handle = data.handle_of(str(body.get("profile_url") or ""))
             filters = data.parse_filters(body)
+            webhook_url = _webhook_url(body.get("webhook_url"))
         except data.FilterError as exc:
             counters.errors += 1
             return error_response(400, "bad_request", str(exc), field=exc.field)
         with self._lock:
             now = self.clock()
             credits = self.credits_left[key]
-            if credits is not None and credits <= 0:
+            if credits is not None and credits < SCRAPE_CREDITS:
                 counters.refused_submits += 1
                 return error_response(
                     402, "insufficient_credits", "Insufficient credits: top up your plan"
@@ -261,10 +291,10 @@ class EmulatorState:
                     f"You already have {active} active scrape jobs; wait for one to finish",
                     {"Retry-After": "1"},
                 )
-            if credits is not None:
-                self.credits_left[key] = credits - 1
+            self._charge(key, SCRAPE_CREDITS)
             counters.submits += 1
             task = self._new_task(key, body["profile_url"], handle, filters, now)
+            task.webhook_url = webhook_url
             self.tasks[task.task_id] = task
             self._event("submitted", task.task_id)
         payload = {
@@ -275,10 +305,24 @@ class EmulatorState:
                 "profile_url": task.profile_url,
                 "expires_at": iso(task.estimated_expiry),
                 "check_status_url": f"/v1/tiktok/profile/{task.task_id}",
+                "webhook_url": task.webhook_url,
                 "message": "TikTok profile scrape started",
             },
         }
         return Response(202, dumps(payload), {})
+
+    def _charge(self, key: str, credits: int) -> None:
+        """Take credits from a key's balance (a negative amount gives them back)."""
+        balance = self.credits_left[key]
+        if balance is not None:
+            self.credits_left[key] = balance - credits
+        self.counters[key].credits_charged += credits
+
+    def expected_usage(self, profile_url: str, **filters: t.Any) -> dict[str, t.Any]:
+        """The ``usage`` charges a task with these filters gets (see the module doc)."""
+        handle = data.handle_of(profile_url)
+        matched = len(self.ground_truth(profile_url, **filters))
+        return _usage(data.profile_failure(handle) is not None, matched, None)
 
     def _new_task(
         self, key: str, profile_url: str, handle: str, filters: data.Filters, now: float
@@ -311,8 +355,17 @@ class EmulatorState:
                 else:
                     matched, task.stats = data.apply_filters(videos, task.filters)
                     task.matched = [self._served_video(video) for video in matched]
+                self._settle(task)
                 task.scraped = True
         return task
+
+    def _settle(self, task: Task) -> None:
+        """Charge a terminal task's videos, or give back a failed one's scrape credit."""
+        failed = task.failure is not None
+        usage = _usage(failed, len(task.matched), None)
+        self._charge(task.key, usage["total_credits"] - SCRAPE_CREDITS)
+        usage["credits_remaining_after"] = self.credits_left[task.key]
+        task.usage = usage
 
     def _find_task(self, key: str, task_id: str, now: float) -> Task | None:
         task = self.tasks.get(task_id)
@@ -347,12 +400,13 @@ class EmulatorState:
             except ValueError:
                 counters.errors += 1
                 return error_response(400, "invalid_cursor", "The supplied cursor is invalid")
+        include_usage = query.get("include_usage", "").lower() == "true"
         status = task.status(now)
         if status != "processing":
             self._scrape(task)
         if status == "processing":
             counters.polls += 1
-            return Response(200, self._task_body(task, status, 0, limit, None), {})
+            return Response(200, self._task_body(task, status, 0, limit, None, usage=False), {})
         total = len(task.matched)
         if offset > total:
             counters.errors += 1
@@ -360,7 +414,8 @@ class EmulatorState:
         counters.page_requests += 1
         counters.videos_served += min(limit, total - offset)
         url = self.sign_download(task, storage_base) if self.config.offer_download_url else None
-        return Response(200, self._task_body(task, status, offset, limit, url), {})
+        body = self._task_body(task, status, offset, limit, url, usage=include_usage)
+        return Response(200, body, {})
 
     def _video_bytes(self, task: Task) -> list[bytes]:
         # Serialised once per task, so a page is a join of ready bytes.
@@ -388,6 +443,8 @@ class EmulatorState:
             }
         else:
             data_obj["error_message"] = None
+            data_obj["error"] = None
+        data_obj["webhook"] = _webhook_status(task.webhook_url, processing)
         data_obj["created_at"] = iso(task.created_at)
         data_obj["completed_at"] = None if processing else iso(task.completes_at)
         # Until the task ends its expiry is an estimate (as in the provider's example,
@@ -396,7 +453,14 @@ class EmulatorState:
         return data_obj
 
     def _task_body(
-        self, task: Task, status: str, offset: int, limit: int, download_url: str | None
+        self,
+        task: Task,
+        status: str,
+        offset: int,
+        limit: int,
+        download_url: str | None,
+        *,
+        usage: bool,
     ) -> bytes:
         data_obj = self._task_data(task, status)
         total = 0 if status == "processing" else len(task.matched)
@@ -411,7 +475,10 @@ class EmulatorState:
             "prev_cursor": encode_cursor(max(0, offset - limit)) if offset > 0 else None,
         }
         data_obj["download_url"] = download_url
-        body = dumps({"status": "success", "data": data_obj})
+        envelope: dict[str, t.Any] = {"status": "success", "data": data_obj}
+        if usage and task.usage is not None:
+            envelope["usage"] = task.usage
+        body = dumps(envelope)
         page = b"[" + b",".join(self._video_bytes(task)[offset:end]) + b"]" if total else b"[]"
         return body.replace(dumps(_VIDEOS_PLACEHOLDER), page, 1)
 
@@ -472,3 +539,53 @@ def _storage_error(code: str, message: str, status: int = 403) -> Response:
         f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
     )
     return Response(status, body.encode(), {}, "application/xml")
+
+
+def _webhook_url(value: t.Any) -> str | None:
+    """A submit's ``webhook_url``: None when absent or ``""`` (opted out)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        raise data.FilterError("webhook_url", 'webhook_url must be an http(s) URL, or ""')
+    return value
+
+
+def _webhook_status(url: str | None, processing: bool) -> dict[str, t.Any] | None:
+    """The poll's ``webhook`` object: the emulator never calls a webhook."""
+    if url is None:
+        return None
+    return {
+        "status": "pending" if processing else "not_sent",
+        "attempts": 0,
+        "response_status": None,
+        "last_error": None if processing else "the emulator does not call webhooks",
+        "delivered_at": None,
+    }
+
+
+def _usage(failed: bool, matched: int, remaining: int | None) -> dict[str, t.Any]:
+    """The usage block of a terminal task (the credit rule in the module docstring)."""
+    scrape = {
+        "service_type": "tiktok_profile_scrape",
+        "quantity": 1,
+        "credits": 0 if failed else SCRAPE_CREDITS,
+        "waived": failed,
+        "credits_saved": SCRAPE_CREDITS if failed else 0,
+    }
+    charges = [scrape]
+    if not failed:
+        charges.append(
+            {
+                "service_type": "tiktok_profile_videos",
+                "quantity": matched,
+                "credits": -(-matched // VIDEOS_PER_CREDIT),
+                "waived": False,
+                "credits_saved": 0,
+            }
+        )
+    return {
+        "charges": charges,
+        "total_credits": sum(charge["credits"] for charge in charges),
+        "credits_remaining_after": remaining,
+        "waived": {"credits_saved": SCRAPE_CREDITS} if failed else None,
+    }

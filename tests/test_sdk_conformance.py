@@ -1,0 +1,258 @@
+"""The emulator driven by the provider's own SDK (``vidnavigator`` 2.1.0, pinned).
+
+The SDK is the second witness of the live API (after the documentation page): what it
+sends, the emulator must accept; what it reads, the emulator must answer, with exactly
+the fields of the SDK's models (none missing, none extra); every documented error must
+surface as the SDK's own exception class. Where the two disagree, the emulator is wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import typing as t
+
+import pytest
+import requests
+from vidnavigator import VidNavigatorClient, exceptions, models
+
+from tests.conftest import KEY
+
+# Fields of the usage models that only the LLM endpoints fill (token counts): a TikTok
+# task's usage need not carry them.
+LLM_ONLY = {"prompt_tokens", "completion_tokens", "total_tokens", "tokens"}
+
+
+def _fields(model: t.Any) -> set[str]:
+    return {info.alias or name for name, info in model.model_fields.items()}
+
+
+def assert_exact(raw: dict[str, t.Any], model: t.Any, *, optional: set[str] = frozenset()) -> None:
+    """``raw`` has every field of ``model`` (but ``optional``) and no other."""
+    fields = _fields(model)
+    assert set(raw) - fields == set(), f"extra fields for {model.__name__}"
+    assert fields - optional - set(raw) == set(), f"missing fields for {model.__name__}"
+
+
+def assert_task_answer(body: dict[str, t.Any]) -> None:
+    """A poll answer, field by field against the SDK's models."""
+    assert_exact(body, models.TikTokProfileResponse, optional={"usage"})
+    data = body["data"]
+    assert_exact(data, models.TikTokProfileTask)
+    if data["filters"] is not None:
+        assert_exact(data["filters"], models.TikTokProfileFilters)
+    if data["stats"] is not None:
+        assert_exact(data["stats"], models.TikTokProfileStats)
+    assert_exact(data["pagination"], models.TikTokProfilePagination)
+    for video in data["videos"]:
+        assert_exact(video, models.TikTokVideo)
+    if data["error"] is not None:
+        assert_exact(data["error"], models.AsyncJobError)
+    if data["webhook"] is not None:
+        assert_exact(data["webhook"], models.AsyncJobWebhookStatus)
+    if "usage" in body:
+        usage = body["usage"]
+        assert_exact(usage, models.UsageBlock, optional=LLM_ONLY)
+        for charge in usage["charges"]:
+            assert_exact(charge, models.UsageCharge, optional=LLM_ONLY)
+        if usage["waived"] is not None:
+            assert_exact(usage["waived"], models.UsageWaived)
+    models.TikTokProfileResponse.model_validate(body)
+
+
+class Recorder:
+    """Every JSON answer the SDK's session received, by request."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[requests.PreparedRequest, int, t.Any]] = []
+
+    def __call__(self, response: requests.Response, *args: t.Any, **kwargs: t.Any) -> None:
+        self.answers.append((response.request, response.status_code, response.json()))
+
+
+def sdk_client(emulator, key: str = KEY) -> tuple[VidNavigatorClient, Recorder]:
+    session = requests.Session()
+    recorder = Recorder()
+    session.hooks["response"].append(recorder)
+    return VidNavigatorClient(api_key=key, base_url=emulator.url, session=session), recorder
+
+
+def test_submit_wait_and_page_with_the_sdk_while_the_limit_changes(make_emulator):
+    emulator = make_emulator(processing_seconds=0.3, modern_fields=True, credits=50)
+    client, recorder = sdk_client(emulator)
+    profile = "https://www.tiktok.com/@big1200"
+    job = client.submit_tiktok_profile_scrape(
+        profile_url=profile,
+        after_datetime=dt.date(2025, 6, 1),
+        before_datetime=dt.date(2025, 12, 31),
+        min_likes=100,
+        max_posts=900,
+    )
+    # What the SDK sent reached the emulator as sent, with today's names.
+    _, body, status = emulator.state.submissions[-1]
+    assert status == 202
+    assert json.loads(body) == {
+        "profile_url": profile,
+        "max_posts": 900,
+        "after_datetime": "2025-06-01",
+        "before_datetime": "2025-12-31",
+        "min_likes": 100,
+    }
+    assert job.check_status_url == f"/v1/tiktok/profile/{job.task_id}"
+    assert_exact(recorder.answers[-1][2]["data"], models.TikTokProfileSubmitData)
+
+    first = job.wait(include_usage=True, poll_interval=0.05, limit=7)
+    assert isinstance(first, models.TikTokProfileResponse) and first.data.is_completed
+    truth = emulator.ground_truth(
+        profile,
+        max_posts=900,
+        after_datetime="2025-06-01",
+        before_datetime="2025-12-31",
+        min_likes=100,
+    )
+    assert len(truth) > 100
+    filters = first.data.filters
+    assert (filters.after_datetime, filters.before_datetime) == ("2025-06-01", "2025-12-31")
+    assert (filters.min_likes, filters.max_posts, filters.max_likes) == (100, 900, None)
+
+    # Usage parsed into the SDK's UsageBlock, equal to the emulator's rule.
+    usage = first.usage
+    assert isinstance(usage, models.UsageBlock)
+    expected = emulator.state.expected_usage(
+        profile, max_posts=900, after_datetime="2025-06-01", before_datetime="2025-12-31",
+        min_likes=100,
+    )  # fmt: skip
+    assert usage.total_credits == expected["total_credits"] == 1 + -(-len(truth) // 100)
+    assert usage.charge_for("tiktok_profile_videos").quantity == len(truth)
+    assert usage.charge_for("tiktok_profile_scrape").credits == 1
+    assert usage.credits_remaining_after == 50 - expected["total_credits"]
+
+    # Page with next_cursor while the limit changes: nothing skipped or repeated.
+    seen = [video.id for video in first.data.videos]
+    cursor = first.data.pagination.next_cursor
+    limits = iter([500, 1, 33, 2, 499] * 100)
+    while cursor is not None:
+        page = client.get_tiktok_profile_scrape(job.task_id, cursor=cursor, limit=next(limits))
+        seen += [video.id for video in page.data.videos]
+        assert page.data.pagination.has_next == (page.data.pagination.next_cursor is not None)
+        cursor = page.data.pagination.next_cursor
+    assert seen == [video["id"] for video in truth]
+    # published_at is a datetime in the SDK's model, equal to timestamp.
+    video = page.data.videos[-1] if page.data.videos else first.data.videos[-1]
+    assert video.published_at == dt.datetime.fromtimestamp(video.timestamp, dt.timezone.utc)
+
+    # Every answer the SDK read has exactly its models' fields.
+    polls = [body for request, status, body in recorder.answers if request.method == "GET"]
+    assert any(body["data"]["task_status"] == "processing" for body in polls)
+    for body in polls:
+        assert_task_answer(body)
+    # Usage came with the terminal poll only: not while processing, not on pages
+    # asked without include_usage.
+    with_usage = [body for body in polls if "usage" in body]
+    assert len(with_usage) == 1 and with_usage[0]["data"]["task_status"] == "completed"
+
+
+def test_usage_only_when_asked_and_only_once_terminal(make_emulator):
+    emulator = make_emulator(processing_seconds=0.3)
+    client, _ = sdk_client(emulator)
+    job = client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size30")
+    processing = client.get_tiktok_profile_scrape(job.task_id, include_usage=True)
+    assert processing.data.is_processing and processing.usage is None
+    done = job.wait(include_usage=True, poll_interval=0.05)
+    assert done.usage.total_credits == 2 and done.usage.credits_remaining_after is None
+    assert client.get_tiktok_profile_scrape(job.task_id).usage is None  # not asked
+
+
+@pytest.mark.parametrize(
+    ("handle", "error_class", "code", "http_status"),
+    [
+        ("notfound_sdk", exceptions.NotFoundError, "user_not_found", 404),
+        ("private_sdk", exceptions.AccessDeniedError, "private_account", 403),
+    ],
+)
+def test_a_failed_task_raises_the_sdk_exception_of_its_error_object(
+    emulator, handle, error_class, code, http_status
+):
+    client, recorder = sdk_client(emulator)
+    job = client.submit_tiktok_profile_scrape(profile_url=f"https://www.tiktok.com/@{handle}")
+    with pytest.raises(error_class) as raised:
+        job.wait(include_usage=True, poll_interval=0.05)
+    assert raised.value.error_code == code and raised.value.status_code == http_status
+    failed = job.last_response
+    assert failed.data.is_failed and failed.data.error.http_status == http_status
+    # The failed task's scrape credit is waived and given back.
+    assert failed.usage.total_credits == 0 and failed.usage.waived.credits_saved == 1
+    [charge] = failed.usage.charges
+    assert charge.waived is True and charge.credits_saved == 1
+    assert emulator.counters().credits_charged == 0
+    assert_task_answer(recorder.answers[-1][2])
+
+
+def test_a_resumed_job_and_a_webhook_url(emulator):
+    client, recorder = sdk_client(emulator)
+    job = client.submit_tiktok_profile_scrape(
+        profile_url="https://www.tiktok.com/@size25", webhook_url="https://hooks.example/vn"
+    )
+    assert job.webhook_url == "https://hooks.example/vn"
+    resumed = client.resume_job("tiktok_profile", job.task_id)
+    done = resumed.result(include_usage=True, poll_interval=0.05, limit=500)
+    assert len(done.data.videos) == 25
+    assert done.data.webhook.status == "not_sent" and done.data.webhook.attempts == 0
+    assert_task_answer(recorder.answers[-1][2])
+    # "" opts out of the account's default webhook: nothing is echoed.
+    quiet = client.submit_tiktok_profile_scrape(
+        profile_url="https://www.tiktok.com/@size25", webhook_url=""
+    )
+    assert quiet.webhook_url is None
+    assert quiet.wait(poll_interval=0.05).data.webhook is None
+
+
+def _call(client: VidNavigatorClient, what: str, task_id: str) -> t.Any:
+    if what == "unknown task":
+        return client.get_tiktok_profile_scrape("tt_profile_doesnotexist")
+    if what == "invalid cursor":
+        return client.get_tiktok_profile_scrape(task_id, cursor="bm90IGEgY3Vyc29y")
+    if what == "limit 0":
+        return client.get_tiktok_profile_scrape(task_id, limit=0)
+    if what == "limit 501":
+        return client.get_tiktok_profile_scrape(task_id, limit=501)
+    return client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
+
+
+@pytest.mark.parametrize(
+    ("what", "key", "error_class", "code"),
+    [
+        ("unknown task", KEY, exceptions.NotFoundError, "task_not_found"),
+        ("another user's task", "demo-key-2", exceptions.NotFoundError, "task_not_found"),
+        ("invalid cursor", KEY, exceptions.BadRequestError, "invalid_cursor"),
+        ("limit 0", KEY, exceptions.BadRequestError, "bad_request"),
+        ("limit 501", KEY, exceptions.BadRequestError, "bad_request"),
+        ("bad key on a poll", "not-a-key", exceptions.AuthenticationError, "invalid_api_key"),
+        ("bad key on a submit", "not-a-key", exceptions.AuthenticationError, "invalid_api_key"),
+    ],
+)
+def test_documented_errors_raise_the_sdks_exception_classes(emulator, what, key, error_class, code):
+    owner, _ = sdk_client(emulator)
+    task_id = owner.submit_tiktok_profile_scrape(
+        profile_url="https://www.tiktok.com/@size20"
+    ).task_id
+    client, _ = sdk_client(emulator, key)
+    with pytest.raises(error_class) as raised:
+        if what == "another user's task" or what == "bad key on a poll":
+            client.get_tiktok_profile_scrape(task_id)
+        else:
+            _call(client, what, task_id)
+    assert raised.value.error_code == code
+
+
+def test_out_of_credits_and_too_many_active_jobs_raise_the_sdks_classes(make_emulator):
+    emulator = make_emulator(processing_seconds=30, credits=2, max_active_tasks=1)
+    client, _ = sdk_client(emulator)
+    client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
+    with pytest.raises(exceptions.TooManyActiveJobsError) as busy:
+        client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size21")
+    assert busy.value.status_code == 429
+    other, _ = sdk_client(make_emulator(credits=0))
+    with pytest.raises(exceptions.PaymentRequiredError) as broke:
+        other.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
+    assert broke.value.error_code == "insufficient_credits"
