@@ -7,7 +7,8 @@ import pytest
 from tap_vidnavigator.emulator import FAULT_KINDS, FaultPlan
 from tests.conftest import assert_videos_match, base_config, run_tap
 
-PROFILES = ["@big20000", "@tiktok", "@empty", "@notfound_faulty", "@size777"]
+# @big6000: a dozen pages of 500, so faults land mid-paging as well as on submits and polls.
+PROFILES = ["@big6000", "@tiktok", "@empty", "@notfound_faulty", "@size777"]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
