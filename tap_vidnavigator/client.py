@@ -204,6 +204,7 @@ class VidNavigatorStream(RESTStream[str]):
                     "The API refused the submit: too many active jobs for this key",
                     status=status,
                     code=code,
+                    retry_after=server_wait(response),
                 )
             raise RetriableAPIError(describe_failure(RetriableAPIError("", response)), response)
         code, message = error_fields(response)

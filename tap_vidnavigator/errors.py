@@ -37,6 +37,18 @@ class CreditsExhaustedError(ApiError):
 class TooManyActiveJobsError(ApiError):
     """429 too_many_active_jobs on submit: wait for a running task to finish."""
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        #: Seconds the server asked to wait (Retry-After), when it said.
+        self.retry_after = retry_after
+
 
 class TaskNotFoundError(ApiError):
     """404 task_not_found: the task is absent, expired, or another user's."""

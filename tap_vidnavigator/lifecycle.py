@@ -193,14 +193,20 @@ class TaskLifecycle:
                 data = self.api(
                     "POST", "/tiktok/profile", body=submit_body(request.profile_url, sent)
                 )["data"]
-            except TooManyActiveJobsError:
+            except TooManyActiveJobsError as exc:
                 self.logger.info(
                     "The API has too many active jobs for this key; %d profile(s) wait for a "
-                    "running task to finish before they are submitted",
+                    "running task to finish%s before they are submitted",
                     len(self._pending),
+                    f" (or {exc.retry_after:g} s, as the API asked)" if exc.retry_after else "",
                 )
                 if self._running:
-                    self._wait_for_a_finish = True
+                    # Jobs of this key outside this run count too: when the API says
+                    # when to retry, do, even if none of ours has finished by then.
+                    if exc.retry_after is not None:
+                        self._submits_blocked_until = now + exc.retry_after
+                    else:
+                        self._wait_for_a_finish = True
                     return
                 self._blocked_since = self._blocked_since or now
                 if now - self._blocked_since > self.settings.task_timeout:
@@ -213,7 +219,8 @@ class TaskLifecycle:
                     self.run.problem(f"too many active jobs; not submitted: {waiting}")
                     self._pending.clear()
                     return
-                self._submits_blocked_until = now + self.settings.poll_interval
+                wait = self.settings.poll_interval if exc.retry_after is None else exc.retry_after
+                self._submits_blocked_until = now + wait
                 return
             except CreditsExhaustedError as exc:
                 waiting = ", ".join(describe(r) for r in self._pending)
@@ -290,7 +297,7 @@ class TaskLifecycle:
                 tracked.next_poll = now + self._interval(age)
             return None
         del self._running[tracked.task_id]
-        self._wait_for_a_finish = False
+        self._room_freed()
         if tracked.request is not None:
             # A finished task's expires_at is exact (the submit's may be an estimate);
             # a run that dies now resumes against the right deadline.
@@ -304,9 +311,14 @@ class TaskLifecycle:
             usage=usage if isinstance(usage, dict) else None,
         )
 
+    def _room_freed(self) -> None:
+        # A task of ours ended: the API's count of active jobs fell, so submit again.
+        self._wait_for_a_finish = False
+        self._submits_blocked_until = 0.0
+
     def _gone(self, tracked: _Tracked, exc: TaskNotFoundError) -> None:
         del self._running[tracked.task_id]
-        self._wait_for_a_finish = False
+        self._room_freed()
         request = tracked.request
         if tracked.origin == "resumed" and request and request.key not in self._replaced:
             self.logger.info(
@@ -327,7 +339,7 @@ class TaskLifecycle:
 
     def _timed_out(self, tracked: _Tracked, age: float) -> None:
         del self._running[tracked.task_id]
-        self._wait_for_a_finish = False
+        self._room_freed()
         where = describe(tracked.request) if tracked.request else tracked.profile_url or "task_ids"
         self.logger.error(
             "Task %s for %s was still processing after %.0f s (task_timeout %g s); it stays "
@@ -366,7 +378,10 @@ class TaskLifecycle:
             return
         now = self.clock()
         wakeups = [tracked.next_poll for tracked in self._running.values()]
-        if self._pending and not self._wait_for_a_finish:
+        # A queued submit is a reason to wake only when there is room for it; at
+        # max_active_tasks only a poll (that may end a task) can make room.
+        room = len(self._running) < self.settings.max_active_tasks
+        if self._pending and room and not self._wait_for_a_finish:
             wakeups.append(self._submits_blocked_until)
         delay = (min(wakeups) if wakeups else now + self.settings.poll_interval) - now
         if delay > 0:

@@ -95,7 +95,7 @@ def project_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "project"
     ignore = shutil.ignore_patterns(
         ".git", ".venv", ".meltano-venv", ".meltano", ".nox", "output", "*.egg-info",
-        "__pycache__", ".*_cache",
+        "__pycache__", ".*_cache", "build", "dist",
     )  # fmt: skip
     shutil.copytree(ROOT, copy, ignore=ignore)
     return copy

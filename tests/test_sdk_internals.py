@@ -91,12 +91,14 @@ def _sync_messages(
         if "time_extracted" in message:
             moment = dt.datetime.fromisoformat(message.pop("time_extracted"))
             assert moment.utcoffset() == dt.timedelta(0)
-        # The SDK's signpost is the time the stream started: equal only to the second.
+        # The SDK's signpost is the time the sync started: a timestamp, but not the same
+        # one in two syncs (they may start in different seconds).
         for partition in (
             message.get("value", {}).get("bookmarks", {}).get("videos", {}).get("partitions", [])
         ):
             if "replication_key_signpost" in partition:
-                partition["replication_key_signpost"] = partition["replication_key_signpost"][:19]
+                dt.datetime.fromisoformat(partition["replication_key_signpost"])
+                partition["replication_key_signpost"] = "<sync start>"
     return messages
 
 

@@ -116,6 +116,15 @@ def test_task_ids_are_read_without_submitting(emulator, tmp_path):
     assert [r["task_id"] for r in result.records("profile_tasks")] == [created]
     assert_videos_match(result.records("videos"), emulator, "https://www.tiktok.com/@size321")
     assert emulator.counters().submits == 1  # only the one made above
+    # Its usage is asked for too: what it cost, though this run paid nothing.
+    [task] = result.records("profile_tasks")
+    expected = emulator.state.expected_usage("https://www.tiktok.com/@size321")
+    assert task["credits_used"] == expected["total_credits"] == 1 + 4
+    assert [c["service_type"] for c in task["charges"]] == [
+        "tiktok_profile_scrape",
+        "tiktok_profile_videos",
+    ]
+    assert "credits: 5 used by 1 task(s)" in result.stderr
 
 
 def test_the_same_request_twice_is_submitted_once(emulator, tmp_path):

@@ -1,0 +1,321 @@
+"""The task lifecycle on a fake clock and a fake API: exact about which call happens when.
+
+No process, no socket, no real sleep: each test runs in milliseconds and states the
+whole timeline of calls (seconds on the fake clock, method, subject or task id).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import types
+import typing as t
+
+import pytest
+
+from tap_vidnavigator.errors import (
+    CreditsExhaustedError,
+    TaskNotFoundError,
+    TooManyActiveJobsError,
+)
+from tap_vidnavigator.lifecycle import TaskLifecycle
+from tap_vidnavigator.run import Run
+from tap_vidnavigator.settings import parse_settings
+from tap_vidnavigator.state import InFlightTasks
+
+FAR_FUTURE = "2999-01-01T00:00:00Z"
+
+
+class FakeClock:
+    """Time that moves only when the lifecycle sleeps."""
+
+    #: Reads of the clock without time passing before the loop is called a busy-wait.
+    SPIN_LIMIT = 1000
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self._reads_since_sleep = 0
+
+    def monotonic(self) -> float:
+        self._reads_since_sleep += 1
+        assert self._reads_since_sleep < self.SPIN_LIMIT, "the lifecycle busy-waits"
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0, "the lifecycle never sleeps for nothing"
+        self.sleeps.append(seconds)
+        self.now += seconds
+        self._reads_since_sleep = 0
+
+
+@dataclasses.dataclass
+class FakeTask:
+    subject: str
+    done_at: float
+    status: str = "completed"
+
+
+class FakeApi:
+    """The provider, scripted on the fake clock.
+
+    ``durations`` says how long each subject's task runs; ``cap`` is the API's limit of
+    active jobs per key, ``foreign_until`` keeps that many jobs of the key (outside
+    this run) active until then; ``credits`` the submits it will take.
+    """
+
+    def __init__(
+        self,
+        clock: FakeClock,
+        durations: dict[str, float],
+        *,
+        cap: int | None = None,
+        foreign: int = 0,
+        foreign_until: float = 0.0,
+        credits: int | None = None,
+        retry_after: float | None = None,
+        vanished: t.Iterable[str] = (),
+    ) -> None:
+        self.clock = clock
+        self.durations = durations
+        self.cap = cap
+        self.foreign = foreign
+        self.foreign_until = foreign_until
+        self.credits = credits
+        self.retry_after = retry_after
+        self.vanished = set(vanished)
+        self.tasks: dict[str, FakeTask] = {}
+        self.calls: list[tuple[float, str, str]] = []
+
+    def _active(self, now: float) -> int:
+        ours = sum(1 for task in self.tasks.values() if now < task.done_at)
+        return ours + (self.foreign if now < self.foreign_until else 0)
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, t.Any] | None = None,
+        body: dict[str, t.Any] | None = None,
+    ) -> dict[str, t.Any]:
+        now = self.clock.now
+        if method == "POST":
+            assert body is not None
+            subject = body["profile_url"].rsplit("@", 1)[-1]
+            self.calls.append((now, "POST", subject))
+            if self.credits is not None and self.credits <= 0:
+                raise CreditsExhaustedError("no credits", status=402)
+            if self.cap is not None and self._active(now) >= self.cap:
+                raise TooManyActiveJobsError(
+                    "too many", status=429, code="too_many_active_jobs",
+                    retry_after=self.retry_after,
+                )  # fmt: skip
+            if self.credits is not None:
+                self.credits -= 1
+            task_id = f"t{len(self.tasks) + 1}"
+            self.tasks[task_id] = FakeTask(subject, now + self.durations[subject])
+            return {"status": "success", "data": {"task_id": task_id, "expires_at": FAR_FUTURE}}
+        task_id = path.rsplit("/", 1)[-1]
+        self.calls.append((now, "GET", task_id))
+        assert params == {"limit": 500, "include_usage": "true"}
+        task = self.tasks.get(task_id)
+        if task is None or task_id in self.vanished:
+            raise TaskNotFoundError("gone", task_id=task_id)
+        status = "processing" if now < task.done_at else task.status
+        data = {
+            "task_id": task_id,
+            "task_status": status,
+            "profile_url": f"https://www.tiktok.com/@{task.subject}",
+            "expires_at": FAR_FUTURE,
+        }
+        answer: dict[str, t.Any] = {"status": "success", "data": data}
+        if status != "processing":
+            answer["usage"] = {"total_credits": 1}
+        return answer
+
+
+class FakeParentStream:
+    """What InFlightTasks needs of a stream: its state, and a STATE writer."""
+
+    def __init__(self, state: dict[str, t.Any] | None = None) -> None:
+        self.stream_state: dict[str, t.Any] = state or {}
+        self.state_manager = types.SimpleNamespace(is_flushed=True)
+        self.written: list[dict[str, t.Any]] = []
+
+    def _write_state_message(self) -> None:
+        self.written.append({k: dict(v) for k, v in self.stream_state.get("in_flight", {}).items()})
+
+
+@dataclasses.dataclass
+class Harness:
+    clock: FakeClock
+    api: FakeApi
+    run: Run
+    parent: FakeParentStream
+    lifecycle: TaskLifecycle
+
+    def finish_all(self) -> list[tuple[float, str, str | None]]:
+        """Drive the lifecycle to the end: (time, task id, status) of each finished task."""
+        return [
+            (self.clock.now, finished.task_id, finished.data["task_status"])
+            for finished in self.lifecycle.finished_tasks()
+        ]
+
+
+def harness(
+    profiles: list[t.Any],
+    durations: dict[str, float],
+    *,
+    state: dict[str, t.Any] | None = None,
+    api_options: dict[str, t.Any] | None = None,
+    **settings: t.Any,
+) -> Harness:
+    config = {"api_key": "k", "profiles": profiles, "poll_interval": 3, **settings}
+    parsed = parse_settings(config)
+    clock = FakeClock()
+    api = FakeApi(clock, durations, **(api_options or {}))
+    run = Run(lambda: parsed)
+    parent = FakeParentStream(state)
+    lifecycle = TaskLifecycle(
+        api=api,
+        run=run,
+        in_flight=InFlightTasks(t.cast("t.Any", parent)),
+        submit_filters=lambda request: request.filter_dict(),
+        logger=logging.getLogger("tap-vidnavigator.test"),
+        clock=clock.monotonic,
+        sleep=clock.sleep,
+    )
+    return Harness(clock, api, run, parent, lifecycle)
+
+
+def test_polls_every_second_for_ten_seconds_then_every_poll_interval():
+    h = harness(["@aa"], {"aa": 20})
+    assert h.finish_all() == [(22, "t1", "completed")]
+    assert h.api.calls == [
+        (0, "POST", "aa"),
+        *[(second, "GET", "t1") for second in range(1, 11)],
+        (13, "GET", "t1"), (16, "GET", "t1"), (19, "GET", "t1"), (22, "GET", "t1"),
+    ]  # fmt: skip
+
+
+def test_submits_queue_under_max_active_tasks_and_start_as_tasks_finish():
+    h = harness(["@aa", "@bb", "@cc"], {"aa": 2, "bb": 2, "cc": 2}, max_active_tasks=2)
+    assert h.finish_all() == [
+        (2, "t1", "completed"),
+        (2, "t2", "completed"),
+        (4, "t3", "completed"),
+    ]
+    assert h.api.calls == [
+        (0, "POST", "aa"), (0, "POST", "bb"),
+        (1, "GET", "t1"), (1, "GET", "t2"),
+        (2, "GET", "t1"), (2, "POST", "cc"), (2, "GET", "t2"),
+        (3, "GET", "t3"), (4, "GET", "t3"),
+    ]  # fmt: skip
+    # Each task was in STATE the moment its submit was answered, and left it once done.
+    assert [sorted(entry) for entry in h.parent.written[:2]] == [
+        ["https://www.tiktok.com/@aa"],
+        ["https://www.tiktok.com/@aa", "https://www.tiktok.com/@bb"],
+    ]
+    assert h.parent.stream_state["in_flight"] == {}
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "submits"),
+    [(None, [0, 3, 6]), (1.0, [0, 1, 2, 3, 4, 5])],  # poll_interval, or the API's word
+)
+def test_too_many_active_jobs_of_other_runs_retries_after_the_wait_asked(retry_after, submits):
+    api = {"cap": 1, "foreign": 1, "foreign_until": 5, "retry_after": retry_after}
+    h = harness(["@aa"], {"aa": 1}, api_options=api)
+    first = submits[-1]
+    assert h.finish_all() == [(first + 1, "t1", "completed")]
+    assert h.api.calls == [*[(s, "POST", "aa") for s in submits], (first + 1, "GET", "t1")]
+    assert h.run.problems == []
+
+
+def test_too_many_active_jobs_while_ours_run_waits_for_a_finish():
+    h = harness(["@aa", "@bb"], {"aa": 4, "bb": 1}, api_options={"cap": 1})
+    assert h.finish_all() == [(4, "t1", "completed"), (5, "t2", "completed")]
+    assert h.api.calls == [
+        (0, "POST", "aa"), (0, "POST", "bb"),
+        (1, "GET", "t1"), (2, "GET", "t1"), (3, "GET", "t1"), (4, "GET", "t1"),
+        (4, "POST", "bb"), (5, "GET", "t2"),
+    ]  # fmt: skip
+
+
+def test_retry_after_is_honoured_even_while_ours_run_and_a_finish_unblocks():
+    api = {"cap": 2, "foreign": 1, "foreign_until": 2.5, "retry_after": 1.5}
+    h = harness(["@aa", "@bb"], {"aa": 6, "bb": 1}, api_options=api)
+    h.finish_all()
+    posts = [(when, subject) for when, method, subject in h.api.calls if method == "POST"]
+    # Refused at 0 and 1.5 (a foreign job is active until 2.5), accepted at 3.
+    assert posts == [(0, "aa"), (0, "bb"), (1.5, "bb"), (3.0, "bb")]
+
+
+def test_out_of_credits_stops_submits_and_running_tasks_still_finish():
+    h = harness(["@aa", "@bb", "@cc"], {"aa": 1, "bb": 1, "cc": 1}, api_options={"credits": 1})
+    assert h.finish_all() == [(1, "t1", "completed")]
+    assert h.api.calls == [(0, "POST", "aa"), (0, "POST", "bb"), (1, "GET", "t1")]
+    assert h.run.problems == [
+        "out of credits; not submitted: https://www.tiktok.com/@bb, https://www.tiktok.com/@cc"
+    ]
+
+
+def test_task_timeout_gives_up_but_keeps_the_task_for_the_next_run(caplog):
+    h = harness(["@aa"], {"aa": 100}, task_timeout=5)
+    with caplog.at_level(logging.ERROR):
+        assert h.finish_all() == []
+    assert h.api.calls == [(0, "POST", "aa"), *[(s, "GET", "t1") for s in range(1, 7)]]
+    assert h.run.problems == ["task t1 for https://www.tiktok.com/@aa timed out"]
+    assert h.parent.stream_state["in_flight"]["https://www.tiktok.com/@aa"]["task_id"] == "t1"
+    assert "the next run resumes it without a new submit" in caplog.text
+
+
+def _saved(task_id: str, expires_at: str) -> dict[str, t.Any]:
+    url = "https://www.tiktok.com/@aa"
+    entry = {"task_id": task_id, "profile_url": url, "filters": {}, "expires_at": expires_at}
+    return {"in_flight": {url: entry}}
+
+
+def test_a_saved_task_is_polled_not_paid_for_again():
+    h = harness(["@aa"], {"aa": 0}, state=_saved("t1", FAR_FUTURE))
+    h.api.tasks["t1"] = FakeTask("aa", done_at=3)
+    assert h.finish_all() == [(3, "t1", "completed")]
+    assert h.api.calls == [(0, "GET", "t1"), (1, "GET", "t1"), (2, "GET", "t1"), (3, "GET", "t1")]
+
+
+def test_an_expired_saved_task_is_replaced_by_one_submit_without_a_poll(caplog):
+    h = harness(["@aa"], {"aa": 1}, state=_saved("t_old", "2000-01-01T00:00:00Z"))
+    with caplog.at_level(logging.INFO):
+        assert h.finish_all() == [(1, "t1", "completed")]
+    assert h.api.calls == [(0, "POST", "aa"), (1, "GET", "t1")]
+    assert "Saved task t_old for https://www.tiktok.com/@aa expired" in caplog.text
+
+
+def test_a_saved_task_that_vanished_is_replaced_once(caplog):
+    h = harness(["@aa"], {"aa": 1}, state=_saved("t_gone", FAR_FUTURE))
+    with caplog.at_level(logging.INFO):
+        assert h.finish_all() == [(1, "t1", "completed")]
+    assert h.api.calls == [(0, "GET", "t_gone"), (0, "POST", "aa"), (1, "GET", "t1")]
+    assert "is gone (404 task_not_found" in caplog.text and h.run.problems == []
+
+
+def test_a_task_of_this_run_that_vanishes_is_a_problem_not_a_second_payment():
+    h = harness(["@aa"], {"aa": 5}, api_options={"vanished": ["t1"]})
+    assert h.finish_all() == []
+    assert h.api.calls == [(0, "POST", "aa"), (1, "GET", "t1")]
+    assert h.run.problems == ["task t1 (https://www.tiktok.com/@aa) not found"]
+
+
+def test_a_failed_task_is_handed_over_like_a_completed_one():
+    h = harness(["@aa", "@bb"], {"aa": 1, "bb": 2})
+    h.api.durations["aa"] = 1
+    finished = []
+    for task in h.lifecycle.finished_tasks():
+        if task.task_id == "t1":
+            h.api.tasks["t2"].status = "failed"
+        finished.append((h.clock.now, task.task_id, task.data["task_status"], task.usage))
+    assert finished == [
+        (1, "t1", "completed", {"total_credits": 1}),
+        (2, "t2", "failed", {"total_credits": 1}),
+    ]
