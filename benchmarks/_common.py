@@ -64,12 +64,16 @@ def completed_task(api_url: str, handle: str) -> str:
         time.sleep(0.2)
 
 
-def tap_command(config: dict[str, t.Any]) -> list[str]:
-    """The tap's command line for a config (written to a temporary file)."""
+def tap_command(config: dict[str, t.Any], python: str = sys.executable) -> list[str]:
+    """The tap's command line for a config (written to a temporary file).
+
+    ``python`` may be another environment's interpreter with another version of the
+    tap installed (``--before``), to compare two versions in one run.
+    """
     handle, path = tempfile.mkstemp(suffix=".json")
     with os.fdopen(handle, "w") as file:
         json.dump(config, file)
-    return [sys.executable, "-m", "tap_vidnavigator.tap", "--config", path]
+    return [python, "-m", "tap_vidnavigator.tap", "--config", path]
 
 
 def timed(command: list[str]) -> tuple[float, int]:

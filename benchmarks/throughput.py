@@ -5,6 +5,7 @@ through download_url, a raw requests + json loop writing the same RECORD lines, 
 the same loop with orjson (the practical limit). Ratios matter, not absolute figures.
 
     .venv/bin/python benchmarks/throughput.py [--videos 100000] [--repeat 3]
+        [--before PYTHON]   # also an older tap, installed in PYTHON's environment
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--videos", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--before",
+        metavar="PYTHON",
+        help="an interpreter whose environment has another version of the tap: it runs "
+        "in the same round-robin, for a before/after comparison",
+    )
     args = parser.parse_args()
     with emulator_process("--processing", "0") as url:
         task_id = completed_task(url, f"big{args.videos}")
@@ -54,6 +61,18 @@ def main() -> int:
             "tap, cursor pages of 500": tap_command({**base, "use_download_url": False}),
             "tap, download_url": tap_command({**base, "use_download_url": True}),
             "tap startup only (--discover)": [*tap_command(base), "--discover"],
+            **(
+                {
+                    "before: tap, cursor pages": tap_command(
+                        {**base, "use_download_url": False}, args.before
+                    ),
+                    "before: tap, download_url": tap_command(
+                        {**base, "use_download_url": True}, args.before
+                    ),
+                }
+                if args.before
+                else {}
+            ),
             "raw loop, requests + json": [sys.executable, "-c", raw_loop("json"), url, task_id],
             "raw loop, requests + orjson": [sys.executable, "-c", raw_loop("orjson"), url, task_id],
         }
@@ -73,7 +92,7 @@ def main() -> int:
     print(f"{header} {'excl. startup':>14}")
     for name, seconds in results.items():
         rate = args.videos / seconds
-        net = args.videos / max(seconds - startup, 1e-9) if name.startswith("tap") else rate
+        net = args.videos / max(seconds - startup, 1e-9) if "tap" in name else rate
         ratio = baseline / seconds
         print(f"{name:<30} {seconds:>8.2f} {rate:>10,.0f} {ratio:>12.2f}x {net:>13,.0f}/s")
     return 0

@@ -152,6 +152,26 @@ class VidNavigatorStream(RESTStream[str]):
     # the API never redirects, so a redirect is refused instead of followed.
     allow_redirects = False
 
+    #: A stream opts in to the tap's own record loop (see _sync_records). It must keep
+    #: its bookmarks itself (override _increment_stream_state), have no child streams
+    #: and no post_process: checked when the class is defined, so that a stream that
+    #: cannot take the fast loop fails at import instead of silently going slow.
+    fast_record_path: t.ClassVar[bool] = False
+
+    @override
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.fast_record_path:
+            return
+        problems = []
+        if cls._increment_stream_state is RESTStream._increment_stream_state:
+            problems.append("it does not keep its own bookmarks (_increment_stream_state)")
+        if cls.post_process is not RESTStream.post_process:
+            problems.append("it overrides post_process, which the fast loop skips")
+        if problems:
+            msg = f"{cls.__name__} asks for fast_record_path but " + " and ".join(problems)
+            raise TypeError(msg)
+
     def __init__(self, tap: t.Any, run: Run) -> None:
         self.run = run
         self._extracted_checked = -1e9
@@ -330,25 +350,24 @@ class VidNavigatorStream(RESTStream[str]):
         # The tap's one replacement of the SDK's record path, and why: for every
         # record the SDK's loop pops deselected properties, conforms types, applies
         # stream maps, builds a message object, passes it through two writer layers,
-        # looks for child contexts and updates bookmarks. For a selected stream with a
-        # context, no child streams, nothing deselected, conformance off (records.py
-        # types each value once), no maps and bookmarks kept by the stream itself
-        # (videos), each of those returns the record unchanged, at more cost than
-        # everything else the tap does per record. This loop keeps what still matters
-        # (metrics, the dry-run record limit, partition keys, STATE every
-        # STATE_MSG_FREQUENCY records and at the end) and writes each record straight
-        # to the writer. Any other case runs the SDK's own loop.
-        # tests/test_sdk_internals.py pins the SDK loop this mirrors and checks that
-        # both write the same messages.
-        fast = self._record_writer
+        # looks for child contexts and updates bookmarks. For a stream that opts in
+        # (fast_record_path: no child streams, no post_process, bookmarks kept by the
+        # stream itself, all checked at class definition) and, at run time, is
+        # selected, has a context, nothing deselected, no maps and the tap's writer,
+        # each of those returns the record unchanged (conformance is off: records.py
+        # types each value once), at more cost than everything else the tap does per
+        # record. This loop keeps what still matters (metrics, the dry-run record
+        # limit, partition keys, STATE every STATE_MSG_FREQUENCY records and at the
+        # end) and writes each record straight to the writer. Any other case runs the
+        # SDK's own loop. tests/test_sdk_internals.py checks that both write the same
+        # messages, message for message.
+        fast = self._record_writer if self.fast_record_path else None
         if (
             fast is None
             or context is None
             or self.child_streams
             or not self.selected
             or self._stream_version is not None
-            or type(self).post_process is not RESTStream.post_process
-            or type(self)._increment_stream_state is RESTStream._increment_stream_state
         ):
             yield from super()._sync_records(context, write_messages=write_messages)
             return

@@ -2,12 +2,12 @@
 
 The URL is a bearer link on another host (cloud storage): it is fetched through a
 session of its own that never carries the API key, and parsed as a stream so a
-100,000-video file never sits in memory whole. Its shape is not documented, so the
-three plausible ones are recognised (a bare list of videos, the task body, the task
+100,000-result file never sits in memory whole. Its shape is not documented, so the
+three plausible ones are recognised (a bare list of results, the task body, the task
 body in the API's ``{"status", "data"}`` envelope); anything else raises
 :class:`DownloadError` and the caller pages through the API instead.
 
-The videos array is cut into runs of whole videos that orjson parses in one call,
+The results array is cut into runs of whole results that orjson parses in one call,
 several times faster than an event-driven streaming parser. A cut is only ever taken
 where ``"[" + run + "]"`` parses: in a JSON text that is exactly where a run of whole
 elements ends (a cut inside a string or a nested value leaves a string or a container
@@ -26,7 +26,7 @@ import requests
 from tap_vidnavigator.redaction import redact
 
 _CHUNK = 256 * 1024
-#: No single video comes near this; a run that does is a malformed file.
+#: No single result comes near this; a run that does is a malformed file.
 _MAX_PENDING = 32 * 1024 * 1024
 _WHITESPACE = b" \t\r\n"
 _CUT_ATTEMPTS = 4
@@ -79,15 +79,16 @@ class _Buffer:
             self.read_more()
 
 
-def iter_videos(chunks: t.Iterator[bytes]) -> t.Iterator[list[t.Any]]:
-    """The videos of a downloaded document, in runs, from its bytes in any chunking.
+def iter_results(chunks: t.Iterator[bytes], field: str) -> t.Iterator[list[t.Any]]:
+    """The results of a downloaded document, in runs, from its bytes in any chunking.
 
+    ``field`` names the results list in a task body (the kind's ``results_field``).
     Raises DownloadError when the document is truncated, not JSON, or of no known
-    shape; the videos yielded before that are whole and in order.
+    shape; the results yielded before that are whole and in order.
     """
     buffer = _Buffer(chunks)
     buffer.read_more()
-    _seek_videos_array(buffer)
+    _seek_results_array(buffer, field)
     if buffer.next_byte() == ord("]"):
         return
     while True:
@@ -96,7 +97,7 @@ def iter_videos(chunks: t.Iterator[bytes]) -> t.Iterator[list[t.Any]]:
         except _NeedMoreBytesError:
             if len(buffer.data) - buffer.pos > _MAX_PENDING:
                 raise DownloadError(
-                    "the downloaded file is malformed: no complete video within 32 MB"
+                    "the downloaded file is malformed: no complete result within 32 MB"
                 ) from None
             if not buffer.at_end:
                 buffer.read_more()
@@ -109,7 +110,7 @@ def iter_videos(chunks: t.Iterator[bytes]) -> t.Iterator[list[t.Any]]:
         if separator == ord("]"):
             return
         if separator != ord(","):
-            raise DownloadError("the downloaded file is malformed (no comma between videos)")
+            raise DownloadError("the downloaded file is malformed (no comma between results)")
         buffer.next_byte()
 
 
@@ -163,7 +164,7 @@ def _parse_one(buffer: _Buffer) -> t.Any:
     """Parse exactly one element at ``pos`` (an object or array), or DownloadError."""
     data, start = buffer.data, buffer.pos
     if data[start] not in b"{[":
-        raise DownloadError("the downloaded videos list holds something that is not an object")
+        raise DownloadError("the downloaded results list holds something that is not an object")
     depth = 0
     for token in _TOKEN.finditer(data, start):
         kind = token.group()
@@ -183,40 +184,40 @@ def _parse_one(buffer: _Buffer) -> t.Any:
     raise _NeedMoreBytesError
 
 
-def _seek_videos_array(buffer: _Buffer) -> None:
-    """Move ``pos`` just past the ``[`` that opens the videos list, or DownloadError."""
+def _seek_results_array(buffer: _Buffer, field: str) -> None:
+    """Move ``pos`` just past the ``[`` that opens the results list, or DownloadError."""
     while True:
         # Latin-1 keeps one character per byte, so text positions are byte positions;
         # only keys (ASCII) are read, other values are skipped whole.
         text = buffer.data.decode("latin-1")
         try:
-            buffer.pos = _videos_array_start(text, buffer.pos) + 1
+            buffer.pos = _results_array_start(text, buffer.pos, field) + 1
             return
         except (_NeedMoreBytesError, json.JSONDecodeError, IndexError) as exc:
             if buffer.at_end or len(buffer.data) > _MAX_PENDING:
                 if isinstance(exc, _NeedMoreBytesError):
                     raise DownloadError(
-                        "the downloaded file has no videos list in a known shape"
+                        f"the downloaded file has no {field} list in a known shape"
                     ) from None
                 raise DownloadError("the downloaded file is not valid JSON") from None
         buffer.read_more()
 
 
-def _videos_array_start(text: str, pos: int) -> int:
-    """Where ``[`` opens the videos list: the document itself, ``videos`` or ``data.videos``."""
+def _results_array_start(text: str, pos: int, field: str) -> int:
+    """Where ``[`` opens the results list: the document itself, ``field`` or ``data.field``."""
     pos = _skip_whitespace(text, pos)
     if text[pos] == "[":
         return pos
     if text[pos] != "{":
         raise _NeedMoreBytesError
-    return _videos_in_object(text, pos + 1, envelope=True)
+    return _results_in_object(text, pos + 1, field, envelope=True)
 
 
-def _videos_in_object(text: str, pos: int, *, envelope: bool) -> int:
+def _results_in_object(text: str, pos: int, field: str, *, envelope: bool) -> int:
     while True:
         pos = _skip_whitespace(text, pos)
         if text[pos] == "}":
-            raise _NeedMoreBytesError  # the object ended without a videos list
+            raise _NeedMoreBytesError  # the object ended without a results list
         if text[pos] == ",":
             pos = _skip_whitespace(text, pos + 1)
         key, pos = _SKIP_VALUE(text, pos)
@@ -224,10 +225,10 @@ def _videos_in_object(text: str, pos: int, *, envelope: bool) -> int:
         if text[pos] != ":":
             raise json.JSONDecodeError("expected ':'", text, pos)
         pos = _skip_whitespace(text, pos + 1)
-        if key == "videos" and text[pos] == "[":
+        if key == field and text[pos] == "[":
             return pos
         if key == "data" and envelope and text[pos] == "{":
-            return _videos_in_object(text, pos + 1, envelope=False)
+            return _results_in_object(text, pos + 1, field, envelope=False)
         _, pos = _SKIP_VALUE(text, pos)
 
 
@@ -237,11 +238,13 @@ def _skip_whitespace(text: str, pos: int) -> int:
     return pos
 
 
-def iter_download(session: requests.Session, url: str, *, timeout: float) -> t.Iterator[list]:
-    """Yield the video objects of the file at ``url`` in runs, streaming.
+def iter_download(
+    session: requests.Session, url: str, *, timeout: float, results_field: str
+) -> t.Iterator[list]:
+    """Yield the result objects of the file at ``url`` in runs, streaming.
 
     Raises DownloadError for any failure: HTTP error, expiry, truncation, bad JSON or
-    an unknown shape. The caller must be ready for it after some videos were yielded.
+    an unknown shape. The caller must be ready for it after some results were yielded.
     """
     try:
         response = session.get(url, stream=True, timeout=timeout, allow_redirects=True)
@@ -254,7 +257,7 @@ def iter_download(session: requests.Session, url: str, *, timeout: float) -> t.I
                 "(the signed link expired or was refused)"
             )
         try:
-            yield from iter_videos(response.iter_content(chunk_size=_CHUNK))
+            yield from iter_results(response.iter_content(chunk_size=_CHUNK), results_field)
         except requests.RequestException as exc:
             raise DownloadError(
                 f"the download broke off ({type(exc).__name__}); the file is incomplete"

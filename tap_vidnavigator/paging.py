@@ -34,6 +34,12 @@ def next_cursor(pagination: t.Mapping[str, t.Any], task_id: str) -> str | None:
     return cursor
 
 
+def _task_of(response: requests.Response) -> str:
+    """The task id a page belongs to: the last segment of the request's path."""
+    path = response.request.path_url if response.request is not None else ""
+    return path.split("?")[0].rsplit("/", 1)[-1] or "?"
+
+
 class CursorPaginator(BaseAPIPaginator["str | None"]):
     """Follows ``next_cursor`` until ``has_next`` is false.
 
@@ -41,28 +47,28 @@ class CursorPaginator(BaseAPIPaginator["str | None"]):
     comes back after others (a longer cycle), which would otherwise page forever.
     """
 
-    def __init__(self, task_id: str, start_cursor: str | None = None) -> None:
-        super().__init__(start_cursor)
-        self.task_id = task_id
-        self._seen: set[str] = {start_cursor} if start_cursor else set()
+    def __init__(self) -> None:
+        super().__init__(None)
+        self._seen: set[str] = set()
 
     @override
     def has_more(self, response: requests.Response) -> bool:
-        pagination = page_pagination(envelope_data(response), self.task_id)
+        pagination = page_pagination(envelope_data(response), _task_of(response))
         return bool(pagination.get("has_next"))
 
     @override
     def get_next(self, response: requests.Response) -> str | None:
-        cursor = next_cursor(page_pagination(envelope_data(response), self.task_id), self.task_id)
+        task_id = _task_of(response)
+        cursor = next_cursor(page_pagination(envelope_data(response), task_id), task_id)
         if cursor is not None:
-            self.check_new(cursor)
+            self.check_new(cursor, task_id)
         return cursor
 
-    def check_new(self, cursor: str) -> None:
+    def check_new(self, cursor: str, task_id: str) -> None:
         """Raise BadResponseError if ``cursor`` was already followed in this task."""
         if cursor in self._seen:
             msg = (
-                f"The API handed out cursor {cursor!r} for task {self.task_id} a second "
+                f"The API handed out cursor {cursor!r} for task {task_id} a second "
                 "time; paging stopped to avoid an endless loop"
             )
             raise BadResponseError(msg)

@@ -7,6 +7,7 @@ streams turn the SDK's per-record type conformance off.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -15,112 +16,7 @@ from math import isfinite
 
 from singer_sdk import typing as th
 
-from tap_vidnavigator.settings import FILTER_API_FIELDS, canonical_profile_url
-
-_NULLABLE_STRING = th.StringType
-_COUNT = th.IntegerType
-
-VIDEO_SCHEMA = th.PropertiesList(
-    th.Property("id", th.StringType, required=True, description="TikTok video ID (19 digits)."),
-    th.Property("task_id", th.StringType, required=True, description="Scrape task that served it."),
-    th.Property("profile_url", th.StringType, description="Canonical profile URL."),
-    th.Property("uploader", th.StringType, description="Profile handle, without @."),
-    th.Property("published_at", th.DateTimeType, description="Publication time (UTC)."),
-    th.Property("timestamp", th.IntegerType, description="Publication time, unix seconds."),
-    th.Property("title", _NULLABLE_STRING),
-    th.Property("description", _NULLABLE_STRING),
-    th.Property("track", _NULLABLE_STRING, description="Sound or track name."),
-    th.Property("artists", th.ArrayType(th.StringType)),
-    th.Property("duration", th.NumberType, description="Length in seconds."),
-    th.Property("views", _COUNT),
-    th.Property("likes", _COUNT),
-    th.Property("reposts", _COUNT),
-    th.Property("comments", _COUNT),
-    th.Property(
-        "thumbnails",
-        th.ArrayType(th.ObjectType(additional_properties=True)),
-        description="Thumbnail objects as the API sends them.",
-    ),
-    th.Property("url", th.StringType, description="Video page URL."),
-).to_dict()
-
-TASK_SCHEMA = th.PropertiesList(
-    th.Property("task_id", th.StringType, required=True),
-    th.Property("task_status", th.StringType, description="completed or failed."),
-    th.Property("profile_url", th.StringType, description="Canonical profile URL."),
-    th.Property("uploader", th.StringType, description="Profile handle, without @."),
-    th.Property(
-        "profile",
-        th.ObjectType(additional_properties=True),
-        description="Profile metadata as scraped (uploader, follower_count, ...).",
-    ),
-    th.Property("follower_count", th.IntegerType),
-    th.Property(
-        "filters",
-        th.ObjectType(
-            *(
-                th.Property(api_field, th.StringType if "date" in name else th.IntegerType)
-                for name, api_field in FILTER_API_FIELDS.items()
-            )
-        ),
-        description="Filters the task ran with, as the API echoes them (the dates under "
-        "after_datetime/before_datetime, whether echoed under those names or the older "
-        "after_date/before_date).",
-    ),
-    th.Property(
-        "stats",
-        th.ObjectType(
-            th.Property("videos_scanned", th.IntegerType),
-            th.Property("videos_matched", th.IntegerType),
-            th.Property("pages_consumed", th.IntegerType),
-        ),
-    ),
-    th.Property("error_code", th.StringType, description="Why a failed task failed (code)."),
-    th.Property("error_message", th.StringType, description="Why a failed task failed."),
-    th.Property(
-        "error_http_status",
-        th.IntegerType,
-        description="The HTTP status the synchronous call would have failed with.",
-    ),
-    th.Property(
-        "webhook",
-        th.ObjectType(
-            th.Property("status", th.StringType),
-            th.Property("attempts", th.IntegerType),
-            th.Property("response_status", th.IntegerType),
-            th.Property("last_error", th.StringType),
-            th.Property("delivered_at", th.DateTimeType),
-        ),
-        description="Delivery of the task's webhook, when it has one.",
-    ),
-    th.Property(
-        "credits_used",
-        th.NumberType,
-        description="Credits this task cost (usage.total_credits); null when not reported.",
-    ),
-    th.Property(
-        "credits_remaining_after",
-        th.NumberType,
-        description="The key's credit balance right after this task was charged.",
-    ),
-    th.Property("credits_saved", th.NumberType, description="Credits waived for this task."),
-    th.Property(
-        "charges",
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("service_type", th.StringType),
-                th.Property("quantity", th.NumberType),
-                th.Property("credits", th.NumberType),
-                th.Property("waived", th.BooleanType),
-                th.Property("credits_saved", th.NumberType),
-            )
-        ),
-        description="Each meter charged for this task (usage.charges).",
-    ),
-    th.Property("created_at", th.DateTimeType),
-    th.Property("completed_at", th.DateTimeType),
-    th.Property("expires_at", th.DateTimeType),
-).to_dict()
+from tap_vidnavigator.settings import FILTER_API_FIELDS
 
 
 class RecordError(ValueError):
@@ -271,8 +167,72 @@ def _report_mismatch(published: t.Any, timestamp: int, video_id: t.Any) -> None:
     )
 
 
+# ------------------------------------------------------------------ videos
+# Each video field, once: its JSON type, what it means, and how it is typed from the
+# API. The schema, the set of fields the contract sends, the fast in-place typing and
+# the fallback for any other shape are all derived from this table.
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    """One column of a record shape."""
+
+    name: str
+    type: th.JSONTypeHelper | type[th.JSONTypeHelper]
+    #: How its value is typed: for videos, a key of _IN_PLACE / _REBUILD below; for
+    #: tasks, the function that reads it from a task's Source.
+    typing: t.Any
+    description: str | None = None
+    #: "always" sent by the API, "newer" only by newer versions, or "never" (the
+    #: tap adds it).
+    api: str = "always"
+    required: bool = False
+
+
+VIDEO_FIELDS: tuple[Field, ...] = (
+    Field("id", th.StringType, "id", "TikTok video ID (19 digits).", required=True),
+    Field("task_id", th.StringType, "task", "Scrape task that served it.", "never", True),
+    Field("profile_url", th.StringType, "task", "Canonical profile URL.", "never"),
+    Field("uploader", th.StringType, "task", "Profile handle, without @.", "never"),
+    Field("published_at", th.DateTimeType, "published", "Publication time (UTC).", "newer"),
+    Field("timestamp", th.IntegerType, "timestamp", "Publication time, unix seconds."),
+    Field("title", th.StringType, "text"),
+    Field("description", th.StringType, "text"),
+    Field("track", th.StringType, "text", "Sound or track name."),
+    Field("artists", th.ArrayType(th.StringType), "strings"),
+    Field("duration", th.NumberType, "number", "Length in seconds."),
+    Field("views", th.IntegerType, "count"),
+    Field("likes", th.IntegerType, "count"),
+    Field("reposts", th.IntegerType, "count"),
+    Field("comments", th.IntegerType, "count"),
+    Field(
+        "thumbnails",
+        th.ArrayType(th.ObjectType(additional_properties=True)),
+        "objects",
+        "Thumbnail objects as the API sends them.",
+    ),
+    Field("url", th.StringType, "text", "Video page URL."),
+)
+
+
+def schema_of(fields: tuple[Field, ...]) -> dict[str, t.Any]:
+    """The JSON schema of a record shape."""
+    return th.PropertiesList(
+        *(
+            th.Property(f.name, f.type, required=f.required, description=f.description)
+            for f in fields
+        )
+    ).to_dict()
+
+
+VIDEO_SCHEMA = schema_of(VIDEO_FIELDS)
+
+_API_FIELDS = frozenset(f.name for f in VIDEO_FIELDS if f.api == "always")
+_API_FIELDS_NEWER = _API_FIELDS | {f.name for f in VIDEO_FIELDS if f.api == "newer"}
+
+
 class TaskInfo(t.NamedTuple):
-    """What every video record of a task carries."""
+    """What every video record of a task carries (the fields typed "task")."""
 
     task_id: str
     profile_url: str
@@ -286,11 +246,129 @@ def _count(value: t.Any) -> int | None:
     return to_int(value)
 
 
-_API_FIELDS = frozenset(
-    ("id", "track", "artists", "duration", "title", "description", "timestamp", "views", "likes",
-     "reposts", "comments", "thumbnails", "url")
-)  # fmt: skip
-_API_FIELDS_NEWER = _API_FIELDS | {"published_at"}
+def _text(value: t.Any) -> str | None:
+    return value if value is None or type(value) is str else str(value)
+
+
+def _number(value: t.Any) -> float | int | None:
+    return value if type(value) is int else to_number(value)
+
+
+def _strings(value: t.Any) -> list[str] | None:
+    if type(value) is not list:
+        return None
+    if all(type(item) is str for item in value):
+        return value
+    return [str(item) for item in value if item is not None]
+
+
+def _objects(value: t.Any) -> list[dict] | None:
+    if type(value) is not list:
+        return None
+    if all(type(item) is dict for item in value):
+        return value
+    return [item for item in value if isinstance(item, dict)]
+
+
+#: The fallback's typing of each kind of field: any value in, the typed value out.
+_REBUILD: dict[str, t.Callable[[t.Any], t.Any]] = {
+    "text": _text,
+    "count": _count,
+    "number": _number,
+    "strings": _strings,
+    "objects": _objects,
+}
+
+#: The fast path's typing of each kind of field, as statements on ``raw["{name}"]``:
+#: for the values that are already right (nearly all), no call is made at all.
+_IN_PLACE: dict[str, str] = {
+    "id": "",  # checked before the fast path is taken
+    "task": 'raw["{name}"] = task.{name}',
+    "timestamp": (
+        'timestamp = raw["{name}"]\n'
+        "if type(timestamp) is not int or not -_INT64 <= timestamp <= _INT64:\n"
+        '    raw["{name}"] = timestamp = to_int(timestamp)'
+    ),
+    "published": (
+        'published = raw.get("{name}")\n'
+        'raw["{name}"] = (\n'
+        '    published_time(published, timestamp, raw["id"]) if published\n'
+        "    else iso_from_unix(timestamp)\n"
+        ")"
+    ),
+    "text": (
+        'value = raw["{name}"]\n'
+        "if value is not None and type(value) is not str:\n"
+        '    raw["{name}"] = str(value)'
+    ),
+    "count": (
+        'value = raw["{name}"]\n'
+        "if value is not None and (type(value) is not int or not -_INT64 <= value <= _INT64):\n"
+        '    raw["{name}"] = to_int(value)'
+    ),
+    "number": (
+        'value = raw["{name}"]\n'
+        "kind = type(value)\n"
+        "if value is not None and kind is not int and (kind is not float or not isfinite(value)):\n"
+        '    raw["{name}"] = to_number(value)'
+    ),
+    "strings": (
+        'value = raw["{name}"]\n'
+        "if value is not None:\n"
+        "    if type(value) is not list:\n"
+        '        raw["{name}"] = None\n'
+        "    else:\n"
+        "        for item in value:\n"
+        "            if type(item) is not str:\n"
+        '                raw["{name}"] = [str(a) for a in value if a is not None]\n'
+        "                break"
+    ),
+    "objects": (
+        'value = raw["{name}"]\n'
+        "if value is not None:\n"
+        "    if type(value) is not list:\n"
+        '        raw["{name}"] = None\n'
+        "    else:\n"
+        "        for item in value:\n"
+        "            if type(item) is not dict:\n"
+        '                raw["{name}"] = [x for x in value if isinstance(x, dict)]\n'
+        "                break"
+    ),
+}
+
+
+def _in_place_source(fields: tuple[Field, ...]) -> str:
+    """The source of the fast typing function: each field's statements, in turn.
+
+    Generated (as dataclasses generates ``__init__``) so that the table stays the one
+    place a field is written, while the hottest code of the tap keeps no loop and no
+    call per field. ``timestamp`` goes first: ``published_at`` is typed from it.
+    """
+    first = [f for f in fields if f.typing == "timestamp"]
+    ordered = first + [f for f in fields if f.typing != "timestamp"]
+    body = [_IN_PLACE[f.typing].format(name=f.name) for f in ordered]
+    lines = "\n".join(line for statement in body if statement for line in statement.splitlines())
+    return (
+        "def typed_in_place(raw, task):\n"
+        + "\n".join(f"    {line}" for line in lines.splitlines())
+        + "\n    return raw\n"
+    )
+
+
+def _compile_in_place(fields: tuple[Field, ...]) -> t.Callable[[dict, TaskInfo], dict]:
+    namespace: dict[str, t.Any] = {
+        "_INT64": _INT64,
+        "to_int": to_int,
+        "to_number": to_number,
+        "isfinite": isfinite,
+        "published_time": published_time,
+        "iso_from_unix": iso_from_unix,
+    }
+    exec(compile(_in_place_source(fields), "<records: video typing>", "exec"), namespace)  # noqa: S102 - source built above from VIDEO_FIELDS only
+    return t.cast("t.Callable[[dict, TaskInfo], dict]", namespace["typed_in_place"])
+
+
+_typed_in_place = _compile_in_place(VIDEO_FIELDS)
 
 
 def video_record(raw: t.Any, task: TaskInfo) -> dict[str, t.Any]:
@@ -304,69 +382,6 @@ def video_record(raw: t.Any, task: TaskInfo) -> dict[str, t.Any]:
         if type(video_id) is str and video_id:
             return _typed_in_place(raw, task)
     return _rebuilt(raw, task)
-
-
-def _typed_in_place(raw: dict[str, t.Any], task: TaskInfo) -> dict[str, t.Any]:
-    # Written out field by field, without helper calls or generators for the values
-    # that are already right: this runs for every video and is most of what the tap
-    # itself spends per record.
-    timestamp = raw["timestamp"]
-    if type(timestamp) is not int or not -_INT64 <= timestamp <= _INT64:
-        raw["timestamp"] = timestamp = to_int(timestamp)
-    published = raw.get("published_at")
-    raw["published_at"] = (
-        published_time(published, timestamp, raw["id"]) if published else iso_from_unix(timestamp)
-    )
-    raw["task_id"] = task.task_id
-    raw["profile_url"] = task.profile_url
-    raw["uploader"] = task.uploader
-    value = raw["title"]
-    if value is not None and type(value) is not str:
-        raw["title"] = str(value)
-    value = raw["description"]
-    if value is not None and type(value) is not str:
-        raw["description"] = str(value)
-    value = raw["track"]
-    if value is not None and type(value) is not str:
-        raw["track"] = str(value)
-    value = raw["url"]
-    if value is not None and type(value) is not str:
-        raw["url"] = str(value)
-    value = raw["views"]
-    if value is not None and (type(value) is not int or not -_INT64 <= value <= _INT64):
-        raw["views"] = to_int(value)
-    value = raw["likes"]
-    if value is not None and (type(value) is not int or not -_INT64 <= value <= _INT64):
-        raw["likes"] = to_int(value)
-    value = raw["reposts"]
-    if value is not None and (type(value) is not int or not -_INT64 <= value <= _INT64):
-        raw["reposts"] = to_int(value)
-    value = raw["comments"]
-    if value is not None and (type(value) is not int or not -_INT64 <= value <= _INT64):
-        raw["comments"] = to_int(value)
-    value = raw["duration"]
-    kind = type(value)
-    if value is not None and kind is not int and (kind is not float or not isfinite(value)):
-        raw["duration"] = to_number(value)
-    value = raw["artists"]
-    if value is not None:
-        if type(value) is not list:
-            raw["artists"] = None
-        else:
-            for item in value:
-                if type(item) is not str:
-                    raw["artists"] = [str(a) for a in value if a is not None]
-                    break
-    value = raw["thumbnails"]
-    if value is not None:
-        if type(value) is not list:
-            raw["thumbnails"] = None
-        else:
-            for item in value:
-                if type(item) is not dict:
-                    raw["thumbnails"] = [x for x in value if isinstance(x, dict)]
-                    break
-    return raw
 
 
 def _rebuilt(raw: t.Any, task: TaskInfo) -> dict[str, t.Any]:
@@ -384,49 +399,20 @@ def _rebuilt(raw: t.Any, task: TaskInfo) -> dict[str, t.Any]:
         msg = f"a video of task {task.task_id} has no id: {str(raw)[:120]!r}"
         raise RecordError(msg)
     timestamp = _count(get("timestamp"))
-    published_at = published_time(get("published_at"), timestamp, video_id)
-    artists = get("artists")
-    if type(artists) is list:
-        if not all(type(a) is str for a in artists):
-            artists = [str(a) for a in artists if a is not None]
-    else:
-        artists = None
-    thumbnails = get("thumbnails")
-    if type(thumbnails) is list:
-        if not all(type(x) is dict for x in thumbnails):
-            thumbnails = [x for x in thumbnails if isinstance(x, dict)]
-    else:
-        thumbnails = None
-    duration = get("duration")
-    title, description, track, url = get("title"), get("description"), get("track"), get("url")
-    return {
-        "id": video_id,
-        "task_id": task.task_id,
-        "profile_url": task.profile_url,
-        "uploader": task.uploader,
-        "published_at": published_at,
-        "timestamp": timestamp,
-        "title": title if title is None or type(title) is str else str(title),
-        "description": description
-        if description is None or type(description) is str
-        else str(description),
-        "track": track if track is None or type(track) is str else str(track),
-        "artists": artists,
-        "duration": duration if type(duration) is int else to_number(duration),
-        "views": _count(get("views")),
-        "likes": _count(get("likes")),
-        "reposts": _count(get("reposts")),
-        "comments": _count(get("comments")),
-        "thumbnails": thumbnails,
-        "url": url if url is None or type(url) is str else str(url),
-    }
-
-
-def task_profile_url(data: t.Mapping[str, t.Any], fallback: str | None = None) -> str:
-    """The canonical profile URL of a task body (falling back to what was submitted)."""
-    raw = data.get("profile_url")
-    canonical = canonical_profile_url(raw) if isinstance(raw, str) else None
-    return canonical or fallback or (raw if isinstance(raw, str) else "")
+    record: dict[str, t.Any] = {}
+    for field in VIDEO_FIELDS:
+        how = field.typing
+        if how == "id":
+            record[field.name] = video_id
+        elif how == "task":
+            record[field.name] = getattr(task, field.name)
+        elif how == "timestamp":
+            record[field.name] = timestamp
+        elif how == "published":
+            record[field.name] = published_time(get(field.name), timestamp, video_id)
+        else:
+            record[field.name] = _REBUILD[how](get(field.name))
+    return record
 
 
 def _int_fields(value: t.Any, names: tuple[str, ...]) -> dict[str, t.Any] | None:
@@ -482,17 +468,151 @@ def _charges(value: t.Any) -> list[dict[str, t.Any]] | None:
     ]
 
 
-def _usage_fields(usage: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
-    usage = usage or {}
-    waived = usage.get("waived")
-    return {
-        "credits_used": to_number(usage.get("total_credits")),
-        "credits_remaining_after": to_number(usage.get("credits_remaining_after")),
-        "credits_saved": to_number(waived.get("credits_saved"))
-        if isinstance(waived, dict)
-        else None,
-        "charges": _charges(usage.get("charges")),
-    }
+# ------------------------------------------------------------------ tasks
+# Each profile_tasks field, once: its JSON type, what it means, and how its value is
+# read from a terminal task body (``Source``). The schema and the record both derive
+# from this table.
+
+
+class Source(t.NamedTuple):
+    """What a task record is read from: the terminal body, its subject and usage."""
+
+    data: t.Mapping[str, t.Any]
+    subject: str
+    usage: t.Mapping[str, t.Any]
+
+    @property
+    def profile(self) -> dict[str, t.Any] | None:
+        profile = self.data.get("profile")
+        return profile if isinstance(profile, dict) else None
+
+    @property
+    def error(self) -> dict[str, t.Any]:
+        error = self.data.get("error")
+        return error if isinstance(error, dict) else {}
+
+    @property
+    def waived(self) -> dict[str, t.Any]:
+        waived = self.usage.get("waived")
+        return waived if isinstance(waived, dict) else {}
+
+
+_FILTERS_TYPE = th.ObjectType(
+    *(
+        th.Property(api_field, th.StringType if "date" in name else th.IntegerType)
+        for name, api_field in FILTER_API_FIELDS.items()
+    )
+)
+_STATS = ("videos_scanned", "videos_matched", "pages_consumed")
+_WEBHOOK_TYPE = th.ObjectType(
+    th.Property("status", th.StringType),
+    th.Property("attempts", th.IntegerType),
+    th.Property("response_status", th.IntegerType),
+    th.Property("last_error", th.StringType),
+    th.Property("delivered_at", th.DateTimeType),
+)
+_CHARGES_TYPE = th.ArrayType(
+    th.ObjectType(
+        th.Property("service_type", th.StringType),
+        th.Property("quantity", th.NumberType),
+        th.Property("credits", th.NumberType),
+        th.Property("waived", th.BooleanType),
+        th.Property("credits_saved", th.NumberType),
+    )
+)
+
+
+def _uploader(source: Source) -> str | None:
+    return source.subject.rsplit("@", 1)[-1] if "@" in source.subject else None
+
+
+def _follower_count(source: Source) -> int | None:
+    profile = source.profile
+    return to_int(profile.get("follower_count")) if profile else None
+
+
+TASK_FIELDS: tuple[Field, ...] = (
+    Field("task_id", th.StringType, lambda s: str(s.data["task_id"]), required=True),
+    Field(
+        "task_status", th.StringType, lambda s: s.data.get("task_status"), "completed or failed."
+    ),
+    Field("profile_url", th.StringType, lambda s: s.subject, "Canonical profile URL."),
+    Field("uploader", th.StringType, _uploader, "Profile handle, without @."),
+    Field(
+        "profile",
+        th.ObjectType(additional_properties=True),
+        lambda s: s.profile,
+        "Profile metadata as scraped (uploader, follower_count, ...).",
+    ),
+    Field("follower_count", th.IntegerType, _follower_count),
+    Field(
+        "filters",
+        _FILTERS_TYPE,
+        lambda s: _echoed_filters(s.data.get("filters")),
+        "Filters the task ran with, as the API echoes them (the dates under "
+        "after_datetime/before_datetime, whether echoed under those names or the older "
+        "after_date/before_date).",
+    ),
+    Field(
+        "stats",
+        th.ObjectType(*(th.Property(name, th.IntegerType) for name in _STATS)),
+        lambda s: _int_fields(s.data.get("stats"), _STATS),
+    ),
+    Field(
+        "error_code",
+        th.StringType,
+        lambda s: to_text(s.error.get("error") or s.error.get("code")),
+        "Why a failed task failed (code).",
+    ),
+    Field(
+        "error_message",
+        th.StringType,
+        # The error object wins over the deprecated error_message.
+        lambda s: to_text(s.error.get("message") or s.data.get("error_message")),
+        "Why a failed task failed.",
+    ),
+    Field(
+        "error_http_status",
+        th.IntegerType,
+        lambda s: to_int(s.error.get("http_status")),
+        "The HTTP status the synchronous call would have failed with.",
+    ),
+    Field(
+        "webhook",
+        _WEBHOOK_TYPE,
+        lambda s: _webhook(s.data.get("webhook")),
+        "Delivery of the task's webhook, when it has one.",
+    ),
+    Field(
+        "credits_used",
+        th.NumberType,
+        lambda s: to_number(s.usage.get("total_credits")),
+        "Credits this task cost (usage.total_credits); null when not reported.",
+    ),
+    Field(
+        "credits_remaining_after",
+        th.NumberType,
+        lambda s: to_number(s.usage.get("credits_remaining_after")),
+        "The key's credit balance right after this task was charged.",
+    ),
+    Field(
+        "credits_saved",
+        th.NumberType,
+        lambda s: to_number(s.waived.get("credits_saved")),
+        "Credits waived for this task.",
+    ),
+    Field(
+        "charges",
+        _CHARGES_TYPE,
+        lambda s: _charges(s.usage.get("charges")),
+        "Each meter charged for this task (usage.charges).",
+    ),
+    Field("created_at", th.DateTimeType, lambda s: to_datetime(s.data.get("created_at"))),
+    Field("completed_at", th.DateTimeType, lambda s: to_datetime(s.data.get("completed_at"))),
+    Field("expires_at", th.DateTimeType, lambda s: to_datetime(s.data.get("expires_at"))),
+)
+
+TASK_SCHEMA = schema_of(TASK_FIELDS)
 
 
 def task_record(
@@ -502,31 +622,8 @@ def task_record(
 ) -> dict[str, t.Any]:
     """One ``profile_tasks`` record from a terminal task body and its usage block.
 
-    The ``error`` object wins over the deprecated ``error_message``; ``download_url``
-    (a bearer link) and ``pagination`` (the state of one request) are not kept.
+    ``download_url`` (a bearer link) and ``pagination`` (the state of one request)
+    are not kept.
     """
-    profile: dict[str, t.Any] | None = (
-        data["profile"] if isinstance(data.get("profile"), dict) else None
-    )
-    error: dict[str, t.Any] = data["error"] if isinstance(data.get("error"), dict) else {}
-    error_message = error.get("message") or data.get("error_message")
-    return {
-        "task_id": str(data["task_id"]),
-        "task_status": data.get("task_status"),
-        "profile_url": profile_url,
-        "uploader": profile_url.rsplit("@", 1)[-1] if "@" in profile_url else None,
-        "profile": profile,
-        "follower_count": to_int(profile.get("follower_count")) if profile else None,
-        "filters": _echoed_filters(data.get("filters")),
-        "stats": _int_fields(
-            data.get("stats"), ("videos_scanned", "videos_matched", "pages_consumed")
-        ),
-        "error_code": to_text(error.get("error") or error.get("code")),
-        "error_message": to_text(error_message),
-        "error_http_status": to_int(error.get("http_status")),
-        "webhook": _webhook(data.get("webhook")),
-        **_usage_fields(usage),
-        "created_at": to_datetime(data.get("created_at")),
-        "completed_at": to_datetime(data.get("completed_at")),
-        "expires_at": to_datetime(data.get("expires_at")),
-    }
+    source = Source(data, profile_url, usage or {})
+    return {field.name: t.cast("t.Callable", field.typing)(source) for field in TASK_FIELDS}

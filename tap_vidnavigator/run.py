@@ -1,23 +1,35 @@
-"""What the streams of one run share: settings, finished tasks, problems, counts."""
+"""One run's shared state, with one owner: settings, finished tasks, counts, problems.
+
+The lifecycle, the streams and the result reader change it only through the methods
+here, so what a run did (and whether it failed) is decided in one place.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import typing as t
 
+from tap_vidnavigator.errors import RunFailedError
+from tap_vidnavigator.state import Bookmarks, InFlightTasks
+
 if t.TYPE_CHECKING:
-    from tap_vidnavigator.settings import ProfileRequest, Settings
+    from singer_sdk import Stream
+
+    from tap_vidnavigator.kinds import TaskKind
+    from tap_vidnavigator.settings import Settings, TaskRequest
 
 
 @dataclasses.dataclass
 class FinishedTask:
-    """A terminal task: its last poll (first page of videos included) and origin."""
+    """A terminal task: its last poll (first page of results included) and origin."""
 
     task_id: str
-    profile_url: str
+    kind: TaskKind
+    subject: str
     data: dict[str, t.Any]
-    request: ProfileRequest | None = None
+    request: TaskRequest | None = None
     #: The ``usage`` block beside ``data`` (credits this task cost), when answered.
     usage: dict[str, t.Any] | None = None
 
@@ -29,30 +41,109 @@ class FinishedTask:
 
     @property
     def total_items(self) -> int | None:
-        """How many videos the API says the task has."""
+        """How many results the API says the task has."""
         pagination = self.data.get("pagination")
         total = pagination.get("total_items") if isinstance(pagination, dict) else None
         return total if isinstance(total, int) and not isinstance(total, bool) else None
 
+    @property
+    def described(self) -> str:
+        """The task's request (or subject) as the logs name it."""
+        return self.kind.describe(self.request) if self.request else self.subject
+
 
 class Run:
-    """Shared state of one tap run.
+    """Shared state of one tap run: the one owner of what the run keeps and did.
 
+    It holds, per kind, the in-flight tasks (in the tasks stream's state) and the
+    bookmarks (in the results stream's state), read and changed by subject; the
+    finished task being handed over; the counts; and the problems that fail the run.
     Settings are loaded on first use, so that ``--discover`` works without a config.
     """
 
     def __init__(self, load_settings: t.Callable[[], Settings]) -> None:
         self._load_settings = load_settings
-        self.finished: dict[str, FinishedTask] = {}
-        self.problems: list[str] = []
-        self.videos_emitted = 0
-        self.tasks_emitted = 0
+        self._finished: dict[str, FinishedTask] = {}
+        self._problems: list[str] = []
+        self._tasks_emitted = 0
+        self._results_emitted = 0
+        self._in_flight: dict[str, InFlightTasks] = {}
+        self._bookmarks: dict[str, Bookmarks] = {}
+
+    # ------------------------------------------------------------- state
+    def keep_in_flight(self, kind: TaskKind, tasks_stream: Stream) -> None:
+        """A kind's in-flight tasks live in its tasks stream's state."""
+        self._in_flight[kind.name] = InFlightTasks(tasks_stream, kind.subject_field)
+
+    def keep_bookmarks(self, kind: TaskKind, results_stream: Stream) -> None:
+        """A kind's bookmarks live in its results stream's state, one per subject."""
+        self._bookmarks[kind.name] = Bookmarks(results_stream, kind.subject_field)
+
+    def in_flight(self, kind: TaskKind) -> InFlightTasks:
+        """The tasks of a kind submitted and not yet fully extracted."""
+        return self._in_flight[kind.name]
+
+    def bookmarks(self, kind: TaskKind) -> Bookmarks:
+        """The newest result emitted per subject of a kind."""
+        return self._bookmarks[kind.name]
 
     @functools.cached_property
     def settings(self) -> Settings:
         """The validated settings of this run."""
         return self._load_settings()
 
+    # ------------------------------------------------------------ problems
     def problem(self, message: str) -> None:
         """Record something that makes the run end non-zero (after finishing the rest)."""
-        self.problems.append(message)
+        self._problems.append(message)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """Everything that makes this run end non-zero, in order."""
+        return tuple(self._problems)
+
+    def raise_if_failed(self) -> None:
+        """After every stream synced: RunFailedError when anything went wrong."""
+        if self._problems:
+            raise RunFailedError(
+                f"{len(self._problems)} problem(s): "
+                + "; ".join(self._problems)
+                + ". Everything else was extracted and its state saved; rerun to retry."
+            )
+
+    # -------------------------------------------------------------- counts
+    def count_task(self) -> None:
+        """A task record was emitted."""
+        self._tasks_emitted += 1
+
+    def count_results(self, number: int) -> None:
+        """``number`` result records were emitted."""
+        self._results_emitted += number
+
+    @property
+    def tasks_emitted(self) -> int:
+        """Task records emitted so far."""
+        return self._tasks_emitted
+
+    @property
+    def results_emitted(self) -> int:
+        """Result records emitted so far."""
+        return self._results_emitted
+
+    # ----------------------------------------------------- finished tasks
+    @contextlib.contextmanager
+    def handing_over(self, finished: FinishedTask) -> t.Iterator[None]:
+        """Make a finished task readable by its results stream while its record syncs.
+
+        The SDK syncs a parent record's child contexts before it resumes the parent's
+        generator; the task is dropped when the generator resumes (or is closed).
+        """
+        self._finished[finished.task_id] = finished
+        try:
+            yield
+        finally:
+            del self._finished[finished.task_id]
+
+    def finished(self, task_id: str) -> FinishedTask:
+        """The finished task being handed over under this id."""
+        return self._finished[task_id]

@@ -178,6 +178,12 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
+#: Each setting's default, as the schema above declares it (written once, there).
+DEFAULTS: dict[str, t.Any] = {
+    name: prop["default"] for name, prop in CONFIG_SCHEMA["properties"].items() if "default" in prop
+}
+
+
 class SettingsError(ValueError):
     """A setting is invalid; the messages name the setting and what is allowed."""
 
@@ -187,22 +193,20 @@ class SettingsError(ValueError):
 
 
 @dataclasses.dataclass(frozen=True)
-class ProfileRequest:
-    """One profile to scrape with its effective filters (values already validated)."""
+class TaskRequest:
+    """One task to submit: its subject (a profile URL, ...) and its effective filters.
 
-    profile_url: str
+    Values are already validated; the filters are in the settings' names.
+    """
+
+    subject: str
     filters: tuple[tuple[str, t.Any], ...]
-
-    @property
-    def handle(self) -> str:
-        """The profile's handle, without ``@``."""
-        return self.profile_url.rsplit("@", 1)[-1]
 
     @property
     def key(self) -> str:
         """A stable identity of the request, used to deduplicate and to resume."""
         parts = [f"{name}={value}" for name, value in self.filters if value is not None]
-        return self.profile_url + ("?" + "&".join(parts) if parts else "")
+        return self.subject + ("?" + "&".join(parts) if parts else "")
 
     def filter_dict(self) -> dict[str, t.Any]:
         """The filters that are set."""
@@ -215,7 +219,7 @@ class Settings:
 
     api_key: str
     api_url: str
-    profiles: tuple[ProfileRequest, ...]
+    profiles: tuple[TaskRequest, ...]
     task_ids: tuple[str, ...]
     page_size: int
     poll_interval: float
@@ -339,12 +343,12 @@ def _filters(where: str, source: t.Mapping[str, t.Any], errors: list[str]) -> di
 
 def _profiles(
     config: t.Mapping[str, t.Any], defaults: dict[str, t.Any], errors: list[str]
-) -> tuple[ProfileRequest, ...]:
+) -> tuple[TaskRequest, ...]:
     raw = config.get("profiles") or []
     if not isinstance(raw, list):
         errors.append("profiles must be a list of profile URLs, @handles or objects")
         return ()
-    requests: dict[str, ProfileRequest] = {}
+    requests: dict[str, TaskRequest] = {}
     for index, item in enumerate(raw):
         where = f"profiles[{index}]"
         found = len(errors)
@@ -376,7 +380,7 @@ def _profiles(
         }
         if overrides and merged != defaults and len(errors) == found:
             _cross_check(f"{where} with the defaults: ", merged, errors)
-        request = ProfileRequest(url, tuple(merged.items()))
+        request = TaskRequest(url, tuple(merged.items()))
         requests.setdefault(request.key, request)
     return tuple(requests.values())
 
@@ -388,7 +392,7 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
     if not isinstance(api_key, str) or not api_key.strip():
         errors.append("api_key is missing: set it in the config or as TAP_VIDNAVIGATOR_API_KEY")
         api_key = ""
-    api_url = _check_api_url(config.get("api_url", DEFAULT_API_URL), errors)
+    api_url = _check_api_url(config.get("api_url", DEFAULTS["api_url"]), errors)
     defaults = _filters("", config, errors)
     profiles = _profiles(config, defaults, errors)
     raw_task_ids = config.get("task_ids") or []
@@ -404,29 +408,38 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
             "nothing to extract: set profiles (TikTok profile URLs or @handles) "
             "and/or task_ids (existing task IDs)"
         )
-    page_size = _check_int("page_size", config.get("page_size", 500), 1, errors)
+
+    def setting(name: str) -> t.Any:
+        return config.get(name, DEFAULTS[name])
+
+    page_size = _check_int("page_size", setting("page_size"), 1, errors)
     if page_size is not None and page_size > 500:
         errors.append(f"page_size must be between 1 and 500, got {page_size}")
-    max_active = _check_int("max_active_tasks", config.get("max_active_tasks", 10), 1, errors)
-    lookback = _check_int("lookback_days", config.get("lookback_days", 3), 0, errors)
-    max_retries = _check_int("max_retries", config.get("max_retries", 8), 0, errors)
-    use_download = config.get("use_download_url", True)
+    max_active = _check_int("max_active_tasks", setting("max_active_tasks"), 1, errors)
+    lookback = _check_int("lookback_days", setting("lookback_days"), 0, errors)
+    max_retries = _check_int("max_retries", setting("max_retries"), 0, errors)
+    use_download = setting("use_download_url")
     if not isinstance(use_download, bool):
         errors.append(f"use_download_url must be true or false, got {use_download!r}")
+
+    def valid(name: str, value: t.Any) -> t.Any:
+        # An invalid value has been reported; the default stands in until the raise.
+        return DEFAULTS[name] if value is None else value
+
     settings = Settings(
         api_key=api_key,
         api_url=api_url,
         profiles=profiles,
         task_ids=tuple(task_ids),
-        page_size=page_size or 500,
-        poll_interval=_check_number("poll_interval", config.get("poll_interval", 3), errors),
-        task_timeout=_check_number("task_timeout", config.get("task_timeout", 3600), errors),
-        max_active_tasks=max_active or 10,
+        page_size=valid("page_size", page_size),
+        poll_interval=_check_number("poll_interval", setting("poll_interval"), errors),
+        task_timeout=_check_number("task_timeout", setting("task_timeout"), errors),
+        max_active_tasks=valid("max_active_tasks", max_active),
         use_download_url=bool(use_download),
         start_date=_check_date("start_date", config.get("start_date"), errors),
-        lookback_days=3 if lookback is None else lookback,
-        request_timeout=_check_number("request_timeout", config.get("request_timeout", 60), errors),
-        max_retries=8 if max_retries is None else max_retries,
+        lookback_days=valid("lookback_days", lookback),
+        request_timeout=_check_number("request_timeout", setting("request_timeout"), errors),
+        max_retries=valid("max_retries", max_retries),
     )
     if errors:
         raise SettingsError(errors)

@@ -1,11 +1,12 @@
 """What the tap keeps in Singer STATE, and the one place it touches SDK state internals.
 
-Two things live there:
+For each kind of task, two things live there:
 
-* ``bookmarks.profile_tasks.in_flight``: every task submitted and not yet fully
-  extracted, by profile request, so that a rerun polls it instead of paying again.
-* ``bookmarks.videos.partitions``: per profile (``profile_url``), the newest
-  ``published_at`` emitted, advanced only after all of a task's videos were emitted.
+* ``bookmarks.<tasks stream>.in_flight``: every task submitted and not yet fully
+  extracted, by request, so that a rerun polls it instead of paying again.
+* ``bookmarks.<results stream>.partitions``: per subject (the kind's subject field),
+  the newest ``published_at`` emitted, advanced only after all of a task's results
+  were emitted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import typing as t
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
 
-    from tap_vidnavigator.settings import ProfileRequest
+    from tap_vidnavigator.settings import TaskRequest
 
 IN_FLIGHT = "in_flight"
 REPLICATION_KEY = "published_at"
@@ -46,10 +47,14 @@ def parse_time(value: t.Any) -> dt.datetime | None:
 
 
 class InFlightTasks:
-    """Submitted tasks not yet fully extracted, kept in the parent stream's state."""
+    """Submitted tasks not yet fully extracted, kept in the tasks stream's state.
 
-    def __init__(self, stream: Stream) -> None:
+    Each entry names its subject under the kind's ``subject_field``.
+    """
+
+    def __init__(self, stream: Stream, subject_field: str) -> None:
         self._stream = stream
+        self._subject_field = subject_field
 
     @property
     def _entries(self) -> dict[str, dict[str, t.Any]]:
@@ -60,7 +65,7 @@ class InFlightTasks:
             state[IN_FLIGHT] = entries
         return entries
 
-    def get(self, request: ProfileRequest) -> dict[str, t.Any] | None:
+    def get(self, request: TaskRequest) -> dict[str, t.Any] | None:
         """The saved task of a request, if any and well-formed."""
         entry = self._entries.get(request.key)
         if isinstance(entry, dict) and isinstance(entry.get("task_id"), str):
@@ -73,7 +78,7 @@ class InFlightTasks:
 
     def remember(
         self,
-        request: ProfileRequest,
+        request: TaskRequest,
         task_id: str,
         sent: dict[str, t.Any],
         expires_at: str | None,
@@ -81,14 +86,14 @@ class InFlightTasks:
         """Save a task the moment its submit is answered, and write STATE."""
         self._entries[request.key] = {
             "task_id": task_id,
-            "profile_url": request.profile_url,
+            self._subject_field: request.subject,
             "filters": sent,
             "submitted_at": dt.datetime.now(dt.timezone.utc).isoformat(),
             "expires_at": expires_at,
         }
         emit_state(self._stream)
 
-    def update_expiry(self, request: ProfileRequest, expires_at: t.Any) -> None:
+    def update_expiry(self, request: TaskRequest, expires_at: t.Any) -> None:
         """Record the exact expiry a poll reported, and write STATE if it changed."""
         entry = self.get(request)
         if (
@@ -105,31 +110,36 @@ class InFlightTasks:
             emit_state(self._stream)
 
 
-def _partition(state: t.Mapping[str, t.Any], stream_name: str, profile_url: str) -> dict | None:
-    bookmarks = state.get("bookmarks", {}).get(stream_name, {})
-    for partition in bookmarks.get("partitions", []):
-        if partition.get("context") == {"profile_url": profile_url}:
-            return t.cast("dict", partition)
-    return None
+class Bookmarks:
+    """Per subject, the newest ``published_at`` emitted, in the results stream's state.
 
+    Read through the stream's own state and advanced through its context state (the
+    SDK's public accessors), never by walking the tap's whole state.
+    """
 
-def video_bookmark(videos: Stream, profile_url: str) -> dt.datetime | None:
-    """The newest ``published_at`` already emitted for a profile, or None."""
-    partition = _partition(videos.tap_state, videos.name, profile_url)
-    if partition is None or partition.get("replication_key") != REPLICATION_KEY:
+    def __init__(self, stream: Stream, partition_key: str) -> None:
+        self._stream = stream
+        self._key = partition_key
+
+    def get(self, subject: str) -> dt.datetime | None:
+        """The newest ``published_at`` already emitted for a subject, or None."""
+        context = {self._key: subject}
+        for partition in self._stream.stream_state.get("partitions", []):
+            if partition.get("context") == context:
+                if partition.get("replication_key") != REPLICATION_KEY:
+                    return None
+                return parse_time(partition.get("replication_key_value"))
         return None
-    return parse_time(partition.get("replication_key_value"))
 
-
-def advance_video_bookmark(videos: Stream, profile_url: str, newest: str | None) -> None:
-    """Move a profile's bookmark forward to ``newest`` (never back), and write STATE."""
-    newest_time = parse_time(newest)
-    if newest_time is None:
-        return
-    current = video_bookmark(videos, profile_url)
-    if current is not None and current >= newest_time:
-        return
-    partition = videos.get_context_state({"profile_url": profile_url})
-    partition["replication_key"] = REPLICATION_KEY
-    partition["replication_key_value"] = newest_time.isoformat()
-    emit_state(videos)
+    def advance(self, subject: str, newest: str | None) -> None:
+        """Move a subject's bookmark forward to ``newest`` (never back), and write STATE."""
+        newest_time = parse_time(newest)
+        if newest_time is None:
+            return
+        current = self.get(subject)
+        if current is not None and current >= newest_time:
+            return
+        partition = self._stream.get_context_state({self._key: subject})
+        partition["replication_key"] = REPLICATION_KEY
+        partition["replication_key_value"] = newest_time.isoformat()
+        emit_state(self._stream)

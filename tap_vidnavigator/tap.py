@@ -29,6 +29,8 @@ from tap_vidnavigator.streams import ProfileTasksStream, VideosStream
 from tap_vidnavigator.writer import OrjsonWriter
 
 _LOGGER = logging.getLogger("tap-vidnavigator")
+#: The runs of this process (one per tap instance that synced): judged after sync_all.
+_RUNS: list[Run] = []
 
 
 class TapVidNavigator(Tap):
@@ -71,10 +73,15 @@ class TapVidNavigator(Tap):
                 "Invalid tap-vidnavigator settings", errors=exc.errors
             ) from None
 
+    @functools.cached_property
+    def run(self) -> Run:
+        """This run's shared state; its owner decides whether the run failed."""
+        _RUNS.append(run := Run(lambda: self.settings))
+        return run
+
     @override
     def discover_streams(self) -> list[ProfileTasksStream | VideosStream]:
-        run = Run(lambda: self.settings)
-        return [ProfileTasksStream(self, run), VideosStream(self, run)]
+        return [ProfileTasksStream(self, self.run), VideosStream(self, self.run)]
 
     def check_connection(self) -> None:
         """Prove the key works without spending credits.
@@ -121,6 +128,10 @@ class TapVidNavigator(Tap):
         try:
             with _clean_failure():
                 super().invoke(*args, **kwargs)
+                # The SDK's sync_all is final: the run is judged here, after every
+                # stream synced and its STATE was written.
+                for run in _RUNS:
+                    run.raise_if_failed()
         finally:
             gc.unfreeze()
 

@@ -11,7 +11,7 @@ import typing as t
 import pytest
 
 from tap_vidnavigator import download
-from tap_vidnavigator.download import DownloadError, iter_videos
+from tap_vidnavigator.download import DownloadError, iter_results
 
 # Strings that defeat naive splitting: brackets, quotes, escapes and separators inside.
 TRICKY_TEXTS = [
@@ -72,7 +72,7 @@ def chunked(blob: bytes, sizes: t.Iterable[int]) -> t.Iterator[bytes]:
 
 
 def parse(chunks: t.Iterable[bytes]) -> list[t.Any]:
-    return [video for run in iter_videos(iter(chunks)) for video in run]
+    return [video for run in iter_results(iter(chunks), "videos") for video in run]
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_a_truncated_file_yields_whole_videos_then_fails(shape, small_chunks):
     for length in range(len(blob)):
         got: list[t.Any] = []
         try:
-            for run in iter_videos(chunked(blob[:length], iter(lambda: 97, None))):
+            for run in iter_results(chunked(blob[:length], iter(lambda: 97, None)), "videos"):
                 got.extend(run)
         except DownloadError:
             assert length < array_end, length
@@ -157,7 +157,7 @@ def test_unusable_documents_are_refused_clearly(blob, message):
 
 def test_an_endless_element_is_refused_within_the_memory_bound(small_chunks):
     blob = b'{"videos": [{"id": "' + b"7" * 200_000 + b'"}]}'
-    with pytest.raises(DownloadError, match="no complete video"):
+    with pytest.raises(DownloadError, match="no complete result"):
         parse(chunked(blob, iter(lambda: 1000, None)))
 
 

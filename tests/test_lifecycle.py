@@ -18,7 +18,8 @@ from tap_vidnavigator.errors import (
     TaskNotFoundError,
     TooManyActiveJobsError,
 )
-from tap_vidnavigator.lifecycle import TaskLifecycle
+from tap_vidnavigator.kinds import PROFILES
+from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
 from tap_vidnavigator.run import Run
 from tap_vidnavigator.settings import parse_settings
 from tap_vidnavigator.state import InFlightTasks
@@ -177,11 +178,17 @@ def harness(
     api = FakeApi(clock, durations, **(api_options or {}))
     run = Run(lambda: parsed)
     parent = FakeParentStream(state)
+    work = KindWork(
+        kind=PROFILES,
+        requests=parsed.profiles,
+        task_ids=parsed.task_ids,
+        in_flight=InFlightTasks(t.cast("t.Any", parent), PROFILES.subject_field),
+        submit_filters=lambda request: request.filter_dict(),
+    )
     lifecycle = TaskLifecycle(
         api=api,
         run=run,
-        in_flight=InFlightTasks(t.cast("t.Any", parent)),
-        submit_filters=lambda request: request.filter_dict(),
+        work=[work],
         logger=logging.getLogger("tap-vidnavigator.test"),
         clock=clock.monotonic,
         sleep=clock.sleep,
@@ -230,7 +237,7 @@ def test_too_many_active_jobs_of_other_runs_retries_after_the_wait_asked(retry_a
     first = submits[-1]
     assert h.finish_all() == [(first + 1, "t1", "completed")]
     assert h.api.calls == [*[(s, "POST", "aa") for s in submits], (first + 1, "GET", "t1")]
-    assert h.run.problems == []
+    assert h.run.problems == ()
 
 
 def test_too_many_active_jobs_while_ours_run_waits_for_a_finish():
@@ -256,9 +263,9 @@ def test_out_of_credits_stops_submits_and_running_tasks_still_finish():
     h = harness(["@aa", "@bb", "@cc"], {"aa": 1, "bb": 1, "cc": 1}, api_options={"credits": 1})
     assert h.finish_all() == [(1, "t1", "completed")]
     assert h.api.calls == [(0, "POST", "aa"), (0, "POST", "bb"), (1, "GET", "t1")]
-    assert h.run.problems == [
-        "out of credits; not submitted: https://www.tiktok.com/@bb, https://www.tiktok.com/@cc"
-    ]
+    assert h.run.problems == (
+        "out of credits; not submitted: https://www.tiktok.com/@bb, https://www.tiktok.com/@cc",
+    )
 
 
 def test_task_timeout_gives_up_but_keeps_the_task_for_the_next_run(caplog):
@@ -266,7 +273,7 @@ def test_task_timeout_gives_up_but_keeps_the_task_for_the_next_run(caplog):
     with caplog.at_level(logging.ERROR):
         assert h.finish_all() == []
     assert h.api.calls == [(0, "POST", "aa"), *[(s, "GET", "t1") for s in range(1, 7)]]
-    assert h.run.problems == ["task t1 for https://www.tiktok.com/@aa timed out"]
+    assert h.run.problems == ("task t1 for https://www.tiktok.com/@aa timed out",)
     assert h.parent.stream_state["in_flight"]["https://www.tiktok.com/@aa"]["task_id"] == "t1"
     assert "the next run resumes it without a new submit" in caplog.text
 
@@ -297,14 +304,14 @@ def test_a_saved_task_that_vanished_is_replaced_once(caplog):
     with caplog.at_level(logging.INFO):
         assert h.finish_all() == [(1, "t1", "completed")]
     assert h.api.calls == [(0, "GET", "t_gone"), (0, "POST", "aa"), (1, "GET", "t1")]
-    assert "is gone (404 task_not_found" in caplog.text and h.run.problems == []
+    assert "is gone (404 task_not_found" in caplog.text and h.run.problems == ()
 
 
 def test_a_task_of_this_run_that_vanishes_is_a_problem_not_a_second_payment():
     h = harness(["@aa"], {"aa": 5}, api_options={"vanished": ["t1"]})
     assert h.finish_all() == []
     assert h.api.calls == [(0, "POST", "aa"), (1, "GET", "t1")]
-    assert h.run.problems == ["task t1 (https://www.tiktok.com/@aa) not found"]
+    assert h.run.problems == ("task t1 (https://www.tiktok.com/@aa) not found",)
 
 
 def test_a_failed_task_is_handed_over_like_a_completed_one():

@@ -20,7 +20,7 @@ from tap_vidnavigator.records import (
     to_number,
     video_record,
 )
-from tap_vidnavigator.streams import SeenIds
+from tap_vidnavigator.results import SeenIds
 
 INFO = TaskInfo("tt_1", "https://www.tiktok.com/@ab", "ab")
 
@@ -265,3 +265,28 @@ def test_in_place_typing_equals_rebuilding_on_every_emulated_shape():
     newer = [{**v, "published_at": "2025-01-01T00:00:00Z"} for v in videos[:100]]
     for raw in videos + odd + odder + newer:
         assert video_record(copy.deepcopy(raw), INFO) == _rebuilt(copy.deepcopy(raw), INFO)
+
+
+def test_each_field_is_written_once_and_everything_derives_from_the_tables():
+    from tap_vidnavigator.records import (
+        _API_FIELDS,
+        _API_FIELDS_NEWER,
+        TASK_FIELDS,
+        VIDEO_FIELDS,
+        VIDEO_SCHEMA,
+        _in_place_source,
+    )
+
+    names = [field.name for field in VIDEO_FIELDS]
+    assert list(VIDEO_SCHEMA["properties"]) == names
+    assert list(TASK_SCHEMA["properties"]) == [field.name for field in TASK_FIELDS]
+    # The fields the contract sends, and the newer API's one more.
+    assert set(names) - {"task_id", "profile_url", "uploader", "published_at"} == _API_FIELDS
+    assert _API_FIELDS | {"published_at"} == _API_FIELDS_NEWER
+    # The fast path types every field but the id (checked before it is taken) ...
+    source = _in_place_source(VIDEO_FIELDS)
+    for name in names[1:]:
+        assert f'raw["{name}"]' in source, name
+    # ... and the fallback builds every field, in the schema's order.
+    assert list(video_record({"id": "1", "extra": True}, INFO)) == names
+    assert list(task_record({"task_id": "t"}, "")) == list(TASK_SCHEMA["properties"])

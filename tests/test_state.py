@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 from tap_vidnavigator.emulator.state import iso
-from tests.conftest import assert_videos_match, base_config, run_tap
+from tests.conftest import assert_videos_match, base_config, create_task, run_tap
 
 BIG = "https://www.tiktok.com/@big20000"
 
@@ -209,3 +209,68 @@ def test_bookmarks_never_move_back(emulator, tmp_path):
     assert result.returncode == 0, result.stderr
     assert _bookmark(result.last_state, profile) == future
     assert result.records("videos") == []
+
+
+# A STATE exactly as main wrote it before task kinds existed (commit a2f412a): the
+# in-flight entry and the bookmark partition keep working, and keep their shape.
+STATE_FROM_BEFORE_KINDS = {
+    "bookmarks": {
+        "profile_tasks": {
+            "in_flight": {
+                "https://www.tiktok.com/@size300": {
+                    "task_id": "<set by the test>",
+                    "profile_url": "https://www.tiktok.com/@size300",
+                    "filters": {},
+                    "submitted_at": "2026-11-25T10:00:00.000000+00:00",
+                    "expires_at": "2999-01-01T00:00:00Z",
+                }
+            }
+        },
+        "videos": {
+            "partitions": [
+                {
+                    "context": {"profile_url": "https://www.tiktok.com/@size400"},
+                    "replication_key": "published_at",
+                    "replication_key_value": "2025-12-20T10:00:00+00:00",
+                }
+            ]
+        },
+    }
+}
+
+
+def test_a_state_written_before_task_kinds_keeps_working(emulator, tmp_path):
+    task_id = create_task(emulator, "size300")
+    state = json.loads(json.dumps(STATE_FROM_BEFORE_KINDS))
+    state["bookmarks"]["profile_tasks"]["in_flight"]["https://www.tiktok.com/@size300"][
+        "task_id"
+    ] = task_id
+    config = base_config(emulator, profiles=["@size300", "@size400"], lookback_days=1)
+    result = run_tap(tmp_path, config, state=state)
+    assert result.returncode == 0, result.stderr
+    # The saved task was polled, not paid for again; the bookmark set the floor.
+    assert f"Resuming task {task_id}" in result.stderr
+    assert [body for _, body, status in emulator.state.submissions if status == 202] == [
+        b'{"profile_url": "https://www.tiktok.com/@size300"}',  # create_task, above
+        b'{"profile_url": "https://www.tiktok.com/@size400", "after_datetime": "2025-12-19"}',
+    ]
+    assert_videos_match(result.records("videos"), emulator, "https://www.tiktok.com/@size300")
+    final = result.last_state["bookmarks"]
+    assert final["profile_tasks"]["in_flight"] == {}
+    contexts = [p["context"] for p in final["videos"]["partitions"]]
+    assert sorted(c["profile_url"] for c in contexts) == [
+        "https://www.tiktok.com/@size300",
+        "https://www.tiktok.com/@size400",
+    ]
+    assert all(set(c) == {"profile_url"} for c in contexts)
+    # An in-flight entry written now has the same shape as before.
+    submitted = [m["value"] for m in result.messages if m["type"] == "STATE"]
+    entries = [
+        entry
+        for value in submitted
+        for entry in value["bookmarks"]["profile_tasks"].get("in_flight", {}).values()
+    ]
+    assert entries and all(
+        set(entry) == {"task_id", "profile_url", "filters", "submitted_at", "expires_at"}
+        for entry in entries
+    )

@@ -1,0 +1,134 @@
+"""The results of one finished task, of any kind: typed, each once, and counted.
+
+A task's results arrive through its download or its pages (or both, when a download
+breaks half-way); either way each distinct result is emitted once, the newest
+``published_at`` is noted for the bookmark, and at the end the count is checked
+against what the API said the task holds.
+"""
+
+from __future__ import annotations
+
+import array
+import typing as t
+
+from tap_vidnavigator.errors import BadResponseError
+from tap_vidnavigator.records import RecordError
+
+if t.TYPE_CHECKING:
+    import logging
+
+    from tap_vidnavigator.run import FinishedTask, Run
+    from tap_vidnavigator.state import Bookmarks
+
+_INT64_LIMIT = 2**63
+
+
+class SeenIds:
+    """The result ids already emitted for a task: exact, and small in the usual case.
+
+    The API serves results newest first, and TikTok ids grow with time, so ids usually
+    arrive strictly descending: while they do, none can repeat an earlier one and they
+    are kept in an array of 8-byte ints. The first id out of that order (or one that is
+    not a plain number) moves everything into a set, which catches any repeat.
+    """
+
+    def __init__(self) -> None:
+        self._descending = array.array("q")
+        self._set: set[int | str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._descending) if self._set is None else len(self._set)
+
+    def add(self, result_id: str) -> bool:
+        """Remember an id; False if it was already there."""
+        # Only canonical decimal text becomes an int ("7" and "007" stay distinct).
+        canonical = result_id.isascii() and result_id.isdigit() and result_id[0] != "0"
+        key: int | str = int(result_id) if canonical and len(result_id) <= 19 else result_id
+        if self._set is None:
+            if (
+                type(key) is int
+                and key < _INT64_LIMIT
+                and (not self._descending or key < self._descending[-1])
+            ):
+                self._descending.append(key)
+                return True
+            self._set = set(self._descending)
+            self._descending = array.array("q")
+        if key in self._set:
+            return False
+        self._set.add(key)
+        return True
+
+
+def page_results(data: t.Mapping[str, t.Any], finished: FinishedTask) -> list[t.Any]:
+    """The results of one page (or the first page, in the terminal poll)."""
+    results = data.get(finished.kind.results_field)
+    if not isinstance(results, list):
+        msg = (
+            f"A page of task {finished.task_id} has '{finished.kind.results_field}' that is "
+            "not a list"
+        )
+        raise BadResponseError(msg)
+    return results
+
+
+class TaskResults:
+    """Types and de-duplicates one task's results, and settles its bookmark at the end."""
+
+    def __init__(self, finished: FinishedTask, *, run: Run, logger: logging.Logger) -> None:
+        self.finished = finished
+        self._run = run
+        self._logger = logger
+        self._type = finished.kind.result_typer(finished.task_id, finished.subject)
+        self.seen = SeenIds()
+        self.newest: str | None = None
+
+    def typed(self, raw_results: t.Iterable[t.Any], *, strict: bool) -> t.Iterator[dict]:
+        """Each result not emitted before, typed. A result that cannot be typed raises
+        RecordError when ``strict`` (a download: page instead), else is skipped as a
+        problem of the run."""
+        seen, newest = self.seen, self.newest
+        try:
+            for raw in raw_results:
+                try:
+                    record = self._type(raw)
+                except RecordError as exc:
+                    if strict:
+                        raise
+                    self._logger.error(
+                        "Skipped one of the %s that cannot be loaded: %s",
+                        self.finished.kind.results_field,
+                        exc,
+                    )
+                    self._run.problem(str(exc))
+                    continue
+                if not seen.add(record["id"]):
+                    continue
+                published = record["published_at"]
+                if published and (newest is None or published > newest):
+                    newest = published
+                yield record
+        finally:
+            self.newest = newest
+
+    @property
+    def has_all(self) -> bool:
+        """Whether as many distinct results arrived as the API says the task holds."""
+        expected = self.finished.total_items
+        return expected is None or len(self.seen) >= expected
+
+    def settle(self, bookmarks: Bookmarks) -> None:
+        """Count what was emitted; advance the bookmark only if every result arrived."""
+        finished = self.finished
+        self._run.count_results(len(self.seen))
+        expected = finished.total_items
+        if expected is not None and expected != len(self.seen):
+            message = (
+                f"task {finished.task_id} for {finished.subject}: the API reported "
+                f"total_items={expected} but served {len(self.seen)} distinct "
+                f"{finished.kind.results_field}"
+            )
+            self._logger.error("Incomplete result in %s; its bookmark is not advanced", message)
+            self._run.problem(message)
+            return
+        bookmarks.advance(finished.subject, self.newest)
