@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tap_vidnavigator.emulator import Emulator, EmulatorConfig, FaultPlan
+from tests import forkserver
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "demo-key"
@@ -98,23 +99,42 @@ def run_tap(
     env: dict[str, str] | None = None,
     timeout: float = 300,
 ) -> TapRun:
-    """Run ``tap-vidnavigator`` as a process, as Meltano does, and parse its output."""
-    config_path = tmp_path / f"config-{os.urandom(4).hex()}.json"
+    """Run ``tap-vidnavigator`` as its own process, as Meltano does, and parse its output.
+
+    Through this worker's fork server (tests/forkserver.py) unless it is turned off.
+    """
+    run_id = os.urandom(4).hex()
+    config_path = tmp_path / f"config-{run_id}.json"
     config_path.write_text(json.dumps(config))
-    command = [sys.executable, "-m", "tap_vidnavigator.tap", "--config", str(config_path), *args]
+    arguments = ["--config", str(config_path), *args]
     if state is not None:
-        state_path = tmp_path / f"state-{os.urandom(4).hex()}.json"
+        state_path = tmp_path / f"state-{run_id}.json"
         state_path.write_text(json.dumps(state))
-        command += ["--state", str(state_path)]
-    completed = subprocess.run(
-        command,
-        capture_output=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-    messages = [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]
-    return TapRun(completed.returncode, messages, completed.stderr.decode("utf-8", "replace"))
+        arguments += ["--state", str(state_path)]
+    environment = {**os.environ, **(env or {})}
+    server = forkserver.server()
+    if server is not None:
+        out, err = tmp_path / f"stdout-{run_id}", tmp_path / f"stderr-{run_id}"
+        returncode = server.run(
+            arguments, env=environment, stdout=str(out), stderr=str(err), timeout=timeout
+        )
+        stdout, stderr = out.read_bytes(), err.read_bytes()
+    else:
+        completed = subprocess.run(
+            [sys.executable, "-m", "tap_vidnavigator.tap", *arguments],
+            capture_output=True,
+            timeout=timeout,
+            env=environment,
+            check=False,
+        )
+        returncode, stdout, stderr = completed.returncode, completed.stdout, completed.stderr
+    messages = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    return TapRun(returncode, messages, stderr.decode("utf-8", "replace"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop this worker's fork server."""
+    forkserver.stop()
 
 
 def expected_videos(emulator: Emulator, profile_url: str, **filters: t.Any) -> dict[str, dict]:
