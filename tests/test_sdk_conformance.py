@@ -256,3 +256,162 @@ def test_out_of_credits_and_too_many_active_jobs_raise_the_sdks_classes(make_emu
     with pytest.raises(exceptions.PaymentRequiredError) as broke:
         other.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
     assert broke.value.error_code == "insufficient_credits"
+
+
+# ------------------------------------------------------------------ keyword search
+SEARCH_RESULT_PARTS = {
+    "author": models.TikTokSearchAuthor,
+    "stats": models.TikTokSearchStats,
+    "music": models.TikTokSearchMusic,
+}
+
+
+def assert_search_answer(body: dict[str, t.Any]) -> None:
+    """A search poll answer, field by field against the SDK's models."""
+    assert_exact(body, models.TikTokSearchResponse, optional={"usage"})
+    data = body["data"]
+    assert_exact(data, models.TikTokSearchTask)
+    assert_exact(data["filters"], models.TikTokSearchFilters)
+    if data["stats"] is not None:
+        assert_exact(data["stats"], models.TikTokSearchStatsSummary)
+    assert_exact(data["pagination"], models.TikTokProfilePagination)
+    for result in data["results"]:
+        assert_exact(result, models.TikTokSearchResult)
+        for part, model in SEARCH_RESULT_PARTS.items():
+            assert_exact(result[part], model)
+    if "usage" in body:
+        assert_exact(body["usage"], models.UsageBlock, optional=LLM_ONLY)
+    models.TikTokSearchResponse.model_validate(body)
+
+
+def test_search_with_every_filter_through_the_sdk(make_emulator):
+    emulator = make_emulator(processing_seconds=0.3, credits=100)
+    client, recorder = sdk_client(emulator)
+    filters = {
+        "max_results": 150,
+        "parallel_search_slices": 2,
+        "sort_by": "most_liked",
+        "published_within": "last_6_months",
+        "min_likes": 20,
+        "max_likes": 100_000,
+        "min_views": 100,
+        "max_views": 10_000_000,
+    }
+    job = client.submit_tiktok_search(
+        query="#airfryer size400",
+        after_datetime=dt.date(2025, 8, 1),
+        before_datetime=dt.date(2025, 12, 31),
+        **filters,
+    )
+    _, body, status = emulator.state.submissions[-1]
+    assert status == 202
+    assert json.loads(body) == {
+        "query": "#airfryer size400",
+        "max_results": 150,
+        "parallel_search_slices": 2,
+        "sort_by": "most_liked",
+        "published_within": "last_6_months",
+        "after_datetime": "2025-08-01",
+        "before_datetime": "2025-12-31",
+        "min_likes": 20,
+        "max_likes": 100_000,
+        "min_views": 100,
+        "max_views": 10_000_000,
+    }
+    submitted = recorder.answers[-1][2]["data"]
+    assert_exact(submitted, models.TikTokSearchSubmitData)
+    assert_exact(submitted["filters"], models.TikTokSearchFilters)
+    assert job.check_status_url == f"/v1/tiktok/search/{job.task_id}"
+
+    first = job.wait(include_usage=True, poll_interval=0.05, limit=9)
+    assert isinstance(first, models.TikTokSearchResponse) and first.data.is_completed
+    truth = emulator.state.search_ground_truth(
+        "#airfryer size400", after_datetime="2025-08-01", before_datetime="2025-12-31", **filters
+    )
+    assert 20 < len(truth) <= 150
+    seen = [result.id for result in first.data.results]
+    cursor = first.data.pagination.next_cursor
+    limits = iter([1, 500, 7] * 100)
+    while cursor is not None:
+        page = client.get_tiktok_search(job.task_id, cursor=cursor, limit=next(limits))
+        seen += [result.id for result in page.data.results]
+        cursor = page.data.pagination.next_cursor
+    assert seen == [result["id"] for result in truth]
+    likes = [int(result["stats"]["likes"]) for result in truth]
+    assert likes == sorted(likes, reverse=True)  # most_liked
+    stats = first.data.stats
+    assert (stats.results_count, stats.sort_by, stats.next_search_cursor) == (
+        len(truth),
+        "most_liked",
+        400,
+    )
+    expected = emulator.state.expected_search_usage(
+        "#airfryer size400", after_datetime="2025-08-01", before_datetime="2025-12-31", **filters
+    )
+    assert first.usage.total_credits == expected["total_credits"] == 1 + -(-len(truth) // 100)
+    assert first.usage.charge_for("tiktok_search_results").quantity == len(truth)
+    for _request, _status, answer in recorder.answers[1:]:
+        assert_search_answer(answer)
+    # The signed download holds the whole result, under the search's own list name.
+    assert "/tiktok_searches/" in first.data.download_url
+    downloaded = requests.get(first.data.download_url, timeout=10).json()
+    assert [result["id"] for result in downloaded["results"]] == seen
+
+
+def test_search_queries_that_share_a_word_share_results_and_the_special_queries(emulator):
+    client, _ = sdk_client(emulator)
+    one = emulator.state.search_ground_truth("#airfryer")
+    two = emulator.state.search_ground_truth("airfryer recipe")
+    assert {r["id"] for r in one} & {r["id"] for r in two}
+    assert len(emulator.state.search_ground_truth("cats size321")) == 321
+    assert emulator.state.search_ground_truth("empty") == []
+    newest = emulator.state.search_ground_truth("cats size50")  # newest first by default
+    stamps = [r["timestamp"] for r in newest]
+    assert stamps == sorted(stamps, reverse=True)
+    empty = client.submit_tiktok_search(query="empty").wait(poll_interval=0.05, include_usage=True)
+    assert empty.data.results == [] and empty.usage.total_credits == 1
+    failing = client.submit_tiktok_search(query="fail on purpose")
+    with pytest.raises(exceptions.ServerError) as raised:
+        failing.wait(poll_interval=0.05)
+    assert raised.value.error_code == "search_failed"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"query": ""}, "query"),
+        ({"query": "   "}, "query"),
+        ({"query": "x", "sort_by": "oldest"}, "sort_by"),
+        ({"query": "x", "published_within": "yesterday"}, "published_within"),
+        ({"query": "x", "min_likes": -1}, "min_likes"),
+        ({"query": "x", "min_views": 10, "max_views": 5}, "min_views"),
+        ({"query": "x", "min_likes": 10, "max_likes": 5}, "min_likes"),
+        ({"query": "x", "max_results": 0}, "max_results"),
+        ({"query": "x", "parallel_search_slices": 99}, "parallel_search_slices"),
+        ({"query": "x", "after_datetime": "2025-02-01", "before_datetime": "2025-01-01"},
+         "after_datetime"),
+    ],
+)  # fmt: skip
+def test_bad_search_values_are_400_naming_the_field(emulator, body, field):
+    answer = requests.post(
+        f"{emulator.url}/tiktok/search", json=body, headers={"X-API-Key": KEY}, timeout=10
+    )
+    assert answer.status_code == 400 and answer.json()["field"] == field
+    client, _ = sdk_client(emulator)
+    with pytest.raises(exceptions.BadRequestError):
+        client.submit_tiktok_search(**body)
+    assert emulator.counters().submits == 0
+
+
+def test_kinds_have_their_own_routes_and_share_the_active_job_cap(make_emulator):
+    emulator = make_emulator(processing_seconds=30, max_active_tasks=2)
+    client, _ = sdk_client(emulator)
+    profile = client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
+    searched = client.submit_tiktok_search(query="cats")
+    with pytest.raises(exceptions.TooManyActiveJobsError):
+        client.submit_tiktok_search(query="dogs")
+    with pytest.raises(exceptions.NotFoundError):
+        client.get_tiktok_search(profile.task_id)
+    with pytest.raises(exceptions.NotFoundError):
+        client.get_tiktok_profile_scrape(searched.task_id)
+    assert client.get_tiktok_search(searched.task_id).data.is_processing

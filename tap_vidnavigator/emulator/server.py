@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultInjector, FaultPlan
 from tap_vidnavigator.emulator.state import EmulatorConfig, EmulatorState, Response, error_response
 
-_TASK_PATH = re.compile(r"^/v1/tiktok/profile/(?P<task_id>[^/]+)$")
+_TASK_PATH = re.compile(r"^/v1/tiktok/(?P<kind>profile|search)/(?P<task_id>[^/]+)$")
 _BAD_GATEWAY_PAGE = (
     b"<html><head><title>502 Bad Gateway</title></head>"
     b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
@@ -101,15 +101,16 @@ class _ApiHandler(_Handler):
         raw = self._read_body()
         path = urlsplit(self.path).path
         key = self._key()
-        if path != "/v1/tiktok/profile":
+        state = self.server.emulator.state
+        submits = {"/v1/tiktok/profile": state.submit, "/v1/tiktok/search": state.submit_search}
+        if path not in submits:
             self._send(error_response(404, "not_found", f"No route for POST {path}"))
             return
-        state = self.server.emulator.state
         known_key = key if key in state.credits_left else None
         if self._inject_fault("submit", known_key):
             return
         refusal = state.authorise(key)
-        self._send(refusal or state.submit(t.cast("str", key), raw))
+        self._send(refusal or submits[path](t.cast("str", key), raw))
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
@@ -128,7 +129,11 @@ class _ApiHandler(_Handler):
             return
         query = dict(parse_qsl(parts.query))
         storage = self.server.emulator.storage_url
-        self._send(state.poll(t.cast("str", key), match.group("task_id"), query, storage))
+        self._send(
+            state.poll(
+                t.cast("str", key), match.group("task_id"), query, storage, match.group("kind")
+            )
+        )
 
 
 class _StorageHandler(_Handler):

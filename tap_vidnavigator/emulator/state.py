@@ -35,7 +35,7 @@ import time
 import typing as t
 import uuid
 
-from tap_vidnavigator.emulator import data
+from tap_vidnavigator.emulator import data, search
 
 try:  # orjson is a dependency of the tap; the emulator works without it.
     import orjson
@@ -56,6 +56,30 @@ SCRAPE_CREDITS = 1
 VIDEOS_PER_CREDIT = 100
 DOWNLOAD_SHAPES = ("task", "envelope", "list")
 _VIDEOS_PLACEHOLDER = "\x00videos\x00"
+
+
+class Kind(t.NamedTuple):
+    """How one kind of task appears in the API."""
+
+    route: str
+    results_field: str
+    id_prefix: str
+    storage_folder: str
+    scrape_charge: str
+    results_charge: str
+    started: str
+
+
+KINDS = {
+    "profile": Kind(
+        "/tiktok/profile", "videos", "tt_profile_", "tiktok_profiles",
+        "tiktok_profile_scrape", "tiktok_profile_videos", "TikTok profile scrape started",
+    ),
+    "search": Kind(
+        "/tiktok/search", "results", "tt_search_", "tiktok_searches",
+        "tiktok_search", "tiktok_search_results", "TikTok search started",
+    ),
+}  # fmt: skip
 
 
 def iso(ts: float | None) -> str | None:
@@ -139,6 +163,9 @@ class Task:
     scraped: bool = False
     webhook_url: str | None = None
     usage: dict[str, t.Any] | None = None
+    kind: str = "profile"
+    query: str = ""
+    search_filters: search.SearchFilters | None = None
     _video_bytes: list[bytes] | None = None
     _downloads: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
@@ -272,31 +299,11 @@ class EmulatorState:
             return error_response(400, "bad_request", str(exc), field=exc.field)
         with self._lock:
             now = self.clock()
-            credits = self.credits_left[key]
-            if credits is not None and credits < SCRAPE_CREDITS:
-                counters.refused_submits += 1
-                return error_response(
-                    402, "insufficient_credits", "Insufficient credits: top up your plan"
-                )
-            active = sum(
-                1
-                for task in self.tasks.values()
-                if task.key == key and task.status(now) == "processing"
-            )
-            if active >= self.config.max_active_tasks:
-                counters.refused_submits += 1
-                return error_response(
-                    429,
-                    "too_many_active_jobs",
-                    f"You already have {active} active scrape jobs; wait for one to finish",
-                    {"Retry-After": "1"},
-                )
-            self._charge(key, SCRAPE_CREDITS)
-            counters.submits += 1
+            refusal = self._admit(key, now)
+            if refusal is not None:
+                return refusal
             task = self._new_task(key, body["profile_url"], handle, filters, now)
-            task.webhook_url = webhook_url
-            self.tasks[task.task_id] = task
-            self._event("submitted", task.task_id)
+            self._start(task, webhook_url)
         payload = {
             "status": "success",
             "data": {
@@ -311,6 +318,112 @@ class EmulatorState:
         }
         return Response(202, dumps(payload), {})
 
+    def _admit(self, key: str, now: float) -> Response | None:
+        """None when a key may start a task now; else the 402 or 429 to answer."""
+        counters = self.counters[key]
+        credits = self.credits_left[key]
+        if credits is not None and credits < SCRAPE_CREDITS:
+            counters.refused_submits += 1
+            return error_response(
+                402, "insufficient_credits", "Insufficient credits: top up your plan"
+            )
+        active = sum(
+            1
+            for task in self.tasks.values()
+            if task.key == key and task.status(now) == "processing"
+        )
+        if active >= self.config.max_active_tasks:
+            counters.refused_submits += 1
+            return error_response(
+                429,
+                "too_many_active_jobs",
+                f"You already have {active} active scrape jobs; wait for one to finish",
+                {"Retry-After": "1"},
+            )
+        return None
+
+    def _start(self, task: Task, webhook_url: str | None) -> None:
+        """Charge the submit and keep the task (under the lock)."""
+        self._charge(task.key, SCRAPE_CREDITS)
+        self.counters[task.key].submits += 1
+        task.webhook_url = webhook_url
+        self.tasks[task.task_id] = task
+        self._event("submitted", task.task_id)
+
+    def submit_search(self, key: str, raw_body: bytes) -> Response:
+        """``POST /tiktok/search``."""
+        response = self._submit_search(key, raw_body)
+        with self._lock:
+            self.submissions.append((key, raw_body, response.status))
+        return response
+
+    def _submit_search(self, key: str, raw_body: bytes) -> Response:
+        counters = self.counters[key]
+        try:
+            body = json.loads(raw_body or b"{}")
+            if not isinstance(body, dict):
+                raise TypeError
+        except (ValueError, TypeError):
+            counters.errors += 1
+            return error_response(400, "bad_request", "Request body must be a JSON object")
+        try:
+            query, filters = search.parse_search(body)
+            webhook_url = _webhook_url(body.get("webhook_url"))
+        except data.FilterError as exc:
+            counters.errors += 1
+            return error_response(400, "bad_request", str(exc), field=exc.field)
+        with self._lock:
+            now = self.clock()
+            refusal = self._admit(key, now)
+            if refusal is not None:
+                return refusal
+            completes_at = now + self.config.processing_seconds
+            code_message_status = search.failure(query)
+            task = Task(
+                task_id=f"{KINDS['search'].id_prefix}{uuid.uuid4().hex[:16]}",
+                key=key,
+                profile_url="",
+                handle="",
+                filters=data.Filters(),
+                created_at=now,
+                completes_at=completes_at,
+                expires_at=completes_at + self.config.expire_seconds,
+                failure=data.ProfileFailure(*code_message_status) if code_message_status else None,
+                kind="search",
+                query=query,
+                search_filters=filters,
+            )
+            self._start(task, webhook_url)
+        payload = {
+            "status": "success",
+            "data": {
+                "task_id": task.task_id,
+                "task_status": "processing",
+                "query": query,
+                "max_results": filters.max_results,
+                "parallel_search_slices": filters.parallel_search_slices,
+                "filters": filters.echo(),
+                "expires_at": iso(task.estimated_expiry),
+                "check_status_url": f"/v1/tiktok/search/{task.task_id}",
+                "webhook_url": task.webhook_url,
+                "message": KINDS["search"].started,
+            },
+        }
+        return Response(202, dumps(payload), {})
+
+    def search_ground_truth(self, query: str, **filters: t.Any) -> list[dict[str, t.Any]]:
+        """Exactly the results a search task with these filters serves, in order."""
+        if search.failure(query):
+            return []
+        _, parsed = search.parse_search({"query": query, **filters})
+        matched, _ = search.apply_search(search.search_results(query), parsed)
+        return [json.loads(dumps(result)) for result in matched]
+
+    def expected_search_usage(self, query: str, **filters: t.Any) -> dict[str, t.Any]:
+        """The ``usage`` charges a search task with these filters gets."""
+        matched = len(self.search_ground_truth(query, **filters))
+        return _usage(search.failure(query) is not None, matched, None, KINDS["search"])
+
     def _charge(self, key: str, credits: int) -> None:
         """Take credits from a key's balance (a negative amount gives them back)."""
         balance = self.credits_left[key]
@@ -322,7 +435,7 @@ class EmulatorState:
         """The ``usage`` charges a task with these filters gets (see the module doc)."""
         handle = data.handle_of(profile_url)
         matched = len(self.ground_truth(profile_url, **filters))
-        return _usage(data.profile_failure(handle) is not None, matched, None)
+        return _usage(data.profile_failure(handle) is not None, matched, None, KINDS["profile"])
 
     def _new_task(
         self, key: str, profile_url: str, handle: str, filters: data.Filters, now: float
@@ -347,6 +460,20 @@ class EmulatorState:
         """The task's matched videos and stats, computed once, when first needed."""
         if task.scraped:
             return task
+        if task.kind == "search":
+            with self._lock:
+                if not task.scraped:
+                    filters = t.cast("search.SearchFilters", task.search_filters)
+                    matched, task.stats = search.apply_search(
+                        search.search_results(task.query), filters
+                    )
+                    if task.failure:
+                        matched = []
+                        task.stats = {**task.stats, "results_count": 0}
+                    task.matched = matched
+                    self._settle(task)
+                    task.scraped = True
+            return task
         videos = self.profile_videos(task.handle)  # slow once per profile: not under the lock
         with self._lock:
             if not task.scraped:
@@ -362,22 +489,29 @@ class EmulatorState:
     def _settle(self, task: Task) -> None:
         """Charge a terminal task's videos, or give back a failed one's scrape credit."""
         failed = task.failure is not None
-        usage = _usage(failed, len(task.matched), None)
+        usage = _usage(failed, len(task.matched), None, KINDS[task.kind])
         self._charge(task.key, usage["total_credits"] - SCRAPE_CREDITS)
         usage["credits_remaining_after"] = self.credits_left[task.key]
         task.usage = usage
 
-    def _find_task(self, key: str, task_id: str, now: float) -> Task | None:
+    def _find_task(self, key: str, task_id: str, now: float, kind: str) -> Task | None:
         task = self.tasks.get(task_id)
-        if task is None or task.key != key or now >= task.expires_at:
+        if task is None or task.key != key or now >= task.expires_at or task.kind != kind:
             return None
         return task
 
-    def poll(self, key: str, task_id: str, query: dict[str, str], storage_base: str) -> Response:
-        """``GET /tiktok/profile/{task_id}?cursor=&limit=``."""
+    def poll(
+        self,
+        key: str,
+        task_id: str,
+        query: dict[str, str],
+        storage_base: str,
+        kind: str = "profile",
+    ) -> Response:
+        """``GET /tiktok/profile/{task_id}`` (or ``/tiktok/search/``) ``?cursor=&limit=``."""
         counters = self.counters[key]
         now = self.clock()
-        task = self._find_task(key, task_id, now)
+        task = self._find_task(key, task_id, now, kind)
         if task is None:
             counters.errors += 1
             return error_response(
@@ -425,7 +559,19 @@ class EmulatorState:
 
     def _task_data(self, task: Task, status: str) -> dict[str, t.Any]:
         processing = status == "processing"
-        data_obj: dict[str, t.Any] = {
+        if task.kind == "search":
+            filters = t.cast("search.SearchFilters", task.search_filters)
+            data_obj: dict[str, t.Any] = {
+                "task_id": task.task_id,
+                "task_status": status,
+                "query": task.query,
+                "parallel_search_slices": filters.parallel_search_slices,
+                "filters": filters.echo(),
+                "stats": None if processing else task.stats,
+                "results": _VIDEOS_PLACEHOLDER,
+            }
+            return self._task_ending(task, processing, data_obj)
+        data_obj = {
             "task_id": task.task_id,
             "task_status": status,
             "profile_url": task.profile_url,
@@ -434,6 +580,12 @@ class EmulatorState:
             "stats": None if processing else task.stats,
             "videos": _VIDEOS_PLACEHOLDER,
         }
+        return self._task_ending(task, processing, data_obj)
+
+    def _task_ending(
+        self, task: Task, processing: bool, data_obj: dict[str, t.Any]
+    ) -> dict[str, t.Any]:
+        """The fields every kind's task body ends with: error, webhook, times."""
         if task.failure and not processing:
             data_obj["error_message"] = task.failure.message
             data_obj["error"] = {
@@ -490,7 +642,7 @@ class EmulatorState:
     def sign_download(self, task: Task, storage_base: str) -> str:
         """A fresh signed URL to the whole result on the storage host."""
         user = hashlib.sha256(task.key.encode()).hexdigest()[:12]
-        path = f"/storage/api/tiktok_profiles/{user}/{task.task_id}.json"
+        path = f"/storage/api/{KINDS[task.kind].storage_folder}/{user}/{task.task_id}.json"
         expires = int(self.clock() + self.config.download_ttl_seconds)
         signature = self._signature(path, expires)
         return (
@@ -563,10 +715,10 @@ def _webhook_status(url: str | None, processing: bool) -> dict[str, t.Any] | Non
     }
 
 
-def _usage(failed: bool, matched: int, remaining: int | None) -> dict[str, t.Any]:
+def _usage(failed: bool, matched: int, remaining: int | None, kind: Kind) -> dict[str, t.Any]:
     """The usage block of a terminal task (the credit rule in the module docstring)."""
     scrape = {
-        "service_type": "tiktok_profile_scrape",
+        "service_type": kind.scrape_charge,
         "quantity": 1,
         "credits": 0 if failed else SCRAPE_CREDITS,
         "waived": failed,
@@ -576,7 +728,7 @@ def _usage(failed: bool, matched: int, remaining: int | None) -> dict[str, t.Any
     if not failed:
         charges.append(
             {
-                "service_type": "tiktok_profile_videos",
+                "service_type": kind.results_charge,
                 "quantity": matched,
                 "credits": -(-matched // VIDEOS_PER_CREDIT),
                 "waived": False,
