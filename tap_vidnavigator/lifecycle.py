@@ -87,6 +87,10 @@ class _Tracked:
         return self.subject or "task_ids"
 
 
+def _of(finished: FinishedTask, kind: TaskKind | None) -> bool:
+    return kind is None or finished.kind is kind
+
+
 class TaskLifecycle:
     """Drives every task of a run to a terminal status and yields it."""
 
@@ -113,6 +117,9 @@ class TaskLifecycle:
         self._submits_blocked_until = 0.0
         self._wait_for_a_finish = False
         self._blocked_since = 0.0
+        self._planned = False
+        #: Finished tasks of another kind than the one being asked for, in order.
+        self._ready: list[tuple[FinishedTask, KindWork]] = []
 
     # ----------------------------------------------------------------- setup
     def _plan(self) -> None:
@@ -359,10 +366,27 @@ class TaskLifecycle:
         self.run.problem(f"task {tracked.task_id} for {where} timed out")
 
     # ------------------------------------------------------------------ loop
-    def finished_tasks(self) -> t.Iterator[FinishedTask]:
-        """Yield each task once terminal; the caller extracts it before resuming us."""
-        self._plan()
-        while self._pending or self._running:
+    def finished_tasks(self, kind: TaskKind | None = None) -> t.Iterator[FinishedTask]:
+        """Yield each task (of ``kind``, or of every kind) once terminal.
+
+        The caller extracts a task before resuming us. Tasks of every kind keep being
+        submitted and polled whatever is asked for, so kinds share ``max_active_tasks``
+        and run side by side; one of another kind that finishes waits, still in the
+        state, until its own kind is asked for (the SDK syncs one parent stream after
+        another). Asking for one kind ends once none of it is queued, running or
+        waiting.
+        """
+        if not self._planned:
+            self._plan()
+            self._planned = True
+        while True:
+            waiting = next((item for item in self._ready if _of(item[0], kind)), None)
+            if waiting is not None:
+                self._ready.remove(waiting)
+                yield from self._hand_over(*waiting)
+                continue
+            if not self._has_work(kind):
+                return
             self._submit_some()
             now = self.clock()
             for tracked in sorted(self._running.values(), key=lambda x: x.next_poll):
@@ -371,13 +395,28 @@ class TaskLifecycle:
                 finished = self._poll(tracked)
                 if finished is None:
                     continue
-                with self.run.handing_over(finished):
-                    yield finished
-                # Resumed here only after the task's results were all emitted.
-                if finished.request is not None:
-                    tracked.work.in_flight.forget(finished.request.key)
-                self._submit_some()
-            self._wait()
+                if not _of(finished, kind):
+                    self._ready.append((finished, tracked.work))
+                    continue
+                yield from self._hand_over(finished, tracked.work)
+            if self._has_work(kind) and not any(_of(item[0], kind) for item in self._ready):
+                self._wait()
+
+    def _hand_over(self, finished: FinishedTask, work: KindWork) -> t.Iterator[FinishedTask]:
+        with self.run.handing_over(finished):
+            yield finished
+        # Resumed here only after the task's results were all emitted.
+        if finished.request is not None:
+            work.in_flight.forget(finished.request.key)
+        self._submit_some()
+
+    def _has_work(self, kind: TaskKind | None) -> bool:
+        """Whether tasks of ``kind`` (or of any kind) are queued, running or waiting."""
+        return (
+            any(work.kind is kind or kind is None for work, _ in self._pending)
+            or any(tracked.work.kind is kind or kind is None for tracked in self._running.values())
+            or any(_of(finished, kind) for finished, _ in self._ready)
+        )
 
     def _wait(self) -> None:
         if not self._running and not self._pending:

@@ -18,6 +18,7 @@ if t.TYPE_CHECKING:
     from singer_sdk import Stream
 
     from tap_vidnavigator.kinds import TaskKind
+    from tap_vidnavigator.lifecycle import TaskLifecycle
     from tap_vidnavigator.settings import Settings, TaskRequest
 
 
@@ -69,6 +70,20 @@ class Run:
         self._results_emitted = 0
         self._in_flight: dict[str, InFlightTasks] = {}
         self._bookmarks: dict[str, Bookmarks] = {}
+        self._lifecycle: TaskLifecycle | None = None
+        #: Each kind's tasks stream, by kind name (the latest built, should the tap
+        #: build its streams again), in the order the tap lists them.
+        self.tasks_streams: dict[str, t.Any] = {}
+
+    def lifecycle(self, start: t.Callable[[], TaskLifecycle]) -> TaskLifecycle:
+        """The run's one task loop, started by the first tasks stream that syncs.
+
+        Every kind's tasks run in it (sharing ``max_active_tasks``); each tasks stream
+        asks it for its own kind's finished tasks.
+        """
+        if self._lifecycle is None:
+            self._lifecycle = start()
+        return self._lifecycle
 
     # ------------------------------------------------------------- state
     def keep_in_flight(self, kind: TaskKind, tasks_stream: Stream) -> None:

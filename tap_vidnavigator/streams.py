@@ -76,6 +76,7 @@ class TasksStream(VidNavigatorStream):
     def __init__(self, tap: t.Any, run: t.Any) -> None:
         super().__init__(tap, run)
         run.keep_in_flight(self.kind, self)
+        run.tasks_streams[self.kind.name] = self
 
     @property
     def results_stream(self) -> ResultsStream | None:
@@ -131,20 +132,29 @@ class TasksStream(VidNavigatorStream):
             return None
         return filters
 
-    @override
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        work = KindWork(
+    def work(self) -> KindWork:
+        """What this run asks of this stream's kind."""
+        return KindWork(
             kind=self.kind,
             requests=self.requests(),
             task_ids=self.given_task_ids(),
             in_flight=self.run.in_flight(self.kind),
             submit_filters=self.submit_filters,
         )
-        lifecycle = TaskLifecycle(api=self.call_api, run=self.run, work=[work], logger=self.logger)
+
+    def _start_lifecycle(self) -> TaskLifecycle:
+        # Every selected kind's tasks go into the one loop, so kinds run side by side.
+        streams = self.run.tasks_streams.values()
+        work = [stream.work() for stream in streams if stream.selected]
+        return TaskLifecycle(api=self.call_api, run=self.run, work=work, logger=self.logger)
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        lifecycle = self.run.lifecycle(self._start_lifecycle)
         completed = failed = 0
         credits = CreditTally()
         emitted_before = (self.run.tasks_emitted, self.run.results_emitted)
-        for finished in lifecycle.finished_tasks():
+        for finished in lifecycle.finished_tasks(self.kind):
             record = self.kind.task_record(finished.data, finished.subject, finished.usage)
             credits.add(record)
             if record["task_status"] == "failed":

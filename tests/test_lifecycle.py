@@ -21,7 +21,7 @@ from tap_vidnavigator.errors import (
 from tap_vidnavigator.kinds import PROFILES
 from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
 from tap_vidnavigator.run import Run
-from tap_vidnavigator.settings import parse_settings
+from tap_vidnavigator.settings import TaskRequest, parse_settings
 from tap_vidnavigator.state import InFlightTasks
 
 FAR_FUTURE = "2999-01-01T00:00:00Z"
@@ -55,6 +55,18 @@ class FakeTask:
     subject: str
     done_at: float
     status: str = "completed"
+    route: str = "/tiktok/profile"
+
+
+#: A second kind, declared as a kind is: only what differs from profiles.
+SEARCHES = dataclasses.replace(
+    PROFILES,
+    name="search",
+    route="/tiktok/search",
+    subject_field="query",
+    results_field="results",
+    canonical_subject=lambda text: text.strip() or None,
+)
 
 
 class FakeApi:
@@ -103,7 +115,7 @@ class FakeApi:
         now = self.clock.now
         if method == "POST":
             assert body is not None
-            subject = body["profile_url"].rsplit("@", 1)[-1]
+            subject = body["query"] if "query" in body else body["profile_url"].rsplit("@", 1)[-1]
             self.calls.append((now, "POST", subject))
             if self.credits is not None and self.credits <= 0:
                 raise CreditsExhaustedError("no credits", status=402)
@@ -115,21 +127,21 @@ class FakeApi:
             if self.credits is not None:
                 self.credits -= 1
             task_id = f"t{len(self.tasks) + 1}"
-            self.tasks[task_id] = FakeTask(subject, now + self.durations[subject])
+            self.tasks[task_id] = FakeTask(subject, now + self.durations[subject], route=path)
             return {"status": "success", "data": {"task_id": task_id, "expires_at": FAR_FUTURE}}
         task_id = path.rsplit("/", 1)[-1]
         self.calls.append((now, "GET", task_id))
         assert params == {"limit": 500, "include_usage": "true"}
         task = self.tasks.get(task_id)
-        if task is None or task_id in self.vanished:
+        if task is None or task_id in self.vanished or not path.startswith(task.route):
             raise TaskNotFoundError("gone", task_id=task_id)
         status = "processing" if now < task.done_at else task.status
-        data = {
-            "task_id": task_id,
-            "task_status": status,
-            "profile_url": f"https://www.tiktok.com/@{task.subject}",
-            "expires_at": FAR_FUTURE,
-        }
+        subject = (
+            {"query": task.subject}
+            if task.route == SEARCHES.route
+            else {"profile_url": f"https://www.tiktok.com/@{task.subject}"}
+        )
+        data = {"task_id": task_id, "task_status": status, **subject, "expires_at": FAR_FUTURE}
         answer: dict[str, t.Any] = {"status": "success", "data": data}
         if status != "processing":
             answer["usage"] = {"total_credits": 1}
@@ -155,6 +167,7 @@ class Harness:
     run: Run
     parent: FakeParentStream
     lifecycle: TaskLifecycle
+    search_parent: FakeParentStream
 
     def finish_all(self) -> list[tuple[float, str, str | None]]:
         """Drive the lifecycle to the end: (time, task id, status) of each finished task."""
@@ -170,6 +183,7 @@ def harness(
     *,
     state: dict[str, t.Any] | None = None,
     api_options: dict[str, t.Any] | None = None,
+    searches: t.Sequence[str] = (),
     **settings: t.Any,
 ) -> Harness:
     config = {"api_key": "k", "profiles": profiles, "poll_interval": 3, **settings}
@@ -185,15 +199,23 @@ def harness(
         in_flight=InFlightTasks(t.cast("t.Any", parent), PROFILES.subject_field),
         submit_filters=lambda request: request.filter_dict(),
     )
+    search_parent = FakeParentStream()
+    search_work = KindWork(
+        kind=SEARCHES,
+        requests=[TaskRequest(query, ()) for query in searches],
+        task_ids=(),
+        in_flight=InFlightTasks(t.cast("t.Any", search_parent), SEARCHES.subject_field),
+        submit_filters=lambda request: request.filter_dict(),
+    )
     lifecycle = TaskLifecycle(
         api=api,
         run=run,
-        work=[work],
+        work=[work, search_work] if searches else [work],
         logger=logging.getLogger("tap-vidnavigator.test"),
         clock=clock.monotonic,
         sleep=clock.sleep,
     )
-    return Harness(clock, api, run, parent, lifecycle)
+    return Harness(clock, api, run, parent, lifecycle, search_parent)
 
 
 def test_polls_every_second_for_ten_seconds_then_every_poll_interval():
@@ -325,4 +347,39 @@ def test_a_failed_task_is_handed_over_like_a_completed_one():
     assert finished == [
         (1, "t1", "completed", {"total_credits": 1}),
         (2, "t2", "failed", {"total_credits": 1}),
+    ]
+
+
+def test_two_kinds_share_max_active_tasks_and_each_waits_for_its_own_stream():
+    h = harness(
+        ["@aa", "@bb"], {"aa": 5, "bb": 1, "cats": 1}, max_active_tasks=2, searches=["cats"]
+    )
+    profiles = [(h.clock.now, f.task_id) for f in h.lifecycle.finished_tasks(PROFILES)]
+    # The search finished at 2, while profiles were asked for: it waits, still saved.
+    assert list(h.search_parent.stream_state["in_flight"]) == ["cats"]
+    searches = [(h.clock.now, f.task_id) for f in h.lifecycle.finished_tasks(SEARCHES)]
+    assert profiles == [(1, "t2"), (5, "t1")]
+    assert searches == [(5, "t3")]  # handed over at once, no further poll
+    assert h.api.calls == [
+        (0, "POST", "aa"), (0, "POST", "bb"),
+        (1, "GET", "t1"), (1, "GET", "t2"), (1, "POST", "cats"),
+        (2, "GET", "t1"), (2, "GET", "t3"),
+        (3, "GET", "t1"), (4, "GET", "t1"), (5, "GET", "t1"),
+    ]  # fmt: skip
+    assert h.search_parent.stream_state["in_flight"] == {}
+    assert h.parent.stream_state["in_flight"] == {}
+
+
+def test_asking_for_one_kind_keeps_the_others_running():
+    # The search runs longer than every profile: asking for profiles ends without
+    # waiting for it; asking for searches then polls it to the end.
+    h = harness(["@aa"], {"aa": 1, "dogs": 4}, searches=["dogs"])
+    assert [f.task_id for f in h.lifecycle.finished_tasks(PROFILES)] == ["t1"]
+    assert h.clock.now == 1
+    assert [(h.clock.now, f.task_id) for f in h.lifecycle.finished_tasks(SEARCHES)] == [(4, "t2")]
+    assert [call for call in h.api.calls if call[2] == "t2"] == [
+        (1, "GET", "t2"),
+        (2, "GET", "t2"),
+        (3, "GET", "t2"),
+        (4, "GET", "t2"),
     ]

@@ -276,47 +276,45 @@ class EmulatorState:
     # ---------------------------------------------------------------- routes
     def submit(self, key: str, raw_body: bytes) -> Response:
         """``POST /tiktok/profile``."""
-        response = self._submit(key, raw_body)
-        with self._lock:
-            self.submissions.append((key, raw_body, response.status))
-        return response
+        return self._logged(key, raw_body, self._submit)
 
-    def _submit(self, key: str, raw_body: bytes) -> Response:
-        counters = self.counters[key]
+    def _logged(
+        self, key: str, raw_body: bytes, handler: t.Callable[[str, dict[str, t.Any]], Response]
+    ) -> Response:
+        """Answer a submit through ``handler`` and keep its raw body in ``submissions``.
+
+        A body that is not a JSON object, or whose values the handler refuses
+        (FilterError), is answered 400 naming the field.
+        """
         try:
             body = json.loads(raw_body or b"{}")
             if not isinstance(body, dict):
                 raise TypeError
         except (ValueError, TypeError):
-            counters.errors += 1
-            return error_response(400, "bad_request", "Request body must be a JSON object")
-        try:
-            handle = data.handle_of(str(body.get("profile_url") or ""))
-            filters = data.parse_filters(body)
-            webhook_url = _webhook_url(body.get("webhook_url"))
-        except data.FilterError as exc:
-            counters.errors += 1
-            return error_response(400, "bad_request", str(exc), field=exc.field)
+            self.counters[key].errors += 1
+            response = error_response(400, "bad_request", "Request body must be a JSON object")
+        else:
+            try:
+                response = handler(key, body)
+            except data.FilterError as exc:
+                self.counters[key].errors += 1
+                response = error_response(400, "bad_request", str(exc), field=exc.field)
         with self._lock:
-            now = self.clock()
-            refusal = self._admit(key, now)
-            if refusal is not None:
-                return refusal
-            task = self._new_task(key, body["profile_url"], handle, filters, now)
-            self._start(task, webhook_url)
-        payload = {
-            "status": "success",
-            "data": {
-                "task_id": task.task_id,
-                "task_status": "processing",
-                "profile_url": task.profile_url,
-                "expires_at": iso(task.estimated_expiry),
-                "check_status_url": f"/v1/tiktok/profile/{task.task_id}",
-                "webhook_url": task.webhook_url,
-                "message": "TikTok profile scrape started",
-            },
-        }
-        return Response(202, dumps(payload), {})
+            self.submissions.append((key, raw_body, response.status))
+        return response
+
+    def _submit(self, key: str, body: dict[str, t.Any]) -> Response:
+        handle = data.handle_of(str(body.get("profile_url") or ""))
+        filters = data.parse_filters(body)
+        webhook_url = _webhook_url(body.get("webhook_url"))
+        task = self._open(
+            key,
+            webhook_url,
+            lambda now: self._new_task(key, body["profile_url"], handle, filters, now),
+        )
+        if isinstance(task, Response):
+            return task
+        return _accepted(task, profile_url=task.profile_url)
 
     def _admit(self, key: str, now: float) -> Response | None:
         """None when a key may start a task now; else the 402 or 429 to answer."""
@@ -352,64 +350,36 @@ class EmulatorState:
 
     def submit_search(self, key: str, raw_body: bytes) -> Response:
         """``POST /tiktok/search``."""
-        response = self._submit_search(key, raw_body)
-        with self._lock:
-            self.submissions.append((key, raw_body, response.status))
-        return response
+        return self._logged(key, raw_body, self._submit_search)
 
-    def _submit_search(self, key: str, raw_body: bytes) -> Response:
-        counters = self.counters[key]
-        try:
-            body = json.loads(raw_body or b"{}")
-            if not isinstance(body, dict):
-                raise TypeError
-        except (ValueError, TypeError):
-            counters.errors += 1
-            return error_response(400, "bad_request", "Request body must be a JSON object")
-        try:
-            query, filters = search.parse_search(body)
-            webhook_url = _webhook_url(body.get("webhook_url"))
-        except data.FilterError as exc:
-            counters.errors += 1
-            return error_response(400, "bad_request", str(exc), field=exc.field)
-        with self._lock:
-            now = self.clock()
-            refusal = self._admit(key, now)
-            if refusal is not None:
-                return refusal
-            completes_at = now + self.config.processing_seconds
-            code_message_status = search.failure(query)
-            task = Task(
-                task_id=f"{KINDS['search'].id_prefix}{uuid.uuid4().hex[:16]}",
-                key=key,
+    def _submit_search(self, key: str, body: dict[str, t.Any]) -> Response:
+        query, filters = search.parse_search(body)
+        webhook_url = _webhook_url(body.get("webhook_url"))
+        failure = search.failure(query)
+        task = self._open(
+            key,
+            webhook_url,
+            lambda now: self._task(
+                "search",
+                key,
+                now,
+                data.ProfileFailure(*failure) if failure else None,
                 profile_url="",
                 handle="",
                 filters=data.Filters(),
-                created_at=now,
-                completes_at=completes_at,
-                expires_at=completes_at + self.config.expire_seconds,
-                failure=data.ProfileFailure(*code_message_status) if code_message_status else None,
-                kind="search",
                 query=query,
                 search_filters=filters,
-            )
-            self._start(task, webhook_url)
-        payload = {
-            "status": "success",
-            "data": {
-                "task_id": task.task_id,
-                "task_status": "processing",
-                "query": query,
-                "max_results": filters.max_results,
-                "parallel_search_slices": filters.parallel_search_slices,
-                "filters": filters.echo(),
-                "expires_at": iso(task.estimated_expiry),
-                "check_status_url": f"/v1/tiktok/search/{task.task_id}",
-                "webhook_url": task.webhook_url,
-                "message": KINDS["search"].started,
-            },
-        }
-        return Response(202, dumps(payload), {})
+            ),
+        )
+        if isinstance(task, Response):
+            return task
+        return _accepted(
+            task,
+            query=query,
+            max_results=filters.max_results,
+            parallel_search_slices=filters.parallel_search_slices,
+            filters=filters.echo(),
+        )
 
     def search_ground_truth(self, query: str, **filters: t.Any) -> list[dict[str, t.Any]]:
         """Exactly the results a search task with these filters serves, in order."""
@@ -443,18 +413,44 @@ class EmulatorState:
         # The scrape runs "in the background": a big profile's synthetic videos are
         # generated on another thread, so the submit answers at once, as the real one.
         threading.Thread(target=self.profile_videos, args=(handle,), daemon=True).start()
-        completes_at = now + self.config.processing_seconds
-        return Task(
-            task_id=f"tt_profile_{uuid.uuid4().hex[:16]}",
-            key=key,
+        return self._task(
+            "profile",
+            key,
+            now,
+            data.profile_failure(handle),
             profile_url=profile_url,
             handle=handle,
             filters=filters,
+        )
+
+    def _task(
+        self, kind: str, key: str, now: float, failure: data.ProfileFailure | None, **fields: t.Any
+    ) -> Task:
+        """A new task of ``kind``: its id and timeline, and what its kind adds."""
+        completes_at = now + self.config.processing_seconds
+        return Task(
+            task_id=f"{KINDS[kind].id_prefix}{uuid.uuid4().hex[:16]}",
+            key=key,
             created_at=now,
             completes_at=completes_at,
             expires_at=completes_at + self.config.expire_seconds,
-            failure=data.profile_failure(handle),
+            failure=failure,
+            kind=kind,
+            **fields,
         )
+
+    def _open(
+        self, key: str, webhook_url: str | None, make: t.Callable[[float], Task]
+    ) -> Task | Response:
+        """Start the task ``make`` builds if the key may start one now; else the refusal."""
+        with self._lock:
+            now = self.clock()
+            refusal = self._admit(key, now)
+            if refusal is not None:
+                return refusal
+            task = make(now)
+            self._start(task, webhook_url)
+        return task
 
     def _scrape(self, task: Task) -> Task:
         """The task's matched videos and stats, computed once, when first needed."""
@@ -691,6 +687,24 @@ def _storage_error(code: str, message: str, status: int = 403) -> Response:
         f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
     )
     return Response(status, body.encode(), {}, "application/xml")
+
+
+def _accepted(task: Task, **kind_fields: t.Any) -> Response:
+    """The 202 of a submit: the task, what its kind echoes, where to poll it."""
+    kind = KINDS[task.kind]
+    payload = {
+        "status": "success",
+        "data": {
+            "task_id": task.task_id,
+            "task_status": "processing",
+            **kind_fields,
+            "expires_at": iso(task.estimated_expiry),
+            "check_status_url": f"/v1{kind.route}/{task.task_id}",
+            "webhook_url": task.webhook_url,
+            "message": kind.started,
+        },
+    }
+    return Response(202, dumps(payload), {})
 
 
 def _webhook_url(value: t.Any) -> str | None:
