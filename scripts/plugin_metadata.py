@@ -92,9 +92,10 @@ def hub_definition() -> dict[str, t.Any]:
         "name": "tap-vidnavigator",
         "namespace": "tap_vidnavigator",
         "variant": "tap-vidnavigator",
-        "label": "VidNavigator TikTok Profiles",
+        "label": "VidNavigator TikTok Profiles and Search",
         "description": (
-            "TikTok profile scrapes (videos, profiles, engagement) from the VidNavigator API"
+            "TikTok profile scrapes and keyword searches (videos, engagement, credits) from "
+            "the VidNavigator API"
         ),
         "domain_url": "https://vidnavigator.com",
         "repo": "https://github.com/tap-vidnavigator/tap-vidnavigator",
@@ -106,7 +107,12 @@ def hub_definition() -> dict[str, t.Any]:
         "maintenance_status": "active",
         "quality": "silver",
         "supported_python_versions": python_versions(),
-        "settings_group_validation": [["api_key", "profiles"], ["api_key", "task_ids"]],
+        "settings_group_validation": [
+            ["api_key", "profiles"],
+            ["api_key", "task_ids"],
+            ["api_key", "searches"],
+            ["api_key", "search_task_ids"],
+        ],
         "commands": {
             "check": {
                 "args": "--config ENV --test",

@@ -27,6 +27,28 @@ def main(path: str) -> int:
             "from vidnavigator.profile_tasks order by completed_at, uploader"
         )
     )
+    print("Keyword searches:")
+    print(
+        connection.sql(
+            "select query, task_status, stats->>'results_count' as results, "
+            "credits_used as credits from vidnavigator.search_tasks order by completed_at, query"
+        )
+    )
+    print("The three most liked results of each search:")
+    connection.sql(
+        """
+            select query, rank, likes, views, author_unique_id as author,
+                   left(description, 40) as description
+            from (
+                select *, row_number() over (
+                    partition by query order by likes desc nulls last
+                ) as rank
+                from vidnavigator.search_results
+            )
+            where rank <= 3
+            order by query, rank
+            """
+    ).show(max_rows=100)
     print("The five most viewed videos of each profile:")
     connection.sql(
         """

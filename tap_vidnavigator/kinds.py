@@ -13,8 +13,20 @@ import dataclasses
 import functools
 import typing as t
 
-from tap_vidnavigator.records import TaskInfo, task_record, video_record
-from tap_vidnavigator.settings import FILTER_API_FIELDS, canonical_profile_url
+from tap_vidnavigator.records import (
+    SearchTaskInfo,
+    TaskInfo,
+    search_result_record,
+    search_task_record,
+    task_record,
+    video_record,
+)
+from tap_vidnavigator.settings import (
+    FILTER_API_FIELDS,
+    SEARCH_FILTER_API_FIELDS,
+    canonical_profile_url,
+    canonical_query,
+)
 
 if t.TYPE_CHECKING:
     from tap_vidnavigator.settings import TaskRequest
@@ -47,6 +59,8 @@ class TaskKind:
     ]
     #: For a task id and subject, the function that types one of its results.
     result_typer: t.Callable[[str, str], ResultTyper]
+    #: A task record's ``stats`` as the completion log line says them.
+    describe_stats: t.Callable[[t.Mapping[str, t.Any]], str]
 
     def submit_body(self, request: TaskRequest, filters: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         """The submit body: the filters that are set, under the API's names, in order."""
@@ -76,6 +90,20 @@ def _video_typer(task_id: str, profile_url: str) -> ResultTyper:
     return functools.partial(video_record, task=TaskInfo(task_id, profile_url, handle))
 
 
+def _profile_stats(stats: t.Mapping[str, t.Any]) -> str:
+    matched, scanned = stats.get("videos_matched", "?"), stats.get("videos_scanned", "?")
+    return f"{matched} videos matched of {scanned} scanned"
+
+
+def _search_typer(task_id: str, query: str) -> ResultTyper:
+    return functools.partial(search_result_record, task=SearchTaskInfo(task_id, query))
+
+
+def _search_stats(stats: t.Mapping[str, t.Any]) -> str:
+    results, pages = stats.get("results_count", "?"), stats.get("pages_fetched", "?")
+    return f"{results} results from {pages} pages"
+
+
 PROFILES = TaskKind(
     name="profile",
     route="/tiktok/profile",
@@ -87,4 +115,19 @@ PROFILES = TaskKind(
     canonical_subject=canonical_profile_url,
     task_record=task_record,
     result_typer=_video_typer,
+    describe_stats=_profile_stats,
+)
+
+SEARCHES = TaskKind(
+    name="search",
+    route="/tiktok/search",
+    subject_field="query",
+    results_field="results",
+    filter_api_fields=SEARCH_FILTER_API_FIELDS,
+    floor_filter="after_date",
+    ceiling_filter="before_date",
+    canonical_subject=canonical_query,
+    task_record=search_task_record,
+    result_typer=_search_typer,
+    describe_stats=_search_stats,
 )

@@ -531,33 +531,8 @@ def _follower_count(source: Source) -> int | None:
     return to_int(profile.get("follower_count")) if profile else None
 
 
-TASK_FIELDS: tuple[Field, ...] = (
-    Field("task_id", th.StringType, lambda s: str(s.data["task_id"]), required=True),
-    Field(
-        "task_status", th.StringType, lambda s: s.data.get("task_status"), "completed or failed."
-    ),
-    Field("profile_url", th.StringType, lambda s: s.subject, "Canonical profile URL."),
-    Field("uploader", th.StringType, _uploader, "Profile handle, without @."),
-    Field(
-        "profile",
-        th.ObjectType(additional_properties=True),
-        lambda s: s.profile,
-        "Profile metadata as scraped (uploader, follower_count, ...).",
-    ),
-    Field("follower_count", th.IntegerType, _follower_count),
-    Field(
-        "filters",
-        _FILTERS_TYPE,
-        lambda s: _echoed_filters(s.data.get("filters")),
-        "Filters the task ran with, as the API echoes them (the dates under "
-        "after_datetime/before_datetime, whether echoed under those names or the older "
-        "after_date/before_date).",
-    ),
-    Field(
-        "stats",
-        th.ObjectType(*(th.Property(name, th.IntegerType) for name in _STATS)),
-        lambda s: _int_fields(s.data.get("stats"), _STATS),
-    ),
+#: What every kind's task record ends with: the error, the webhook, credits and times.
+TASK_TAIL: tuple[Field, ...] = (
     Field(
         "error_code",
         th.StringType,
@@ -612,6 +587,36 @@ TASK_FIELDS: tuple[Field, ...] = (
     Field("expires_at", th.DateTimeType, lambda s: to_datetime(s.data.get("expires_at"))),
 )
 
+TASK_FIELDS: tuple[Field, ...] = (
+    Field("task_id", th.StringType, lambda s: str(s.data["task_id"]), required=True),
+    Field(
+        "task_status", th.StringType, lambda s: s.data.get("task_status"), "completed or failed."
+    ),
+    Field("profile_url", th.StringType, lambda s: s.subject, "Canonical profile URL."),
+    Field("uploader", th.StringType, _uploader, "Profile handle, without @."),
+    Field(
+        "profile",
+        th.ObjectType(additional_properties=True),
+        lambda s: s.profile,
+        "Profile metadata as scraped (uploader, follower_count, ...).",
+    ),
+    Field("follower_count", th.IntegerType, _follower_count),
+    Field(
+        "filters",
+        _FILTERS_TYPE,
+        lambda s: _echoed_filters(s.data.get("filters")),
+        "Filters the task ran with, as the API echoes them (the dates under "
+        "after_datetime/before_datetime, whether echoed under those names or the older "
+        "after_date/before_date).",
+    ),
+    Field(
+        "stats",
+        th.ObjectType(*(th.Property(name, th.IntegerType) for name in _STATS)),
+        lambda s: _int_fields(s.data.get("stats"), _STATS),
+    ),
+    *TASK_TAIL,
+)
+
 TASK_SCHEMA = schema_of(TASK_FIELDS)
 
 
@@ -625,5 +630,156 @@ def task_record(
     ``download_url`` (a bearer link) and ``pagination`` (the state of one request)
     are not kept.
     """
-    source = Source(data, profile_url, usage or {})
-    return {field.name: t.cast("t.Callable", field.typing)(source) for field in TASK_FIELDS}
+    return record_from(TASK_FIELDS, Source(data, profile_url, usage or {}))
+
+
+def record_from(fields: tuple[Field, ...], source: Source) -> dict[str, t.Any]:
+    """A task record of any kind: each field read from the source by its table entry."""
+    return {field.name: t.cast("t.Callable", field.typing)(source) for field in fields}
+
+
+# --------------------------------------------------------------- searches
+_SEARCH_FILTERS = {
+    "sort_by": to_text,
+    "published_within": to_text,
+    "after_datetime": to_text,
+    "before_datetime": to_text,
+    "min_likes": to_int,
+    "max_likes": to_int,
+    "min_views": to_int,
+    "max_views": to_int,
+}
+_SEARCH_STATS = {
+    "pages_fetched": to_int,
+    "results_count": to_int,
+    "next_search_cursor": to_int,
+    "sort_by": to_text,
+    "published_within": to_text,
+}
+
+
+def _typed_object(
+    value: t.Any, typers: t.Mapping[str, t.Callable[[t.Any], t.Any]]
+) -> dict[str, t.Any] | None:
+    if not isinstance(value, dict):
+        return None
+    return {name: typer(value.get(name)) for name, typer in typers.items()}
+
+
+def _object_type(typers: t.Mapping[str, t.Callable[[t.Any], t.Any]]) -> th.ObjectType:
+    return th.ObjectType(
+        *(
+            th.Property(name, th.IntegerType if typer is to_int else th.StringType)
+            for name, typer in typers.items()
+        )
+    )
+
+
+SEARCH_TASK_FIELDS: tuple[Field, ...] = (
+    Field("task_id", th.StringType, lambda s: str(s.data["task_id"]), required=True),
+    Field(
+        "task_status", th.StringType, lambda s: s.data.get("task_status"), "completed or failed."
+    ),
+    Field("query", th.StringType, lambda s: s.subject, "The search query, as submitted."),
+    Field(
+        "parallel_search_slices",
+        th.IntegerType,
+        lambda s: to_int(s.data.get("parallel_search_slices")),
+    ),
+    Field(
+        "filters",
+        _object_type(_SEARCH_FILTERS),
+        lambda s: _typed_object(s.data.get("filters"), _SEARCH_FILTERS),
+        "Filters the search ran with, as the API echoes them.",
+    ),
+    Field(
+        "stats",
+        _object_type(_SEARCH_STATS),
+        lambda s: _typed_object(s.data.get("stats"), _SEARCH_STATS),
+    ),
+    *TASK_TAIL,
+)
+
+SEARCH_TASK_SCHEMA = schema_of(SEARCH_TASK_FIELDS)
+
+
+def search_task_record(
+    data: t.Mapping[str, t.Any], query: str, usage: t.Mapping[str, t.Any] | None = None
+) -> dict[str, t.Any]:
+    """One ``search_tasks`` record from a terminal search task body and its usage."""
+    return record_from(SEARCH_TASK_FIELDS, Source(data, query, usage or {}))
+
+
+class SearchTaskInfo(t.NamedTuple):
+    """What every result record of a search task carries."""
+
+    task_id: str
+    query: str
+
+
+#: Each search result column: its type, how it is typed, and where it is read from
+#: (``a.b`` reads field ``b`` of object ``a``): the author, stats and music objects
+#: become columns a dashboard can use directly.
+SEARCH_RESULT_FIELDS: tuple[Field, ...] = (
+    Field("query", th.StringType, ("task", "query"), "The query it matched.", "never", True),
+    Field("id", th.StringType, ("id", "id"), "TikTok video ID.", required=True),
+    Field("task_id", th.StringType, ("task", "task_id"), "Search task that served it.", "never",
+          True),
+    Field("published_at", th.DateTimeType, ("published", "published_at"), "Published (UTC)."),
+    Field("timestamp", th.IntegerType, ("timestamp", "timestamp"), "Published, unix seconds."),
+    Field("item_type", th.IntegerType, ("count", "item_type")),
+    Field("description", th.StringType, ("text", "description")),
+    Field("author_id", th.StringType, ("text", "author.id")),
+    Field("author_unique_id", th.StringType, ("text", "author.unique_id"), "Author handle."),
+    Field("author_nickname", th.StringType, ("text", "author.nickname")),
+    Field("author_sec_uid", th.StringType, ("text", "author.sec_uid")),
+    Field("views", th.IntegerType, ("count", "stats.views")),
+    Field("likes", th.IntegerType, ("count", "stats.likes")),
+    Field("comments", th.IntegerType, ("count", "stats.comments")),
+    Field("shares", th.IntegerType, ("count", "stats.shares")),
+    Field("collects", th.IntegerType, ("count", "stats.collects")),
+    Field("music_id", th.StringType, ("text", "music.id")),
+    Field("music_title", th.StringType, ("text", "music.title")),
+    Field("music_author_name", th.StringType, ("text", "music.author_name")),
+    Field("music_duration", th.IntegerType, ("count", "music.duration"), "Seconds."),
+    Field("duration", th.NumberType, ("number", "duration"), "Length in seconds."),
+    Field("hashtags", th.ArrayType(th.StringType), ("strings", "hashtags")),
+    Field("url", th.StringType, ("text", "url"), "Video page URL."),
+)  # fmt: skip
+
+SEARCH_RESULT_SCHEMA = schema_of(SEARCH_RESULT_FIELDS)
+
+
+def _at(raw: t.Mapping[str, t.Any], path: str) -> t.Any:
+    value: t.Any = raw
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def search_result_record(raw: t.Any, task: SearchTaskInfo) -> dict[str, t.Any]:
+    """Type one search result; RecordError when it has no usable id."""
+    if type(raw) is not dict:
+        msg = f"a result of search task {task.task_id} is not an object: {str(raw)[:80]!r}"
+        raise RecordError(msg)
+    result_id = raw.get("id")
+    if isinstance(result_id, int) and not isinstance(result_id, bool):
+        result_id = str(result_id)
+    if type(result_id) is not str or not result_id:
+        msg = f"a result of search task {task.task_id} has no id: {str(raw)[:120]!r}"
+        raise RecordError(msg)
+    timestamp = _count(raw.get("timestamp"))
+    record: dict[str, t.Any] = {}
+    for field in SEARCH_RESULT_FIELDS:
+        how, path = field.typing
+        if how == "id":
+            record[field.name] = result_id
+        elif how == "task":
+            record[field.name] = getattr(task, path)
+        elif how == "timestamp":
+            record[field.name] = timestamp
+        elif how == "published":
+            record[field.name] = published_time(raw.get(path), timestamp, result_id)
+        else:
+            record[field.name] = _REBUILD[how](_at(raw, path))
+    return record

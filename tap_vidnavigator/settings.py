@@ -109,6 +109,24 @@ CONFIG_SCHEMA = th.PropertiesList(
         "(no credits spent).",
     ),
     th.Property(
+        "searches",
+        th.ArrayType(th.CustomType({"anyOf": [{"type": "string"}, {"type": "object"}]})),
+        title="Searches",
+        description="TikTok keyword searches: each a query (a keyword or #hashtag) or an "
+        "object {query, max_results, parallel_search_slices, sort_by (relevance, most_liked, "
+        "newest), published_within (all, past_24_hours, this_week, this_month, "
+        "last_3_months, last_6_months), after_date, before_date, min_likes, max_likes, "
+        "min_views, max_views}; after_date, before_date, min_likes and max_likes default to "
+        "the top-level settings.",
+    ),
+    th.Property(
+        "search_task_ids",
+        th.ArrayType(th.StringType),
+        title="Search task IDs",
+        description="Existing search task IDs to read without submitting anything "
+        "(no credits spent).",
+    ),
+    th.Property(
         "page_size",
         th.IntegerType(minimum=1, maximum=500),
         default=500,
@@ -221,6 +239,8 @@ class Settings:
     api_url: str
     profiles: tuple[TaskRequest, ...]
     task_ids: tuple[str, ...]
+    searches: tuple[TaskRequest, ...]
+    search_task_ids: tuple[str, ...]
     page_size: int
     poll_interval: float
     task_timeout: float
@@ -341,48 +361,180 @@ def _filters(where: str, source: t.Mapping[str, t.Any], errors: list[str]) -> di
     return filters
 
 
-def _profiles(
-    config: t.Mapping[str, t.Any], defaults: dict[str, t.Any], errors: list[str]
+class _ListedRequests(t.NamedTuple):
+    """How one setting lists requests of a kind: items are a subject or an object."""
+
+    setting: str
+    subject_key: str
+    filter_names: tuple[str, ...]
+    #: "a profile URL, an @handle" / "a query": what an item may be besides an object.
+    item: str
+    #: The same in the plural, for the list as a whole.
+    items: str
+    canonical: t.Callable[[str], str | None]
+    #: The error for an item whose subject is not one.
+    not_a_subject: t.Callable[[str, t.Any], str]
+    #: The item's effective filters (the defaults where it sets none), checked.
+    filters: t.Callable[[str, t.Mapping[str, t.Any], dict[str, t.Any], list[str]], dict]
+
+
+def _listed_requests(
+    spec: _ListedRequests,
+    config: t.Mapping[str, t.Any],
+    defaults: dict[str, t.Any],
+    errors: list[str],
 ) -> tuple[TaskRequest, ...]:
-    raw = config.get("profiles") or []
+    raw = config.get(spec.setting) or []
     if not isinstance(raw, list):
-        errors.append("profiles must be a list of profile URLs, @handles or objects")
+        errors.append(f"{spec.setting} must be a list of {spec.items} or objects")
         return ()
     requests: dict[str, TaskRequest] = {}
     for index, item in enumerate(raw):
-        where = f"profiles[{index}]"
-        found = len(errors)
-        overrides: dict[str, t.Any] = {}
+        where = f"{spec.setting}[{index}]"
+        text: t.Any
+        source: t.Mapping[str, t.Any]
         if isinstance(item, str):
-            url_text = item
+            text, source = item, {}
         elif isinstance(item, dict):
-            unknown = sorted(set(item) - {"profile_url", *FILTER_NAMES})
+            unknown = sorted(set(item) - {spec.subject_key, *spec.filter_names})
             if unknown:
                 errors.append(
-                    f"{where} has unknown keys {unknown}; allowed: profile_url, "
-                    + ", ".join(FILTER_NAMES)
+                    f"{where} has unknown keys {unknown}; allowed: {spec.subject_key}, "
+                    + ", ".join(spec.filter_names)
                 )
-            url_text = item.get("profile_url") or ""
-            overrides = _filters(f"{where}.", item, errors)
+            text, source = item.get(spec.subject_key) or "", item
         else:
-            errors.append(f"{where} must be a profile URL, an @handle or an object, got {item!r}")
+            errors.append(f"{where} must be {spec.item} or an object, got {item!r}")
             continue
-        url = canonical_profile_url(url_text) if isinstance(url_text, str) else None
-        if url is None:
-            errors.append(
-                f"{where} {url_text!r} is not a TikTok profile: use "
-                "https://www.tiktok.com/@handle or @handle"
-            )
+        filters = spec.filters(where, source, defaults, errors)
+        subject = spec.canonical(text) if isinstance(text, str) else None
+        if subject is None:
+            errors.append(spec.not_a_subject(where, text))
             continue
-        merged = {
-            name: overrides.get(name) if overrides.get(name) is not None else defaults[name]
-            for name in FILTER_NAMES
-        }
-        if overrides and merged != defaults and len(errors) == found:
-            _cross_check(f"{where} with the defaults: ", merged, errors)
-        request = TaskRequest(url, tuple(merged.items()))
+        request = TaskRequest(subject, tuple(filters.items()))
         requests.setdefault(request.key, request)
     return tuple(requests.values())
+
+
+def _profile_filters(
+    where: str, item: t.Mapping[str, t.Any], defaults: dict[str, t.Any], errors: list[str]
+) -> dict[str, t.Any]:
+    if not item:
+        return dict(defaults)
+    found = len(errors)
+    overrides = _filters(f"{where}.", item, errors)
+    merged = {
+        name: overrides[name] if overrides[name] is not None else defaults[name]
+        for name in FILTER_NAMES
+    }
+    if merged != defaults and len(errors) == found:
+        _cross_check(f"{where} with the defaults: ", merged, errors)
+    return merged
+
+
+_PROFILES = _ListedRequests(
+    setting="profiles",
+    subject_key="profile_url",
+    filter_names=FILTER_NAMES,
+    item="a profile URL, an @handle",
+    items="profile URLs, @handles",
+    canonical=canonical_profile_url,
+    not_a_subject=lambda where, text: (
+        f"{where} {text!r} is not a TikTok profile: use https://www.tiktok.com/@handle or @handle"
+    ),
+    filters=_profile_filters,
+)
+
+
+def _task_ids(name: str, config: t.Mapping[str, t.Any], errors: list[str]) -> tuple[str, ...]:
+    raw = config.get(name) or []
+    if not isinstance(raw, list) or not all(isinstance(i, str) and i.strip() for i in raw):
+        errors.append(f"{name} must be a list of non-empty task ID strings")
+        return ()
+    return tuple(dict.fromkeys(task_id.strip() for task_id in raw))
+
+
+#: Each search filter setting and the submit-body field the provider's SDK sends it as
+#: (``_core.submit_tiktok_search``), in the SDK's order.
+SEARCH_FILTER_API_FIELDS: dict[str, str] = {
+    "max_results": "max_results",
+    "parallel_search_slices": "parallel_search_slices",
+    "sort_by": "sort_by",
+    "published_within": "published_within",
+    "after_date": "after_datetime",
+    "before_date": "before_datetime",
+    "min_likes": "min_likes",
+    "max_likes": "max_likes",
+    "min_views": "min_views",
+    "max_views": "max_views",
+}
+SORT_BY = ("relevance", "most_liked", "newest")
+PUBLISHED_WITHIN = (
+    "all", "past_24_hours", "this_week", "this_month", "last_3_months", "last_6_months",
+)  # fmt: skip
+#: The top-level settings a search inherits when it does not set its own.
+_SEARCH_DEFAULTS = ("after_date", "before_date", "min_likes", "max_likes")
+
+
+def canonical_query(value: str) -> str | None:
+    """A query with its spacing normalised, or None when it is empty."""
+    return " ".join(value.split()) or None
+
+
+def _choice(where: str, value: t.Any, allowed: tuple[str, ...], errors: list[str]) -> t.Any:
+    if value is not None and value not in allowed:
+        errors.append(f"{where} must be one of {', '.join(allowed)}, got {value!r}")
+        return None
+    return value
+
+
+def _search_filters(
+    where: str, item: t.Mapping[str, t.Any], defaults: dict[str, t.Any], errors: list[str]
+) -> dict[str, t.Any]:
+    found = len(errors)
+    dated = _filters(where, {name: item.get(name) for name in _SEARCH_DEFAULTS}, errors)
+    merged = {
+        name: dated[name] if dated[name] is not None else defaults[name]
+        for name in _SEARCH_DEFAULTS
+    }
+    filters = {
+        "max_results": _check_int(f"{where}max_results", item.get("max_results"), 1, errors),
+        "parallel_search_slices": _check_int(
+            f"{where}parallel_search_slices", item.get("parallel_search_slices"), 1, errors
+        ),
+        "sort_by": _choice(f"{where}sort_by", item.get("sort_by"), SORT_BY, errors),
+        "published_within": _choice(
+            f"{where}published_within", item.get("published_within"), PUBLISHED_WITHIN, errors
+        ),
+        "after_date": merged["after_date"],
+        "before_date": merged["before_date"],
+        "min_likes": merged["min_likes"],
+        "max_likes": merged["max_likes"],
+        "min_views": _check_int(f"{where}min_views", item.get("min_views"), 0, errors),
+        "max_views": _check_int(f"{where}max_views", item.get("max_views"), 0, errors),
+    }
+    if len(errors) == found:
+        _cross_check(where, {**filters, "max_posts": None}, errors)
+        low, high = filters["min_views"], filters["max_views"]
+        if low is not None and high is not None and low > high:
+            errors.append(
+                f"{where}min_views {low} is greater than {where}max_views {high}: no post can match"
+            )
+    return filters
+
+
+_SEARCHES = _ListedRequests(
+    setting="searches",
+    subject_key="query",
+    filter_names=tuple(SEARCH_FILTER_API_FIELDS),
+    item="a query",
+    items="queries",
+    canonical=canonical_query,
+    not_a_subject=lambda where, _text: f"{where} has an empty query: give a keyword or #hashtag",
+    filters=lambda where, item, defaults, errors: _search_filters(
+        f"{where}.", item, defaults, errors
+    ),
+)
 
 
 def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
@@ -394,19 +546,16 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
         api_key = ""
     api_url = _check_api_url(config.get("api_url", DEFAULTS["api_url"]), errors)
     defaults = _filters("", config, errors)
-    profiles = _profiles(config, defaults, errors)
-    raw_task_ids = config.get("task_ids") or []
-    task_ids: list[str] = []
-    if not isinstance(raw_task_ids, list) or not all(
-        isinstance(task_id, str) and task_id.strip() for task_id in raw_task_ids
+    profiles = _listed_requests(_PROFILES, config, defaults, errors)
+    task_ids = _task_ids("task_ids", config, errors)
+    searches = _listed_requests(_SEARCHES, config, defaults, errors)
+    search_task_ids = _task_ids("search_task_ids", config, errors)
+    if not any(
+        config.get(name) for name in ("profiles", "task_ids", "searches", "search_task_ids")
     ):
-        errors.append("task_ids must be a list of non-empty task ID strings")
-    else:
-        task_ids = list(dict.fromkeys(task_id.strip() for task_id in raw_task_ids))
-    if not config.get("profiles") and not raw_task_ids:
         errors.append(
-            "nothing to extract: set profiles (TikTok profile URLs or @handles) "
-            "and/or task_ids (existing task IDs)"
+            "nothing to extract: set profiles (TikTok profile URLs or @handles), searches "
+            "(keywords or #hashtags), and/or task_ids / search_task_ids (existing task IDs)"
         )
 
     def setting(name: str) -> t.Any:
@@ -430,7 +579,9 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
         api_key=api_key,
         api_url=api_url,
         profiles=profiles,
-        task_ids=tuple(task_ids),
+        task_ids=task_ids,
+        searches=searches,
+        search_task_ids=search_task_ids,
         page_size=valid("page_size", page_size),
         poll_interval=_check_number("poll_interval", setting("poll_interval"), errors),
         task_timeout=_check_number("task_timeout", setting("task_timeout"), errors),

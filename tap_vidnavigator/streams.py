@@ -15,10 +15,16 @@ from typing_extensions import override
 
 from tap_vidnavigator.client import VidNavigatorStream, envelope_data
 from tap_vidnavigator.download import DownloadError, download_session, iter_download
-from tap_vidnavigator.kinds import PROFILES, TaskKind
+from tap_vidnavigator.kinds import PROFILES, SEARCHES, TaskKind
 from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
 from tap_vidnavigator.paging import CursorPaginator, next_cursor, page_pagination
-from tap_vidnavigator.records import TASK_SCHEMA, VIDEO_SCHEMA, RecordError
+from tap_vidnavigator.records import (
+    SEARCH_RESULT_SCHEMA,
+    SEARCH_TASK_SCHEMA,
+    TASK_SCHEMA,
+    VIDEO_SCHEMA,
+    RecordError,
+)
 from tap_vidnavigator.results import TaskResults, page_results
 
 if t.TYPE_CHECKING:
@@ -145,7 +151,7 @@ class TasksStream(VidNavigatorStream):
     def _start_lifecycle(self) -> TaskLifecycle:
         # Every selected kind's tasks go into the one loop, so kinds run side by side.
         streams = self.run.tasks_streams.values()
-        work = [stream.work() for stream in streams if stream.selected]
+        work = [s.work() for s in streams if s.selected or s.has_selected_descendents]
         return TaskLifecycle(api=self.call_api, run=self.run, work=work, logger=self.logger)
 
     @override
@@ -170,14 +176,11 @@ class TasksStream(VidNavigatorStream):
                 )
             else:
                 completed += 1
-                stats = record["stats"] or {}
                 self.logger.info(
-                    "Task %s for %s completed: %s %s matched of %s scanned",
+                    "Task %s for %s completed: %s",
                     finished.task_id,
                     finished.subject,
-                    stats.get(f"{self.kind.results_field}_matched", "?"),
-                    self.kind.results_field,
-                    stats.get(f"{self.kind.results_field}_scanned", "?"),
+                    self.kind.describe_stats(record["stats"] or {}),
                 )
             self.run.count_task()
             yield record
@@ -332,3 +335,38 @@ class VideosStream(ResultsStream):
     replication_key = "published_at"
     state_partitioning_keys: t.ClassVar[list[str]] = [PROFILES.subject_field]
     schema = VIDEO_SCHEMA
+
+
+class SearchTasksStream(TasksStream):
+    """One record per keyword-search task."""
+
+    kind = SEARCHES
+    name = "search_tasks"
+    path = SEARCHES.route
+    schema = SEARCH_TASK_SCHEMA
+
+    @override
+    def requests(self) -> t.Sequence[TaskRequest]:
+        return self.settings.searches
+
+    @override
+    def given_task_ids(self) -> t.Sequence[str]:
+        return self.settings.search_task_ids
+
+
+class SearchResultsStream(ResultsStream):
+    """Every result of each completed search task, one row per query and video.
+
+    The key is (query, id): a daily search for the same query updates a video's counts
+    instead of adding a row per day, and a video that matches two queries has a row for
+    each.
+    """
+
+    kind = SEARCHES
+    name = "search_results"
+    path = SEARCHES.route + "/{task_id}"
+    parent_stream_type = SearchTasksStream
+    primary_keys = ("query", "id")
+    replication_key = "published_at"
+    state_partitioning_keys: t.ClassVar[list[str]] = [SEARCHES.subject_field]
+    schema = SEARCH_RESULT_SCHEMA

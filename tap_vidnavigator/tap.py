@@ -21,11 +21,17 @@ from singer_sdk.helpers.capabilities import (
 from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
+from tap_vidnavigator.client import VidNavigatorStream
 from tap_vidnavigator.errors import ApiError, TaskNotFoundError, VidNavigatorError
 from tap_vidnavigator.redaction import install_redaction, redact, register_secret
 from tap_vidnavigator.run import Run
 from tap_vidnavigator.settings import CONFIG_SCHEMA, Settings, SettingsError, parse_settings
-from tap_vidnavigator.streams import ProfileTasksStream, VideosStream
+from tap_vidnavigator.streams import (
+    ProfileTasksStream,
+    SearchResultsStream,
+    SearchTasksStream,
+    VideosStream,
+)
 from tap_vidnavigator.writer import OrjsonWriter
 
 _LOGGER = logging.getLogger("tap-vidnavigator")
@@ -80,8 +86,9 @@ class TapVidNavigator(Tap):
         return run
 
     @override
-    def discover_streams(self) -> list[ProfileTasksStream | VideosStream]:
-        return [ProfileTasksStream(self, self.run), VideosStream(self, self.run)]
+    def discover_streams(self) -> list[VidNavigatorStream]:
+        streams = (ProfileTasksStream, VideosStream, SearchTasksStream, SearchResultsStream)
+        return [stream(self, self.run) for stream in streams]
 
     def check_connection(self) -> None:
         """Prove the key works without spending credits.

@@ -33,8 +33,13 @@ def test_demo_twice(tmp_path):
         outputs.append(result.stdout)
     counts = [re.findall(r"vidnavigator\.(\w+)\s+([\d,]+) rows", out) for out in outputs]
     first, second = dict(counts[0]), dict(counts[1])
-    assert set(first) == set(second) == {"profile_tasks", "videos"}
+    assert (
+        set(first) == set(second) == {"profile_tasks", "videos", "search_tasks", "search_results"}
+    )
     assert first["videos"] == second["videos"] and int(first["videos"].replace(",", "")) > 5000
-    # One profile_tasks row per scrape task: six profiles, six new tasks per run.
+    assert first["search_results"] == second["search_results"]  # upserted on (query, id)
+    # One tasks row per task: six profiles and two searches, new tasks each run.
     assert (int(first["profile_tasks"]), int(second["profile_tasks"])) == (6, 12)
+    assert (int(first["search_tasks"]), int(second["search_tasks"])) == (2, 4)
+    assert "The three most liked results of each search" in outputs[1]
     assert "The five most viewed videos of each profile" in outputs[1]

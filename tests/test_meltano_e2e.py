@@ -36,6 +36,10 @@ EXPECTED = {
     "https://www.tiktok.com/@empty": {},
 }
 
+#: Searches beside the profiles, through Meltano's environment like the profiles.
+SEARCHES = ["#airfryer size120", {"query": "cats size60", "sort_by": "most_liked"}]
+SEARCH_TRUTH = {"#airfryer size120": {}, "cats size60": {"sort_by": "most_liked"}}
+
 pytestmark = pytest.mark.e2e
 
 
@@ -56,6 +60,7 @@ def meltano_run(
         "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
         "TAP_VIDNAVIGATOR_API_URL": emulator.url,
         "TAP_VIDNAVIGATOR_PROFILES": json.dumps(profiles),
+        "TAP_VIDNAVIGATOR_SEARCHES": json.dumps(SEARCHES),
         "TARGET_DUCKDB_FILEPATH": str(workdir / "warehouse.duckdb"),
         **(extra_env or {}),
     }
@@ -95,6 +100,28 @@ def _check_videos(rows: list[tuple[str, str, int | None]], emulator) -> None:
         assert truth[video_id]["url"].startswith(profile_url)
 
 
+def _check_search_results(rows: list[tuple[str, str, int | None]], emulator) -> None:
+    """(query, id, likes) rows from a warehouse equal the search ground truth exactly."""
+    keys = [(query, result_id) for query, result_id, _ in rows]
+    assert len(keys) == len(set(keys)), "duplicate (query, id) keys in the warehouse"
+    truth = {
+        (query, result["id"]): result
+        for query, filters in SEARCH_TRUTH.items()
+        for result in emulator.state.search_ground_truth(query, **filters)
+    }
+    assert set(keys) == set(truth)
+    for query, result_id, likes in rows:
+        expected = truth[(query, result_id)]["stats"]["likes"]
+        assert likes == (None if expected is None else int(expected))
+
+
+def _profile_tasks(emulator) -> list:
+    return sorted(
+        (task for task in emulator.state.tasks.values() if task.kind == "profile"),
+        key=lambda task: task.created_at,
+    )
+
+
 def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
     emulator = make_emulator(processing_seconds=0.3)
     schema = "vidnavigator_e2e"
@@ -123,6 +150,10 @@ def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
         _check_videos(cursor.fetchall(), emulator)  # ...and the others still loaded
         cursor.execute(f"select task_status, count(*) from {schema}.profile_tasks group by 1")
         assert dict(cursor.fetchall()) == {"completed": 4, "failed": 1}
+        cursor.execute(f"select query, id, likes from {schema}.search_results")
+        _check_search_results(cursor.fetchall(), emulator)
+        assert columns[("search_results", "hashtags")] == "ARRAY"
+        assert columns[("search_results", "views")] == "bigint"
         assert columns[("profile_tasks", "credits_used")] == "numeric"
         assert columns[("profile_tasks", "charges")] == "ARRAY"
 
@@ -136,29 +167,38 @@ def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
         _check_videos(cursor.fetchall(), emulator)  # a second run duplicates nothing
         cursor.execute(f"select count(*), count(distinct task_id) from {schema}.profile_tasks")
         assert cursor.fetchone() == (10, 10)  # one row per scrape task, five per run
+        cursor.execute(f"select query, id, likes from {schema}.search_results")
+        _check_search_results(cursor.fetchall(), emulator)  # upserted on (query, id)
+        # The README's join of search results to profile videos runs as written; the
+        # emulator's searches and profiles never share a video, so no row is exact.
+        cursor.execute(
+            readme_sql("join tap_vidnavigator.videos").replace("tap_vidnavigator.", f"{schema}.")
+        )
+        assert cursor.fetchall() == []
         # The README's "what does tracking @x cost us per month" query, as written there.
-        cursor.execute(readme_credits_query().replace("tap_vidnavigator.", f"{schema}."))
+        cursor.execute(readme_sql("credits_used").replace("tap_vidnavigator.", f"{schema}."))
         costs = {
             (uploader, month, scrapes, int(credits)) for uploader, month, scrapes, credits in cursor
         }
     truth: dict[tuple[str, dt.datetime], list[int]] = {}
-    for task in emulator.state.tasks.values():
+    for task in _profile_tasks(emulator):
         completed = dt.datetime.fromtimestamp(int(task.completes_at), dt.timezone.utc)
         month = completed.replace(tzinfo=None, day=1, hour=0, minute=0, second=0)
         truth.setdefault((task.handle, month), []).append(task.usage["total_credits"])
     assert costs == {(h, m, len(c), sum(c)) for (h, m), c in truth.items()}
-    assert sum(sum(c) for c in truth.values()) == emulator.counters().credits_charged
-    summary = [line for line in second.stderr.splitlines() if "Run summary" in line][-1]
-    second_run = sorted(emulator.state.tasks.values(), key=lambda task: task.created_at)[5:]
+    everything = sum(task.usage["total_credits"] for task in emulator.state.tasks.values())
+    assert everything == emulator.counters().credits_charged
+    summary = [line for line in second.stderr.splitlines() if "profile_tasks records" in line][-1]
+    second_run = _profile_tasks(emulator)[5:]
     used = sum(task.usage["total_credits"] for task in second_run)
     assert f"credits: {used} used by 5 task(s)" in summary
 
 
-def readme_credits_query() -> str:
-    """The README's SQL block that sums credits per profile and month."""
+def readme_sql(containing: str) -> str:
+    """The README's one SQL block that contains ``containing``."""
     readme = (ROOT / "README.md").read_text()
     blocks = readme.split("```sql\n")[1:]
-    [query] = [block.split("```")[0] for block in blocks if "credits_used" in block]
+    [query] = [block.split("```")[0] for block in blocks if containing in block]
     return query
 
 
@@ -182,13 +222,18 @@ def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
             ).fetchall()
         )
         assert kinds["published_at"] == "TIMESTAMP" and kinds["thumbnails"] == "JSON"
-    assert emulator.counters().submits == 5
+    assert emulator.counters().submits == 5 + 2
+    with contextlib.closing(duckdb.connect(warehouse, read_only=True)) as connection:
+        _check_search_results(
+            connection.sql("select query, id, likes from vidnavigator.search_results").fetchall(),
+            emulator,
+        )
 
     # New videos appear; the second run asks only from each bookmark less lookback_days.
     fresh = emulator.state.publish("https://www.tiktok.com/@tiktok", 3)
     second = meltano_run("target-duckdb", emulator, tmp_path, extra_env=env)
     assert second.returncode == 0, second.stderr[-5000:]
-    assert emulator.counters().submits == 10  # exactly one credit per profile per run
+    assert emulator.counters().submits == 14  # one submit per profile and search per run
     with contextlib.closing(duckdb.connect(warehouse, read_only=True)) as connection:
         rows = connection.sql(
             "select id, profile_url, likes, published_at from vidnavigator.videos"
@@ -200,12 +245,12 @@ def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
         for row in rows
         if row[1] == "https://www.tiktok.com/@tiktok" and row[0] not in {v["id"] for v in fresh}
     )
-    second_tasks = sorted(emulator.state.tasks.values(), key=lambda task: task.created_at)[5:]
+    second_tasks = _profile_tasks(emulator)[5:]
     by_handle = {task.handle: task for task in second_tasks}
     floor = (newest.date() - dt.timedelta(days=3)).isoformat()  # echoed as sent
     assert by_handle["tiktok"].filters.after_label == floor
     assert by_handle["empty"].filters.after_label is None  # no bookmark: no floor
-    summary = [line for line in second.stderr.splitlines() if "Run summary" in line][-1]
+    summary = [line for line in second.stderr.splitlines() if "profile_tasks records" in line][-1]
     refreshed = len(emulator.ground_truth("https://www.tiktok.com/@tiktok", after_date=floor))
     assert refreshed < len(emulator.ground_truth("https://www.tiktok.com/@tiktok"))
     loaded = sum(

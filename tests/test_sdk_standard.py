@@ -15,6 +15,7 @@ CONFIG = {
     "api_key": "demo-key",
     "api_url": EMULATOR.url,
     "profiles": ["@size120", {"profile_url": "@size80", "min_likes": 100}],
+    "searches": ["#airfryer size60", {"query": "cats size40", "sort_by": "most_liked"}],
     "poll_interval": 0.05,
     "page_size": 50,
 }
