@@ -179,7 +179,7 @@ class Field:
 
     name: str
     type: th.JSONTypeHelper | type[th.JSONTypeHelper]
-    #: How its value is typed: for videos, a key of _IN_PLACE / _REBUILD below; for
+    #: How its value is typed: for results, a key of _IN_PLACE / _REBUILD below; for
     #: tasks, the function that reads it from a task's Source.
     typing: t.Any
     description: str | None = None
@@ -187,6 +187,14 @@ class Field:
     #: tap adds it).
     api: str = "always"
     required: bool = False
+    #: Where a result's value is in the API object (``a.b``: field ``b`` of object
+    #: ``a``); by default the field's own name.
+    source: str = ""
+
+    @property
+    def path(self) -> str:
+        """Where the value is read from."""
+        return self.source or self.name
 
 
 VIDEO_FIELDS: tuple[Field, ...] = (
@@ -385,33 +393,48 @@ def video_record(raw: t.Any, task: TaskInfo) -> dict[str, t.Any]:
 
 
 def _rebuilt(raw: t.Any, task: TaskInfo) -> dict[str, t.Any]:
+    return rebuild_result(VIDEO_FIELDS, raw, task, "a video of task")
+
+
+def _at(raw: t.Mapping[str, t.Any], path: str) -> t.Any:
+    value: t.Any = raw
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def rebuild_result(
+    fields: tuple[Field, ...], raw: t.Any, task: t.Any, what: str
+) -> dict[str, t.Any]:
+    """Type one result of any shape from its table; RecordError when it has no id.
+
+    ``task`` carries the fields typed "task" by name; ``what`` names a result in
+    errors ("a video of task").
+    """
     if type(raw) is not dict:
-        msg = f"a video of task {task.task_id} is not an object: {str(raw)[:80]!r}"
+        msg = f"{what} {task.task_id} is not an object: {str(raw)[:80]!r}"
         raise RecordError(msg)
-    get = raw.get
-    video_id = get("id")
-    if type(video_id) is not str:
-        if isinstance(video_id, bool) or not isinstance(video_id, int):
-            msg = f"a video of task {task.task_id} has no id: {str(raw)[:120]!r}"
-            raise RecordError(msg)
-        video_id = str(video_id)
-    elif not video_id:
-        msg = f"a video of task {task.task_id} has no id: {str(raw)[:120]!r}"
+    result_id = raw.get("id")
+    if isinstance(result_id, int) and not isinstance(result_id, bool):
+        result_id = str(result_id)
+    if type(result_id) is not str or not result_id:
+        msg = f"{what} {task.task_id} has no id: {str(raw)[:120]!r}"
         raise RecordError(msg)
-    timestamp = _count(get("timestamp"))
+    [stamp] = [field for field in fields if field.typing == "timestamp"]
+    timestamp = _count(_at(raw, stamp.path))
     record: dict[str, t.Any] = {}
-    for field in VIDEO_FIELDS:
+    for field in fields:
         how = field.typing
         if how == "id":
-            record[field.name] = video_id
+            record[field.name] = result_id
         elif how == "task":
             record[field.name] = getattr(task, field.name)
         elif how == "timestamp":
             record[field.name] = timestamp
         elif how == "published":
-            record[field.name] = published_time(get(field.name), timestamp, video_id)
+            record[field.name] = published_time(_at(raw, field.path), timestamp, result_id)
         else:
-            record[field.name] = _REBUILD[how](get(field.name))
+            record[field.name] = _REBUILD[how](_at(raw, field.path))
     return record
 
 
@@ -721,65 +744,34 @@ class SearchTaskInfo(t.NamedTuple):
 #: (``a.b`` reads field ``b`` of object ``a``): the author, stats and music objects
 #: become columns a dashboard can use directly.
 SEARCH_RESULT_FIELDS: tuple[Field, ...] = (
-    Field("query", th.StringType, ("task", "query"), "The query it matched.", "never", True),
-    Field("id", th.StringType, ("id", "id"), "TikTok video ID.", required=True),
-    Field("task_id", th.StringType, ("task", "task_id"), "Search task that served it.", "never",
-          True),
-    Field("published_at", th.DateTimeType, ("published", "published_at"), "Published (UTC)."),
-    Field("timestamp", th.IntegerType, ("timestamp", "timestamp"), "Published, unix seconds."),
-    Field("item_type", th.IntegerType, ("count", "item_type")),
-    Field("description", th.StringType, ("text", "description")),
-    Field("author_id", th.StringType, ("text", "author.id")),
-    Field("author_unique_id", th.StringType, ("text", "author.unique_id"), "Author handle."),
-    Field("author_nickname", th.StringType, ("text", "author.nickname")),
-    Field("author_sec_uid", th.StringType, ("text", "author.sec_uid")),
-    Field("views", th.IntegerType, ("count", "stats.views")),
-    Field("likes", th.IntegerType, ("count", "stats.likes")),
-    Field("comments", th.IntegerType, ("count", "stats.comments")),
-    Field("shares", th.IntegerType, ("count", "stats.shares")),
-    Field("collects", th.IntegerType, ("count", "stats.collects")),
-    Field("music_id", th.StringType, ("text", "music.id")),
-    Field("music_title", th.StringType, ("text", "music.title")),
-    Field("music_author_name", th.StringType, ("text", "music.author_name")),
-    Field("music_duration", th.IntegerType, ("count", "music.duration"), "Seconds."),
-    Field("duration", th.NumberType, ("number", "duration"), "Length in seconds."),
-    Field("hashtags", th.ArrayType(th.StringType), ("strings", "hashtags")),
-    Field("url", th.StringType, ("text", "url"), "Video page URL."),
+    Field("query", th.StringType, "task", "The query it matched.", "never", True),
+    Field("id", th.StringType, "id", "TikTok video ID.", required=True),
+    Field("task_id", th.StringType, "task", "Search task that served it.", "never", True),
+    Field("published_at", th.DateTimeType, "published", "Published (UTC)."),
+    Field("timestamp", th.IntegerType, "timestamp", "Published, unix seconds."),
+    Field("item_type", th.IntegerType, "count"),
+    Field("description", th.StringType, "text"),
+    Field("author_id", th.StringType, "text", source="author.id"),
+    Field("author_unique_id", th.StringType, "text", "Author handle.", source="author.unique_id"),
+    Field("author_nickname", th.StringType, "text", source="author.nickname"),
+    Field("author_sec_uid", th.StringType, "text", source="author.sec_uid"),
+    Field("views", th.IntegerType, "count", source="stats.views"),
+    Field("likes", th.IntegerType, "count", source="stats.likes"),
+    Field("comments", th.IntegerType, "count", source="stats.comments"),
+    Field("shares", th.IntegerType, "count", source="stats.shares"),
+    Field("collects", th.IntegerType, "count", source="stats.collects"),
+    Field("music_id", th.StringType, "text", source="music.id"),
+    Field("music_title", th.StringType, "text", source="music.title"),
+    Field("music_author_name", th.StringType, "text", source="music.author_name"),
+    Field("music_duration", th.IntegerType, "count", "Seconds.", source="music.duration"),
+    Field("duration", th.NumberType, "number", "Length in seconds."),
+    Field("hashtags", th.ArrayType(th.StringType), "strings"),
+    Field("url", th.StringType, "text", "Video page URL."),
 )  # fmt: skip
 
 SEARCH_RESULT_SCHEMA = schema_of(SEARCH_RESULT_FIELDS)
 
 
-def _at(raw: t.Mapping[str, t.Any], path: str) -> t.Any:
-    value: t.Any = raw
-    for part in path.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
-
-
 def search_result_record(raw: t.Any, task: SearchTaskInfo) -> dict[str, t.Any]:
     """Type one search result; RecordError when it has no usable id."""
-    if type(raw) is not dict:
-        msg = f"a result of search task {task.task_id} is not an object: {str(raw)[:80]!r}"
-        raise RecordError(msg)
-    result_id = raw.get("id")
-    if isinstance(result_id, int) and not isinstance(result_id, bool):
-        result_id = str(result_id)
-    if type(result_id) is not str or not result_id:
-        msg = f"a result of search task {task.task_id} has no id: {str(raw)[:120]!r}"
-        raise RecordError(msg)
-    timestamp = _count(raw.get("timestamp"))
-    record: dict[str, t.Any] = {}
-    for field in SEARCH_RESULT_FIELDS:
-        how, path = field.typing
-        if how == "id":
-            record[field.name] = result_id
-        elif how == "task":
-            record[field.name] = getattr(task, path)
-        elif how == "timestamp":
-            record[field.name] = timestamp
-        elif how == "published":
-            record[field.name] = published_time(raw.get(path), timestamp, result_id)
-        else:
-            record[field.name] = _REBUILD[how](_at(raw, path))
-    return record
+    return rebuild_result(SEARCH_RESULT_FIELDS, raw, task, "a result of search task")

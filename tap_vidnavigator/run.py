@@ -20,6 +20,7 @@ if t.TYPE_CHECKING:
     from tap_vidnavigator.kinds import TaskKind
     from tap_vidnavigator.lifecycle import TaskLifecycle
     from tap_vidnavigator.settings import Settings, TaskRequest
+    from tap_vidnavigator.streams import TasksStream
 
 
 @dataclasses.dataclass
@@ -66,14 +67,13 @@ class Run:
         self._load_settings = load_settings
         self._finished: dict[str, FinishedTask] = {}
         self._problems: list[str] = []
-        self._tasks_emitted = 0
         self._results_emitted = 0
         self._in_flight: dict[str, InFlightTasks] = {}
         self._bookmarks: dict[str, Bookmarks] = {}
         self._lifecycle: TaskLifecycle | None = None
         #: Each kind's tasks stream, by kind name (the latest built, should the tap
         #: build its streams again), in the order the tap lists them.
-        self.tasks_streams: dict[str, t.Any] = {}
+        self.tasks_streams: dict[str, TasksStream] = {}
 
     def lifecycle(self, start: t.Callable[[], TaskLifecycle]) -> TaskLifecycle:
         """The run's one task loop, started by the first tasks stream that syncs.
@@ -127,18 +127,9 @@ class Run:
             )
 
     # -------------------------------------------------------------- counts
-    def count_task(self) -> None:
-        """A task record was emitted."""
-        self._tasks_emitted += 1
-
     def count_results(self, number: int) -> None:
         """``number`` result records were emitted."""
         self._results_emitted += number
-
-    @property
-    def tasks_emitted(self) -> int:
-        """Task records emitted so far."""
-        return self._tasks_emitted
 
     @property
     def results_emitted(self) -> int:

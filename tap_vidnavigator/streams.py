@@ -159,7 +159,7 @@ class TasksStream(VidNavigatorStream):
         lifecycle = self.run.lifecycle(self._start_lifecycle)
         completed = failed = 0
         credits = CreditTally()
-        emitted_before = (self.run.tasks_emitted, self.run.results_emitted)
+        results_before = self.run.results_emitted
         for finished in lifecycle.finished_tasks(self.kind):
             record = self.kind.task_record(finished.data, finished.subject, finished.usage)
             credits.add(record)
@@ -182,16 +182,15 @@ class TasksStream(VidNavigatorStream):
                     finished.subject,
                     self.kind.describe_stats(record["stats"] or {}),
                 )
-            self.run.count_task()
             yield record
         self.logger.info(
             "Run summary: %d %s records (%d completed, %d failed), %d %s records, %s, "
             "%d problem(s)",
-            self.run.tasks_emitted - emitted_before[0],
+            completed + failed,
             self.name,
             completed,
             failed,
-            self.run.results_emitted - emitted_before[1],
+            self.run.results_emitted - results_before,
             self.kind.results_field,
             credits.summary(),
             len(self.run.problems),
