@@ -28,6 +28,7 @@ TABLE_END = "<!-- settings-table:end -->"
 
 CAPABILITIES = [
     "about",
+    "batch",
     "catalog",
     "discover",
     "state",

@@ -325,22 +325,24 @@ class VidNavigatorStream(RESTStream[str]):
 
     # ------------------------------------------------------------ records
     @functools.cached_property
-    def _record_writer(self) -> tuple[OrjsonWriter, str] | None:
-        """The tap's writer and stream name when the SDK's pipeline would change nothing.
-
-        That is: nothing deselected, no stream map or flattening, and the tap's own
-        orjson writer. None otherwise.
-        """
+    def passes_through(self) -> bool:
+        """Whether records leave as ``get_records`` makes them: nothing deselected, no
+        stream map or flattening."""
         maps = self.stream_maps
-        writer = self._tap.message_writer
-        passes_through = (
+        return (
             len(maps) == 1
             and type(maps[0]) is SameRecordTransform
             and not maps[0].flattening_enabled
             and all(self.mask.values())
         )
-        if passes_through and isinstance(writer, OrjsonWriter):
-            return writer, maps[0].stream_alias
+
+    @functools.cached_property
+    def _record_writer(self) -> tuple[OrjsonWriter, str] | None:
+        """The tap's writer and stream name when the SDK's pipeline would change nothing
+        (see ``passes_through``) and the writer is the tap's own. None otherwise."""
+        writer = self._tap.message_writer
+        if self.passes_through and isinstance(writer, OrjsonWriter):
+            return writer, self.stream_maps[0].stream_alias
         return None
 
     @override

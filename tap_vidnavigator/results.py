@@ -117,8 +117,12 @@ class TaskResults:
         expected = self.finished.total_items
         return expected is None or len(self.seen) >= expected
 
-    def settle(self, bookmarks: Bookmarks) -> None:
-        """Count what was emitted; advance the bookmark only if every result arrived."""
+    def settle(self, bookmarks: Bookmarks, *, write_state: bool = True) -> None:
+        """Count what was emitted; advance the bookmark only if every result arrived.
+
+        ``write_state=False`` leaves the STATE to the caller: under BATCH the last
+        records are still being written to a file whose BATCH message must come first.
+        """
         finished = self.finished
         self._run.count_results(len(self.seen))
         expected = finished.total_items
@@ -131,4 +135,4 @@ class TaskResults:
             self._logger.error("Incomplete result in %s; its bookmark is not advanced", message)
             self._run.problem(message)
             return
-        bookmarks.advance(finished.subject, self.newest)
+        bookmarks.advance(finished.subject, self.newest, write_state=write_state)

@@ -11,11 +11,13 @@ import dataclasses
 import functools
 import typing as t
 
+from tap_vidnavigator.batch import BatchFiles, remove_old_batch_files, run_label
 from tap_vidnavigator.errors import RunFailedError
 from tap_vidnavigator.state import Bookmarks, InFlightTasks
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
+    from singer_sdk.helpers._batch import BatchConfig
 
     from tap_vidnavigator.kinds import TaskKind
     from tap_vidnavigator.lifecycle import TaskLifecycle
@@ -71,6 +73,8 @@ class Run:
         self._in_flight: dict[str, InFlightTasks] = {}
         self._bookmarks: dict[str, Bookmarks] = {}
         self._lifecycle: TaskLifecycle | None = None
+        self._batch_files: dict[str, BatchFiles] = {}
+        self._batch_label = run_label()
         #: Each kind's tasks stream, by kind name (the latest built, should the tap
         #: build its streams again), in the order the tap lists them.
         self.tasks_streams: dict[str, TasksStream] = {}
@@ -106,6 +110,17 @@ class Run:
     def settings(self) -> Settings:
         """The validated settings of this run."""
         return self._load_settings()
+
+    def batch_files(self, stream_name: str, batch_config: BatchConfig) -> BatchFiles:
+        """A stream's batch file writer for this run; the first one asked for first
+        removes the tap's batch files older than ``batch_file_retention_hours``."""
+        if not self._batch_files:
+            remove_old_batch_files(batch_config, self.settings.batch_file_retention_hours)
+        if stream_name not in self._batch_files:
+            self._batch_files[stream_name] = BatchFiles(
+                batch_config, stream_name, self._batch_label
+            )
+        return self._batch_files[stream_name]
 
     # ------------------------------------------------------------ problems
     def problem(self, message: str) -> None:

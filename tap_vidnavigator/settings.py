@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
+from tap_vidnavigator.batch import batch_config_errors
+
 DEFAULT_API_URL = "https://api.vidnavigator.com/v1"
 #: Each filter setting, and the submit-body field the provider's SDK sends it as
 #: (``vidnavigator`` 2.1.0, ``_core.submit_tiktok_profile_scrape``). The settings keep
@@ -193,6 +195,16 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Retries of one request after 429, 5xx, timeouts or connection errors, "
         "with exponential backoff honouring Retry-After, before the run fails.",
     ),
+    th.Property(
+        "batch_file_retention_hours",
+        th.IntegerType(minimum=0),
+        default=24,
+        title="Batch file retention hours",
+        description="With batch_config: at the start of a run, delete this tap's batch files "
+        "(tap-vidnavigator--*) under the batch storage root that are older than this many "
+        "hours. Their BATCH messages went out in earlier runs; target-snowflake deletes "
+        "each file once loaded, target-postgres never does.",
+    ),
 ).to_dict()
 
 
@@ -250,6 +262,7 @@ class Settings:
     lookback_days: int
     request_timeout: float
     max_retries: int
+    batch_file_retention_hours: int
 
 
 def canonical_profile_url(value: str) -> str | None:
@@ -567,6 +580,9 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
     max_active = _check_int("max_active_tasks", setting("max_active_tasks"), 1, errors)
     lookback = _check_int("lookback_days", setting("lookback_days"), 0, errors)
     max_retries = _check_int("max_retries", setting("max_retries"), 0, errors)
+    retention = _check_int(
+        "batch_file_retention_hours", setting("batch_file_retention_hours"), 0, errors
+    )
     use_download = setting("use_download_url")
     if not isinstance(use_download, bool):
         errors.append(f"use_download_url must be true or false, got {use_download!r}")
@@ -591,7 +607,9 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
         lookback_days=valid("lookback_days", lookback),
         request_timeout=_check_number("request_timeout", setting("request_timeout"), errors),
         max_retries=valid("max_retries", max_retries),
+        batch_file_retention_hours=valid("batch_file_retention_hours", retention),
     )
+    errors.extend(batch_config_errors(config.get("batch_config")))
     if errors:
         raise SettingsError(errors)
     return settings

@@ -131,8 +131,10 @@ class Bookmarks:
                 return parse_time(partition.get("replication_key_value"))
         return None
 
-    def advance(self, subject: str, newest: str | None) -> None:
-        """Move a subject's bookmark forward to ``newest`` (never back), and write STATE."""
+    def advance(self, subject: str, newest: str | None, *, write_state: bool = True) -> None:
+        """Move a subject's bookmark forward to ``newest`` (never back), and write STATE
+        (or only mark it changed, for the SDK's next STATE, when ``write_state`` is
+        false)."""
         newest_time = parse_time(newest)
         if newest_time is None:
             return
@@ -142,4 +144,7 @@ class Bookmarks:
         partition = self._stream.get_context_state({self._key: subject})
         partition["replication_key"] = REPLICATION_KEY
         partition["replication_key_value"] = newest_time.isoformat()
-        emit_state(self._stream)
+        if write_state:
+            emit_state(self._stream)
+        else:
+            self._stream.state_manager.is_flushed = False

@@ -8,6 +8,7 @@ comes from the kind's declaration (kinds.py).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import typing as t
 
@@ -29,6 +30,7 @@ from tap_vidnavigator.results import TaskResults, page_results
 
 if t.TYPE_CHECKING:
     import requests
+    from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
     from singer_sdk.helpers.types import Context
 
     from tap_vidnavigator.run import FinishedTask
@@ -90,6 +92,14 @@ class TasksStream(VidNavigatorStream):
         for child in self.child_streams:
             if isinstance(child, ResultsStream) and child.selected:
                 return child
+        return None
+
+    @override
+    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
+        # Task rows stay RECORD messages under batch_config: one small row per task,
+        # written the moment its results are, before the task leaves the in-flight
+        # state. In a batch file they would wait for the run's end, and a killed run
+        # would lose the rows of tasks it no longer remembers.
         return None
 
     def requests(self) -> t.Sequence[TaskRequest]:
@@ -219,6 +229,35 @@ class ResultsStream(VidNavigatorStream):
         run.keep_bookmarks(self.kind, self)
 
     @override
+    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
+        return self._batch_config
+
+    @functools.cached_property
+    def _batch_config(self) -> BatchConfig | None:
+        batch_config = super().get_batch_config(self.config)
+        if batch_config is not None and not self.passes_through:
+            # The SDK writes batch files before stream maps and deselection apply;
+            # RECORD messages carry what the user asked for.
+            self.logger.warning(
+                "%s: batch_config is ignored because of stream maps, flattening or "
+                "deselected properties on this stream; sending RECORD messages",
+                self.name,
+            )
+            return None
+        return batch_config
+
+    @override
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> t.Iterable[tuple[BaseBatchFileEncoding, list[str]]]:
+        # The same records as the RECORD path, through the same loop (the fast one),
+        # into files; the SDK emits each BATCH message, then STATE.
+        files = self.run.batch_files(self.name, batch_config)
+        records = self._sync_records(context, write_messages=False)
+        for url in files.write(records):
+            yield batch_config.encoding, [url]
+
+    @override
     def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict:
         params: dict[str, t.Any] = {"limit": self.settings.page_size}
         cursor = next_page_token or (context or {}).get(START_CURSOR)
@@ -282,7 +321,10 @@ class ResultsStream(VidNavigatorStream):
                 )
         if not complete:
             yield from results.typed(self._paged(finished, context), strict=False)
-        results.settle(self.run.bookmarks(self.kind))
+        # Under batch the last file is still open: its BATCH message goes first, then
+        # the SDK writes the STATE holding this bookmark.
+        batching = self.get_batch_config(self.config) is not None
+        results.settle(self.run.bookmarks(self.kind), write_state=not batching)
 
     def _downloaded(self, finished: FinishedTask) -> t.Iterator[t.Any]:
         if self._downloads is None:

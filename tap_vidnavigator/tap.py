@@ -47,8 +47,9 @@ class TapVidNavigator(Tap):
     message_writer_class = OrjsonWriter
     # What this tap supports and tests. Not activate-version: profile_tasks holds
     # only this run's tasks, so a target honouring it would delete earlier runs'
-    # rows. Not batch: the bookmark and in-flight logic are verified on records.
+    # rows. Batch: the results streams (batch.py); task rows stay RECORD messages.
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        PluginCapabilities.BATCH,
         TapCapabilities.CATALOG,
         TapCapabilities.STATE,
         TapCapabilities.DISCOVER,

@@ -49,6 +49,14 @@ def _dumps(value: t.Any, option: int) -> bytes:
         return (text + "\n" if option & orjson.OPT_APPEND_NEWLINE else text).encode()
 
 
+def encode_record(record: dict[str, t.Any]) -> bytes:
+    """One record as compact JSON (no newline): the RECORD and BATCH paths' encoder."""
+    try:
+        return orjson.dumps(record, default=_default, option=_RECORD_OPTIONS)
+    except orjson.JSONEncodeError:
+        return _dumps(record, _RECORD_OPTIONS)
+
+
 class OrjsonWriter(GenericSingerWriter[bytes, Message]):
     """Writes Singer messages as JSON lines to stdout."""
 
@@ -72,12 +80,8 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
         """
         if stream is not self._stream or time_extracted is not self._moment:
             self._set_envelope(stream, time_extracted)
-        try:
-            body = orjson.dumps(record, default=_default, option=_RECORD_OPTIONS)
-        except orjson.JSONEncodeError:
-            body = _dumps(record, _RECORD_OPTIONS)
         pending = self._pending
-        pending.append(b"".join((self._prefix, body, self._suffix)))
+        pending.append(b"".join((self._prefix, encode_record(record), self._suffix)))
         if len(pending) >= _WRITE_LINES:
             self.write_pending()
 
