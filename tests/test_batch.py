@@ -47,7 +47,7 @@ def batched(messages: list[dict], stream: str) -> list[dict]:
 
 def _without_task_ids(records: list[dict]) -> list[dict]:
     return sorted(
-        (json.dumps({k: v for k, v in r.items() if k != "task_id"}, sort_keys=True) for r in records)
+        json.dumps({k: v for k, v in r.items() if k != "task_id"}, sort_keys=True) for r in records
     )
 
 
