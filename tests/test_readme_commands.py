@@ -78,6 +78,11 @@ NOT_RUN_HERE: dict[str, tuple[str, str]] = {
         "needs a real Snowflake account; its dry run resolves both plugins and the block",
         "--dry-run",
     ),
+    "meltano --environment prod run tap-vidnavigator--batch target-snowflake": (
+        "needs a real Snowflake account; its dry run resolves both plugins and the block "
+        "(tests/test_snowflake_e2e.py runs the same target on fakesnow)",
+        "--dry-run",
+    ),
 }
 RUNS_IT = {"tests/test_demo.py": '"scripts" / "demo"', ".ci/run": "./scripts/test"}
 
@@ -185,6 +190,11 @@ def _check_effect(text, result, emulator, postgres, project_copy, env) -> None:
         [prod] = [e for e in project["environments"] if e["name"] == "prod"]
         [tap] = prod["config"]["plugins"]["extractors"]
         assert tap["config"]["profiles"] == ["@tiktok", "@nasa"]
+    elif text.endswith("run tap-vidnavigator--batch target-postgres"):
+        _check_loaded(postgres, emulator)  # the same rows, upserted from BATCH files
+        assert emulator.counters().submits == 6  # its own state: both profiles again
+        batches = list((project_copy / "output" / "batch").iterdir())
+        assert any("--videos--" in path.name for path in batches)  # target-postgres keeps them
     elif text.endswith("run tap-vidnavigator target-postgres"):
         _check_loaded(postgres, emulator)
         assert emulator.counters().submits == 2
