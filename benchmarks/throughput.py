@@ -1,8 +1,9 @@
 """Videos per second, one completed task of 100,000 videos, into /dev/null.
 
 Compares, in one run on one machine: the tap through cursor pages of 500, the tap
-through download_url, a raw requests + json loop writing the same RECORD lines, and
-the same loop with orjson (the practical limit). Ratios matter, not absolute figures.
+through download_url, the same with BATCH files (gzip, and the SDK's stock batch writer
+for reference), a raw requests + json loop writing the same RECORD lines, and the same
+loop with orjson (the practical limit). Ratios matter, not absolute figures.
 
     .venv/bin/python benchmarks/throughput.py [--videos 100000] [--repeat 3]
         [--before PYTHON]   # also an older tap, installed in PYTHON's environment
@@ -11,8 +12,11 @@ the same loop with orjson (the practical limit). Ratios matter, not absolute fig
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
+import tempfile
+from pathlib import Path
 
 from _common import completed_task, emulator_process, machine, tap_command, timed
 
@@ -36,6 +40,26 @@ while True:
 """
 
 
+# The same tap with the SDK's own get_batches (its JSON Lines batcher) instead of the
+# tap's: what batch writing costs without the tap's record path.
+STOCK_BATCHER = """
+import sys
+from singer_sdk import Stream
+from tap_vidnavigator.streams import ResultsStream
+from tap_vidnavigator.tap import TapVidNavigator
+ResultsStream.get_batches = Stream.get_batches
+TapVidNavigator.cli()
+"""
+
+
+def batch_config(folder: Path, compression: str) -> dict:
+    return {
+        "encoding": {"format": "jsonl", "compression": compression},
+        "storage": {"root": folder.as_uri()},
+        "batch_size": 50_000,
+    }
+
+
 def raw_loop(json_module: str) -> str:
     line = 'json.dumps({"type": "RECORD", "stream": "videos", "record": video})'
     dump = f'{line} + b"\\n"' if json_module == "orjson" else f'({line} + "\\n").encode()'
@@ -54,12 +78,25 @@ def main() -> int:
         "in the same round-robin, for a before/after comparison",
     )
     args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="tap-vidnavigator-batches-"))
     with emulator_process("--processing", "0") as url:
         task_id = completed_task(url, f"big{args.videos}")
         base = {"api_key": "demo-key", "api_url": url, "task_ids": [task_id], "page_size": 500}
         candidates = {
             "tap, cursor pages of 500": tap_command({**base, "use_download_url": False}),
             "tap, download_url": tap_command({**base, "use_download_url": True}),
+            "tap, download, BATCH gzip": tap_command(
+                {**base, "batch_config": batch_config(folder, "gzip")}
+            ),
+            "tap, download, BATCH plain": tap_command(
+                {**base, "batch_config": batch_config(folder, "none")}
+            ),
+            "SDK batcher, download, gzip": [
+                sys.executable,
+                "-c",
+                STOCK_BATCHER,
+                *tap_command({**base, "batch_config": batch_config(folder, "gzip")})[3:],
+            ],
             "tap startup only (--discover)": [*tap_command(base), "--discover"],
             **(
                 {
@@ -84,6 +121,7 @@ def main() -> int:
             for name, command in candidates.items():
                 runs[name].append(timed(command)[0])
         results = {name: statistics.median(times) for name, times in runs.items()}
+    shutil.rmtree(folder, ignore_errors=True)
     startup = results.pop("tap startup only (--discover)")
     print(f"machine: {machine()}")
     print(f"videos: {args.videos:,}; median of {args.repeat} runs; tap startup {startup:.2f} s")

@@ -14,6 +14,7 @@ and a random suffix, so that runs and streams never overwrite each other's files
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import gzip
 import itertools
@@ -109,21 +110,45 @@ class BatchFiles:
                     with gzip.GzipFile(
                         fileobj=sink, mode="wb", compresslevel=GZIP_LEVEL, mtime=0
                     ) as zipped:
-                        _write_lines(zipped, chunk)
+                        _write_lines(zipped, chunk, in_background=True)
                 else:
-                    _write_lines(sink, chunk)
+                    _write_lines(sink, chunk, in_background=False)
             yield storage.get_url(name)
 
 
-def _write_lines(sink: t.IO[bytes] | gzip.GzipFile, records: t.Iterable[dict[str, t.Any]]) -> None:
-    lines: list[bytes] = []
-    for record in records:
-        lines.append(encode_record(record))
-        if len(lines) == _WRITE_RECORDS:
-            sink.write(b"\n".join(lines) + b"\n")
-            lines.clear()
-    if lines:
-        sink.write(b"\n".join(lines) + b"\n")
+def _write_lines(
+    sink: t.IO[bytes] | gzip.GzipFile,
+    records: t.Iterable[dict[str, t.Any]],
+    *,
+    in_background: bool,
+) -> None:
+    """Encode records a megabyte at a time; write each slice, in a second thread when
+    ``in_background`` (zlib releases the GIL: compression overlaps encoding)."""
+    writer = concurrent.futures.ThreadPoolExecutor(1) if in_background else None
+    pending: list[concurrent.futures.Future[int]] = []
+
+    def write(data: bytes) -> None:
+        if writer is None:
+            sink.write(data)
+            return
+        pending.append(writer.submit(sink.write, data))
+        while len(pending) > 2:  # at most a few megabytes wait to be compressed
+            pending.pop(0).result()
+
+    try:
+        lines: list[bytes] = []
+        for record in records:
+            lines.append(encode_record(record))
+            if len(lines) == _WRITE_RECORDS:
+                write(b"\n".join(lines) + b"\n")
+                lines.clear()
+        if lines:
+            write(b"\n".join(lines) + b"\n")
+        for future in pending:
+            future.result()
+    finally:
+        if writer is not None:
+            writer.shutdown(wait=True)
 
 
 def remove_old_batch_files(batch_config: BatchConfig, older_than_hours: float) -> int:

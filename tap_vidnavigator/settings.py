@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from tap_vidnavigator.batch import batch_config_errors
+from tap_vidnavigator.shards import shard_of
 
 DEFAULT_API_URL = "https://api.vidnavigator.com/v1"
 #: Each filter setting, and the submit-body field the provider's SDK sends it as
@@ -196,6 +197,22 @@ CONFIG_SCHEMA = th.PropertiesList(
         "with exponential backoff honouring Retry-After, before the run fails.",
     ),
     th.Property(
+        "shard_count",
+        th.IntegerType(minimum=1),
+        default=1,
+        title="Shard count",
+        description="Split profiles, searches and task IDs into this many shards by a stable "
+        "hash of each item; a run extracts only shard_index's items. Run each shard with its "
+        "own state ID (orchestrate/shard.py does).",
+    ),
+    th.Property(
+        "shard_index",
+        th.IntegerType(minimum=0),
+        default=0,
+        title="Shard index",
+        description="Which shard this run extracts, from 0 to shard_count - 1.",
+    ),
+    th.Property(
         "batch_file_retention_hours",
         th.IntegerType(minimum=0),
         default=24,
@@ -263,6 +280,10 @@ class Settings:
     request_timeout: float
     max_retries: int
     batch_file_retention_hours: int
+    shard_index: int = 0
+    shard_count: int = 1
+    #: How many items of each list the whole configuration has (all shards).
+    configured: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def canonical_profile_url(value: str) -> str | None:
@@ -574,6 +595,10 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
     def setting(name: str) -> t.Any:
         return config.get(name, DEFAULTS[name])
 
+    def valid(name: str, value: t.Any) -> t.Any:
+        # An invalid value has been reported; the default stands in until the raise.
+        return DEFAULTS[name] if value is None else value
+
     page_size = _check_int("page_size", setting("page_size"), 1, errors)
     if page_size is not None and page_size > 500:
         errors.append(f"page_size must be between 1 and 500, got {page_size}")
@@ -583,13 +608,31 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
     retention = _check_int(
         "batch_file_retention_hours", setting("batch_file_retention_hours"), 0, errors
     )
+    shard_count = valid("shard_count", _check_int("shard_count", setting("shard_count"), 1, errors))
+    shard_index = valid("shard_index", _check_int("shard_index", setting("shard_index"), 0, errors))
+    if shard_index >= shard_count:
+        errors.append(
+            f"shard_index must be below shard_count ({shard_count}): shards are numbered "
+            f"0 to {shard_count - 1}, got {shard_index}"
+        )
+    configured = {
+        "profiles": len(profiles),
+        "task_ids": len(task_ids),
+        "searches": len(searches),
+        "search_task_ids": len(search_task_ids),
+    }
+    if shard_count > 1:
+
+        def mine(key: str) -> bool:
+            return shard_of(key, shard_count) == shard_index
+
+        profiles = tuple(r for r in profiles if mine(r.subject))
+        searches = tuple(r for r in searches if mine(r.subject))
+        task_ids = tuple(i for i in task_ids if mine(i))
+        search_task_ids = tuple(i for i in search_task_ids if mine(i))
     use_download = setting("use_download_url")
     if not isinstance(use_download, bool):
         errors.append(f"use_download_url must be true or false, got {use_download!r}")
-
-    def valid(name: str, value: t.Any) -> t.Any:
-        # An invalid value has been reported; the default stands in until the raise.
-        return DEFAULTS[name] if value is None else value
 
     settings = Settings(
         api_key=api_key,
@@ -608,6 +651,9 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
         request_timeout=_check_number("request_timeout", setting("request_timeout"), errors),
         max_retries=valid("max_retries", max_retries),
         batch_file_retention_hours=valid("batch_file_retention_hours", retention),
+        shard_index=shard_index,
+        shard_count=shard_count,
+        configured=configured,
     )
     errors.extend(batch_config_errors(config.get("batch_config")))
     if errors:

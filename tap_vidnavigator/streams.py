@@ -159,6 +159,25 @@ class TasksStream(VidNavigatorStream):
         )
 
     def _start_lifecycle(self) -> TaskLifecycle:
+        settings = self.settings
+        if settings.shard_count > 1:
+            mine = {
+                "profiles": settings.profiles,
+                "task_ids": settings.task_ids,
+                "searches": settings.searches,
+                "search_task_ids": settings.search_task_ids,
+            }
+            self.logger.info(
+                "Shard %d of %d (shard_index %d): %s",
+                settings.shard_index + 1,
+                settings.shard_count,
+                settings.shard_index,
+                ", ".join(
+                    f"{len(items)} of {settings.configured[name]} {name}"
+                    for name, items in mine.items()
+                    if settings.configured[name]
+                ),
+            )
         # Every selected kind's tasks go into the one loop, so kinds run side by side.
         streams = self.run.tasks_streams.values()
         work = [s.work() for s in streams if s.selected or s.has_selected_descendents]

