@@ -325,7 +325,9 @@ def summary(
         line = f"{state_id}: {marks} bookmark(s), {flying} task(s) in flight"
         folder = ROOT / "output" / "jsonl" / shard_suffix(index, count)
         if loader == "target-jsonl" and folder.is_dir():
-            rows = {p.stem: sum(1 for _ in p.open()) for p in sorted(folder.glob("*.jsonl"))}
+            # target-jsonl writes <stream>-<timestamp>.jsonl per run: the newest of each.
+            newest = {p.stem.split("-")[0]: p for p in sorted(folder.glob("*.jsonl"))}
+            rows = {name: sum(1 for _ in path.open()) for name, path in newest.items()}
             line += "; rows: " + ", ".join(f"{name} {n:,}" for name, n in rows.items())
         lines.append(line)
     return lines

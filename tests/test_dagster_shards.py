@@ -2,7 +2,7 @@
 
 Dagster runs orchestrate/definitions.py's job for real (its multiprocess executor, a
 temporary Dagster instance), each shard a real `meltano run` into the test PostgreSQL
-against the emulator. Dagster is imported inside the tests: the Python matrix collects
+against the emulator, Meltano's system database on that PostgreSQL too. Dagster is imported inside the tests: the Python matrix collects
 this file without it.
 """
 
@@ -20,6 +20,7 @@ import pytest
 from orchestrate import shard
 from tap_vidnavigator.shards import shard_of
 from tests.conftest import expected_videos
+from tests.test_meltano_e2e import _pg_env
 
 pytestmark = pytest.mark.e2e
 
@@ -74,15 +75,17 @@ def _execute(tmp_path, run_config):
         return result.success, steps
 
 
-def _pg_env(postgres: dict[str, t.Any], schema: str) -> dict[str, str]:
-    return {
-        "PG_HOST": postgres["host"],
-        "PG_PORT": str(postgres["port"]),
-        "PG_USER": postgres["user"],
-        "PG_PASSWORD": postgres["password"],
-        "PG_DATABASE": postgres["database"],
-        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
-    }
+def _system_database(postgres: dict[str, t.Any]) -> str:
+    """A new database on the test PostgreSQL for Meltano's own tables, as several
+    machines would share (tests/test_demo.py runs shards on a brand-new SQLite one)."""
+    database = f"meltano_{uuid.uuid4().hex[:6]}"
+    with contextlib.closing(psycopg2.connect(**postgres)) as connection:
+        connection.autocommit = True
+        connection.cursor().execute(f"create database {database}")
+    return (
+        f"postgresql+psycopg://{postgres['user']}:{postgres['password']}@{postgres['host']}:"
+        f"{postgres['port']}/{database}"
+    )
 
 
 def test_four_shards_run_at_once_each_with_its_own_state(
@@ -95,7 +98,7 @@ def test_four_shards_run_at_once_each_with_its_own_state(
     schema = f"shards_{uuid.uuid4().hex[:6]}"
     env = {
         **_pg_env(postgres, schema),
-        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",  # brand new
+        "MELTANO_DATABASE_URI": _system_database(postgres),
         "TAP_VIDNAVIGATOR_API_URL": emulator.url,
         "TAP_VIDNAVIGATOR_PROFILES": json.dumps([f"@{h}" for h in handles]),
         "TAP_VIDNAVIGATOR_SEARCHES": "[]",
@@ -176,40 +179,3 @@ def _check_warehouse(postgres, schema, emulator, handles) -> None:
     for handle in handles:
         truth |= set(expected_videos(emulator, f"https://www.tiktok.com/@{handle}"))
     assert len(ids) == len(set(ids)) and set(ids) == truth
-
-
-def test_meltano_system_database_on_postgresql(make_emulator, postgres, tmp_path, monkeypatch):
-    """What several machines would share: Meltano's state in PostgreSQL, not SQLite."""
-    database = f"meltano_{uuid.uuid4().hex[:6]}"
-    with contextlib.closing(psycopg2.connect(**postgres)) as connection:
-        connection.autocommit = True
-        connection.cursor().execute(f"create database {database}")
-    uri = (
-        f"postgresql+psycopg://{postgres['user']}:{postgres['password']}@{postgres['host']}:"
-        f"{postgres['port']}/{database}"
-    )
-    emulator = make_emulator(processing_seconds=0.5)
-    handles = ["size20", "size21", "size22"]
-    schema = f"shards_pg_{uuid.uuid4().hex[:6]}"
-    for name, value in {
-        **_pg_env(postgres, schema),
-        "MELTANO_DATABASE_URI": uri,
-        "TAP_VIDNAVIGATOR_API_URL": emulator.url,
-        "TAP_VIDNAVIGATOR_PROFILES": json.dumps([f"@{h}" for h in handles]),
-        "TAP_VIDNAVIGATOR_SEARCHES": "[]",
-    }.items():
-        monkeypatch.setenv(name, value)
-    success, steps = _execute(tmp_path, _run_config(shards=2, meltano_database_uri=uri))
-    assert success and len(steps) == 2
-    _check_warehouse(postgres, schema, emulator, handles)
-    pipeline = "dev:tap-vidnavigator-to-target-postgres"
-    assert sorted(shard.state_ids("dev", database_uri=uri)) == [
-        f"{pipeline}:shard-0-of-2",
-        f"{pipeline}:shard-1-of-2",
-    ]
-    with (
-        contextlib.closing(psycopg2.connect(**{**postgres, "database": database})) as connection,
-        connection.cursor() as cursor,
-    ):
-        cursor.execute("select count(*) from information_schema.tables where table_name = 'state'")
-        assert cursor.fetchone() == (1,)

@@ -62,7 +62,10 @@ def test_shards_command_runs_four_shards_with_their_own_states(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
-    assert "RUN_SUCCESS" in out, out[-3000:]
+    assert "==> all 4 shards succeeded in" in out, out[-3000:]
+    for index in range(4):
+        started = f"shard {index} of 4: --environment dev run --state-id-suffix shard-{index}-of-4"
+        assert started in out
     lines = re.findall(r"(dev:tap-vidnavigator-to-target-jsonl:shard-\d-of-4): (.*)", out)
     assert [state_id for state_id, _ in lines] == [
         f"dev:tap-vidnavigator-to-target-jsonl:shard-{i}-of-4" for i in range(4)

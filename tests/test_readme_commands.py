@@ -87,7 +87,7 @@ NOT_RUN_HERE: dict[str, tuple[str, str]] = {
         "bootstraps a whole project and runs Dagster: tests/test_demo.py runs it as written",
         "tests/test_demo.py",
     ),
-    "DAGSTER_HOME=$PWD/output/dagster .venv/bin/dagster dev -f orchestrate/definitions.py": (
+    ".venv/bin/dagster dev -f orchestrate/definitions.py": (
         "a web server that runs until stopped; Dagster loads and validates the same "
         "definitions instead",
         "instead: .venv/bin/dagster definitions validate -f orchestrate/definitions.py",
