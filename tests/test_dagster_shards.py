@@ -2,8 +2,8 @@
 
 Dagster runs orchestrate/definitions.py's job for real (its multiprocess executor, a
 temporary Dagster instance), each shard a real `meltano run` into the test PostgreSQL
-against the emulator, Meltano's system database on that PostgreSQL too. Dagster is imported inside the tests: the Python matrix collects
-this file without it.
+against the emulator, Meltano's system database on that PostgreSQL too. Dagster is
+imported inside the tests: the Python matrix collects this file without it.
 """
 
 from __future__ import annotations
