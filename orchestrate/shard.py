@@ -291,16 +291,22 @@ def reshard(
         if got.returncode == 0 and got.stdout.strip():
             states.append(json.loads(got.stdout).get("singer_state") or {})
     merged = _merge_states(states)
-    written = []
-    for index in range(new_count):
-        state_id = f"{base}:{shard_suffix(index, new_count)}"
-        value = json.dumps({"singer_state": _only_shard(merged, index, new_count)})
-        done = _meltano(
-            ["--environment", environment, "state", "set", "--force", state_id, value], env=env
-        )
-        if done.returncode != 0:
-            raise ShardError(f"meltano state set {state_id} failed: {done.stderr[-2000:]}")
-        written.append(state_id)
+    new_states = {
+        f"{base}:{shard_suffix(index, new_count)}": {
+            "completed": {"singer_state": _only_shard(merged, index, new_count)},
+            "partial": {},
+        }
+        for index in range(new_count)
+    }
+    # One import for every new state (the format of `meltano state export`).
+    done = subprocess.run(  # noqa: S603 - the project's own Meltano
+        [str(MELTANO), "--environment", environment, "state", "import"],
+        input=json.dumps(new_states), cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=600, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise ShardError(f"meltano state import failed: {done.stderr[-2000:]}")
+    written = list(new_states)
     if old_count != new_count:
         for index in range(old_count):
             state_id = f"{base}:{shard_suffix(index, old_count)}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -80,28 +81,30 @@ def _items(index: int, count: int) -> tuple[list[str], list[str]]:
     )
 
 
-def _set(state_id: str, state: dict) -> None:
-    done = shard._meltano(
-        ["--environment", "dev", "state", "set", "--force", state_id,
-         json.dumps({"singer_state": state})],
-        env=shard._base_env(None),
+def _import(states: dict[str, dict]) -> None:
+    done = subprocess.run(
+        [str(shard.MELTANO), "--environment", "dev", "state", "import"],
+        input=json.dumps(
+            {i: {"completed": {"singer_state": s}, "partial": {}} for i, s in states.items()}
+        ),
+        env=shard._base_env(None), capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-def _get(state_id: str) -> dict:
-    got = shard._meltano(
-        ["--environment", "dev", "state", "get", state_id], env=shard._base_env(None)
-    )
+def _export() -> dict[str, dict]:
+    got = subprocess.run(
+        [str(shard.MELTANO), "state", "export"],
+        env=shard._base_env(None), capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
     assert got.returncode == 0, got.stderr[-2000:]
-    return json.loads(got.stdout)["singer_state"]
+    return {i: s["completed"]["singer_state"] for i, s in json.loads(got.stdout).items()}
 
 
 def test_resharding_moves_every_bookmark_and_in_flight_task(tmp_path, monkeypatch):
     monkeypatch.setenv("MELTANO_DATABASE_URI", f"sqlite:///{tmp_path / 'meltano.db'}")
     base = shard.pipeline_id(*PIPELINE)
-    for index in range(2):
-        _set(f"{base}:shard-{index}-of-2", _state_of(_items(index, 2)))
+    _import({f"{base}:shard-{index}-of-2": _state_of(_items(index, 2)) for index in range(2)})
     # Starting 3 shards over 2 shards' states would lose them: refused, with the fix.
     with pytest.raises(shard.ShardError, match="reshard --from 2 --to 3"):
         shard.prepare(*PIPELINE, 3)
@@ -110,5 +113,7 @@ def test_resharding_moves_every_bookmark_and_in_flight_task(tmp_path, monkeypatc
 
     assert written == [f"{base}:shard-{i}-of-3" for i in range(3)]
     assert sorted(shard.prepare(*PIPELINE, 3)) == written  # the old states are gone
+    states = _export()
+    assert sorted(states) == written
     for index in range(3):
-        assert _sorted(_get(f"{base}:shard-{index}-of-3")) == _sorted(_state_of(_items(index, 3)))
+        assert _sorted(states[f"{base}:shard-{index}-of-3"]) == _sorted(_state_of(_items(index, 3)))
