@@ -69,3 +69,36 @@ def test_a_shard_run_extracts_and_remembers_only_its_own_items(emulator, tmp_pat
         seen |= mine
     assert seen == all_urls
     assert emulator.counters().submits == len(HANDLES)  # each profile paid for once
+
+
+def test_the_runner_refuses_what_cannot_run_in_parallel(tmp_path):
+    from orchestrate import shard
+
+    # DuckDB allows one writer per file: shards of a DuckDB pipeline would fail at load.
+    with pytest.raises(shard.ShardError, match="target-duckdb cannot take shards"):
+        shard.run_shard("dev", "tap-vidnavigator", "target-duckdb", 0, 2, project=tmp_path)
+    with pytest.raises(shard.ShardError, match="between 0 and 3, got 4"):
+        shard.run_shard("dev", "tap-vidnavigator", "target-postgres", 4, 4, project=tmp_path)
+
+
+def test_each_shard_has_its_own_run_files_folder_and_jsonl_folder(tmp_path):
+    from orchestrate import shard
+
+    (tmp_path / ".meltano" / "extractors" / "tap-vidnavigator").mkdir(parents=True)
+    folders = [
+        shard.system_folder("tap-vidnavigator", "target-jsonl", i, 2, project=tmp_path)
+        for i in range(2)
+    ]
+    assert folders[0] != folders[1]
+    for folder in folders:
+        # Installed plugins are shared; Meltano's run/ files are each shard's own.
+        assert (folder / "extractors" / "tap-vidnavigator").is_dir()
+        assert (folder / "extractors").resolve() == tmp_path / ".meltano" / "extractors"
+        assert not (folder / "run").exists()
+    env = shard.shard_environment(1, 2, "target-jsonl", system_folder=folders[1],
+                                  max_active_tasks=5)  # fmt: skip
+    assert env["MELTANO_SYS_DIR_ROOT"] == str(folders[1])
+    assert env["TAP_VIDNAVIGATOR_SHARD_INDEX"] == "1"
+    assert env["TAP_VIDNAVIGATOR_SHARD_COUNT"] == "2"
+    assert env["TAP_VIDNAVIGATOR_MAX_ACTIVE_TASKS"] == "5"
+    assert env["TARGET_JSONL_DESTINATION_PATH"] == "output/jsonl/shard-1-of-2"
