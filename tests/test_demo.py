@@ -11,7 +11,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.e2e
+# Both run ./scripts/bootstrap (meltano install in this project): one after the other.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("bootstrap")]
 
 
 def test_demo_twice(tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import shlex
@@ -236,6 +237,12 @@ def _check_effect(text, result, emulator, postgres, project_copy, env) -> None:
 
 # --------------------------------------------------------------- inline commands
 def _help(path: list[str]) -> str:
+    return _help_of(tuple(path))
+
+
+@functools.cache
+def _help_of(path: tuple[str, ...]) -> str:
+    # Several spans share a subcommand: each `meltano ... --help` is asked once.
     result = subprocess.run(
         [str(MELTANO_BIN / "meltano"), *path, "--help"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
