@@ -46,6 +46,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tap_vidnavigator.families import IN_FLIGHT, state_layout  # noqa: E402
 from tap_vidnavigator.shards import shard_of  # noqa: E402
 
 #: The project's Meltano (scripts/bootstrap installs it), else MELTANO_BIN or `meltano`.
@@ -56,12 +57,9 @@ MELTANO = (
 )
 #: The Meltano system folders that hold installed plugins: shared by every shard.
 PLUGIN_FOLDERS = ("extractors", "loaders", "mappers", "utilities", "transformers", "files")
-#: Per kind of task: its tasks stream (in-flight tasks) and results stream (bookmarks),
-#: and the subject both are kept by (tap_vidnavigator/kinds.py).
-STATE_STREAMS = (
-    ("profile_tasks", "videos", "profile_url"),
-    ("search_tasks", "search_results", "query"),
-)
+#: Per task family: its tasks stream (in-flight tasks) and results stream (bookmarks),
+#: and the subject both are kept by, as the tap declares them.
+STATE_STREAMS = state_layout()
 
 
 class ShardError(RuntimeError):
@@ -229,8 +227,8 @@ def _merge_states(states: t.Iterable[dict[str, t.Any]]) -> dict[str, t.Any]:
         for stream, value in (state.get("bookmarks") or {}).items():
             target = bookmarks.setdefault(stream, {})
             for key, entry in value.items():
-                if key == "in_flight":
-                    target.setdefault("in_flight", {}).update(entry)
+                if key == IN_FLIGHT:
+                    target.setdefault(IN_FLIGHT, {}).update(entry)
                 elif key == "partitions":
                     partitions = target.setdefault("partitions", [])
                     for partition in entry:
@@ -252,9 +250,9 @@ def _only_shard(state: dict[str, t.Any], index: int, count: int) -> dict[str, t.
     """The part of a merged state whose items belong to one shard."""
     bookmarks = json.loads(json.dumps(state.get("bookmarks", {})))
     for tasks_stream, results_stream, subject in STATE_STREAMS:
-        in_flight = bookmarks.get(tasks_stream, {}).get("in_flight")
+        in_flight = bookmarks.get(tasks_stream, {}).get(IN_FLIGHT)
         if isinstance(in_flight, dict):
-            bookmarks[tasks_stream]["in_flight"] = {
+            bookmarks[tasks_stream][IN_FLIGHT] = {
                 key: entry
                 for key, entry in in_flight.items()
                 if shard_of(str(entry.get(subject, key)), count) == index
@@ -327,7 +325,7 @@ def summary(
         state = json.loads(got.stdout).get("singer_state", {}) if got.returncode == 0 else {}
         bookmarks = state.get("bookmarks", {})
         marks = sum(len(bookmarks.get(r, {}).get("partitions", [])) for _, r, _ in STATE_STREAMS)
-        flying = sum(len(bookmarks.get(t_, {}).get("in_flight", {})) for t_, _, _ in STATE_STREAMS)
+        flying = sum(len(bookmarks.get(t_, {}).get(IN_FLIGHT, {})) for t_, _, _ in STATE_STREAMS)
         line = f"{state_id}: {marks} bookmark(s), {flying} task(s) in flight"
         folder = ROOT / "output" / "jsonl" / shard_suffix(index, count)
         if loader == "target-jsonl" and folder.is_dir():

@@ -19,6 +19,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tap_vidnavigator.families import TASK_FAMILIES  # noqa: E402
+
 HUB_FILE = ROOT / "hub" / "tap-vidnavigator.yml"
 README = ROOT / "README.md"
 CATALOG = ROOT / "catalog.json"
@@ -108,11 +111,11 @@ def hub_definition() -> dict[str, t.Any]:
         "maintenance_status": "active",
         "quality": "silver",
         "supported_python_versions": python_versions(),
+        # Any one list of any family, with the key, is enough to run.
         "settings_group_validation": [
-            ["api_key", "profiles"],
-            ["api_key", "task_ids"],
-            ["api_key", "searches"],
-            ["api_key", "search_task_ids"],
+            ["api_key", name]
+            for family in TASK_FAMILIES
+            for name in (family.requests_setting, family.task_ids_setting)
         ],
         "commands": {
             "check": {

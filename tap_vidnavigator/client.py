@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import email.utils
 import functools
 import random
@@ -13,11 +12,9 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
-from singer_sdk import RESTStream
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
 from tap_vidnavigator.errors import (
@@ -30,12 +27,11 @@ from tap_vidnavigator.errors import (
     TaskNotFoundError,
     TooManyActiveJobsError,
 )
+from tap_vidnavigator.record_loop import FastRecordLoopStream
 from tap_vidnavigator.redaction import redact
-from tap_vidnavigator.writer import OrjsonWriter
 
 if t.TYPE_CHECKING:
     from backoff.types import Details
-    from singer_sdk.helpers.types import Context
 
     from tap_vidnavigator.run import Run
     from tap_vidnavigator.settings import Settings
@@ -51,7 +47,6 @@ RETRIABLE_ERRORS = (
 )
 MAX_SERVER_WAIT = 300.0
 _BODY_QUOTE = 200
-_COUNT_EVERY = 500
 
 try:
     _VERSION = version("tap-vidnavigator")
@@ -143,39 +138,17 @@ def describe_failure(exc: BaseException) -> str:
     return f"connection failed ({type(exc).__name__})"
 
 
-class VidNavigatorStream(RESTStream[str]):
+class VidNavigatorStream(FastRecordLoopStream):
     """Shared behaviour of the tap's streams; see the contract in shared/api."""
 
-    # Records are typed once by the tap (records.py); the SDK's second pass is redundant.
+    # Records are typed once by the tap (records/); the SDK's second pass is redundant.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     # requests keeps custom headers such as X-API-Key on a redirect to another host;
     # the API never redirects, so a redirect is refused instead of followed.
     allow_redirects = False
 
-    #: A stream opts in to the tap's own record loop (see _sync_records). It must keep
-    #: its bookmarks itself (override _increment_stream_state), have no child streams
-    #: and no post_process: checked when the class is defined, so that a stream that
-    #: cannot take the fast loop fails at import instead of silently going slow.
-    fast_record_path: t.ClassVar[bool] = False
-
-    @override
-    def __init_subclass__(cls, **kwargs: t.Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if not cls.fast_record_path:
-            return
-        problems = []
-        if cls._increment_stream_state is RESTStream._increment_stream_state:
-            problems.append("it does not keep its own bookmarks (_increment_stream_state)")
-        if cls.post_process is not RESTStream.post_process:
-            problems.append("it overrides post_process, which the fast loop skips")
-        if problems:
-            msg = f"{cls.__name__} asks for fast_record_path but " + " and ".join(problems)
-            raise TypeError(msg)
-
     def __init__(self, tap: t.Any, run: Run) -> None:
         self.run = run
-        self._extracted_checked = -1e9
-        self._extracted_at = datetime.datetime.now(datetime.timezone.utc)
         super().__init__(tap)
 
     @property
@@ -322,97 +295,6 @@ class VidNavigatorStream(RESTStream[str]):
                 ) from exc
 
         return call
-
-    # ------------------------------------------------------------ records
-    @functools.cached_property
-    def passes_through(self) -> bool:
-        """Whether records leave as ``get_records`` makes them: nothing deselected, no
-        stream map or flattening."""
-        maps = self.stream_maps
-        return (
-            len(maps) == 1
-            and type(maps[0]) is SameRecordTransform
-            and not maps[0].flattening_enabled
-            and all(self.mask.values())
-        )
-
-    @functools.cached_property
-    def _record_writer(self) -> tuple[OrjsonWriter, str] | None:
-        """The tap's writer and stream name when the SDK's pipeline would change nothing
-        (see ``passes_through``) and the writer is the tap's own. None otherwise."""
-        writer = self._tap.message_writer
-        if self.passes_through and isinstance(writer, OrjsonWriter):
-            return writer, self.stream_maps[0].stream_alias
-        return None
-
-    @override
-    def _sync_records(
-        self, context: Context | None = None, *, write_messages: bool = True
-    ) -> t.Generator[dict, t.Any, t.Any]:
-        # The tap's one replacement of the SDK's record path, and why: for every
-        # record the SDK's loop pops deselected properties, conforms types, applies
-        # stream maps, builds a message object, passes it through two writer layers,
-        # looks for child contexts and updates bookmarks. For a stream that opts in
-        # (fast_record_path: no child streams, no post_process, bookmarks kept by the
-        # stream itself, all checked at class definition) and, at run time, is
-        # selected, has a context, nothing deselected, no maps and the tap's writer,
-        # each of those returns the record unchanged (conformance is off: records.py
-        # types each value once), at more cost than everything else the tap does per
-        # record. This loop keeps what still matters (metrics, the dry-run record
-        # limit, partition keys, STATE every STATE_MSG_FREQUENCY records and at the
-        # end) and writes each record straight to the writer. Any other case runs the
-        # SDK's own loop. tests/test_sdk_internals.py checks that both write the same
-        # messages, message for message.
-        fast = self._record_writer if self.fast_record_path else None
-        if (
-            fast is None
-            or context is None
-            or self.child_streams
-            or not self.selected
-            or self._stream_version is not None
-        ):
-            yield from super()._sync_records(context, write_messages=write_messages)
-            return
-        writer, stream_name = fast
-        limit = self.ABORT_AT_RECORD_COUNT
-        partition = self._get_state_partition_context(context) or {}
-        record_counter = self.get_record_counter()
-        timer = self.get_sync_timer()
-        with record_counter, timer:
-            record_counter.with_context(context)
-            timer.with_context(context)
-            self._write_starting_replication_value(context)
-            uncounted = 0
-            try:
-                for index, record in enumerate(self.get_records(context)):
-                    if limit is not None:
-                        self._check_max_record_limit(current_record_index=index)
-                    for key, value in partition.items():
-                        if key not in record:
-                            record[key] = value
-                    if write_messages:
-                        # time_extracted to the second, computed once a second.
-                        now = time.monotonic()
-                        if now - self._extracted_checked >= 1.0:
-                            self._extracted_checked = now
-                            self._extracted_at = datetime.datetime.now(
-                                datetime.timezone.utc
-                            ).replace(microsecond=0)
-                        writer.write_record(stream_name, record, self._extracted_at)
-                        self.state_manager.is_flushed = False
-                        if (index + 1) % self.STATE_MSG_FREQUENCY == 0:
-                            self._write_state_message()
-                    uncounted += 1
-                    if uncounted == _COUNT_EVERY:  # the counter logs by time: fewer calls
-                        record_counter.increment(uncounted)
-                        uncounted = 0
-                    yield record
-            finally:
-                record_counter.increment(uncounted)
-            if context == partition:
-                self._finalize_state(self.get_context_state(context))
-        if write_messages:
-            self._write_state_message()
 
     # --------------------------------------------------------- plain calls
     def call_api(

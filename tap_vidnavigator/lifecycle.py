@@ -84,7 +84,7 @@ class _Tracked:
     def described(self) -> str:
         if self.request is not None:
             return self.work.kind.describe(self.request)
-        return self.subject or "task_ids"
+        return self.subject or self.work.kind.family.task_ids_setting
 
 
 def _of(finished: FinishedTask, kind: TaskKind | None) -> bool:

@@ -1,9 +1,9 @@
 """The results of one finished task, of any kind: typed, each once, and counted.
 
 A task's results arrive through its download or its pages (or both, when a download
-breaks half-way); either way each distinct result is emitted once, the newest
-``published_at`` is noted for the bookmark, and at the end the count is checked
-against what the API said the task holds.
+breaks half-way); either way each distinct result is emitted once (by its family's
+``result_id``), the newest value of its ``replication_key`` is noted for the bookmark,
+and at the end the count is checked against what the API said the task holds.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import array
 import typing as t
 
 from tap_vidnavigator.errors import BadResponseError
-from tap_vidnavigator.records import RecordError
+from tap_vidnavigator.records.values import RecordError
 
 if t.TYPE_CHECKING:
     import logging
@@ -88,6 +88,8 @@ class TaskResults:
         RecordError when ``strict`` (a download: page instead), else is skipped as a
         problem of the run."""
         seen, newest = self.seen, self.newest
+        family = self.finished.kind.family
+        id_field, replication_key = family.result_id, family.replication_key
         try:
             for raw in raw_results:
                 try:
@@ -102,11 +104,11 @@ class TaskResults:
                     )
                     self._run.problem(str(exc))
                     continue
-                if not seen.add(record["id"]):
+                if not seen.add(record[id_field]):
                     continue
-                published = record["published_at"]
-                if published and (newest is None or published > newest):
-                    newest = published
+                value = record[replication_key]
+                if value and (newest is None or value > newest):
+                    newest = value
                 yield record
         finally:
             self.newest = newest

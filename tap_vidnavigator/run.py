@@ -96,7 +96,9 @@ class Run:
 
     def keep_bookmarks(self, kind: TaskKind, results_stream: Stream) -> None:
         """A kind's bookmarks live in its results stream's state, one per subject."""
-        self._bookmarks[kind.name] = Bookmarks(results_stream, kind.subject_field)
+        self._bookmarks[kind.name] = Bookmarks(
+            results_stream, kind.subject_field, kind.family.replication_key
+        )
 
     def in_flight(self, kind: TaskKind) -> InFlightTasks:
         """The tasks of a kind submitted and not yet fully extracted."""

@@ -18,65 +18,39 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from tap_vidnavigator.batch import batch_config_errors
+from tap_vidnavigator.families import TASK_FAMILIES, Filter, TaskFamily, top_level_filters
 from tap_vidnavigator.shards import shard_of
 
 DEFAULT_API_URL = "https://api.vidnavigator.com/v1"
-#: Each filter setting, and the submit-body field the provider's SDK sends it as
-#: (``vidnavigator`` 2.1.0, ``_core.submit_tiktok_profile_scrape``). The settings keep
-#: the names users know; the dates' names are the page's older spelling, which the
-#: live API may ignore in silence (and then scrape, and charge for, everything).
-FILTER_API_FIELDS: dict[str, str] = {
-    "max_posts": "max_posts",
-    "after_date": "after_datetime",
-    "before_date": "before_datetime",
-    "min_likes": "min_likes",
-    "max_likes": "max_likes",
-}
-FILTER_NAMES = tuple(FILTER_API_FIELDS)
-
-_HANDLE = r"[A-Za-z0-9_.]{2,24}"
-_PROFILE_URL_RE = re.compile(
-    rf"^(?:https?://)?(?:www\.|m\.)?tiktok\.com/@(?P<handle>{_HANDLE})/?(?:[?#].*)?$"
-)
-_BARE_HANDLE_RE = re.compile(rf"^@(?P<handle>{_HANDLE})$")
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # Seconds may arrive as numbers or as numeric strings: Meltano 4.4 passes a setting of
 # kind "string" (the only kind that works from an environment variable) as a string.
 _SECONDS = th.CustomType({"type": ["number", "string"]})
 
-_FILTER_PROPERTIES = (
-    th.Property(
-        "max_posts",
-        th.IntegerType(minimum=1),
-        title="Max posts",
-        description="Stop each scrape after this many matching posts (1 or more).",
-    ),
-    th.Property(
-        "after_date",
-        th.StringType,
-        title="After date",
-        description="Only posts published on or after this date (YYYY-MM-DD, UTC).",
-    ),
-    th.Property(
-        "before_date",
-        th.StringType,
-        title="Before date",
-        description="Only posts published on or before this date (YYYY-MM-DD, UTC).",
-    ),
-    th.Property(
-        "min_likes",
-        th.IntegerType(minimum=0),
-        title="Min likes",
-        description="Only posts with at least this many likes.",
-    ),
-    th.Property(
-        "max_likes",
-        th.IntegerType(minimum=0),
-        title="Max likes",
-        description="Only posts with at most this many likes.",
-    ),
-)
+
+def _filter_property(item: Filter) -> th.Property:
+    kind: t.Any = th.StringType if item.type != "count" else th.IntegerType(minimum=item.minimum)
+    return th.Property(item.name, kind, title=item.title, description=item.description)
+
+
+def _family_properties(family: TaskFamily) -> tuple[th.Property, ...]:
+    listed = th.ArrayType(th.CustomType({"anyOf": [{"type": "string"}, {"type": "object"}]}))
+    return (
+        th.Property(
+            family.requests_setting,
+            listed,
+            title=family.requests_title,
+            description=family.requests_description,
+        ),
+        th.Property(
+            family.task_ids_setting,
+            th.ArrayType(th.StringType),
+            title=family.task_ids_title,
+            description=family.task_ids_description,
+        ),
+    )
+
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -95,40 +69,11 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Base URL of the VidNavigator API. Plain http is refused unless the "
         "host is loopback (for the local emulator).",
     ),
-    th.Property(
-        "profiles",
-        th.ArrayType(th.CustomType({"anyOf": [{"type": "string"}, {"type": "object"}]})),
-        title="Profiles",
-        description="TikTok profiles to scrape: each a profile URL, a bare @handle, or an "
-        "object {profile_url, max_posts, after_date, before_date, min_likes, max_likes} "
-        "whose values override the defaults below.",
-    ),
-    *_FILTER_PROPERTIES,
-    th.Property(
-        "task_ids",
-        th.ArrayType(th.StringType),
-        title="Task IDs",
-        description="Existing scrape task IDs to read without submitting anything "
-        "(no credits spent).",
-    ),
-    th.Property(
-        "searches",
-        th.ArrayType(th.CustomType({"anyOf": [{"type": "string"}, {"type": "object"}]})),
-        title="Searches",
-        description="TikTok keyword searches: each a query (a keyword or #hashtag) or an "
-        "object {query, max_results, parallel_search_slices, sort_by (relevance, most_liked, "
-        "newest), published_within (all, past_24_hours, this_week, this_month, "
-        "last_3_months, last_6_months), after_date, before_date, min_likes, max_likes, "
-        "min_views, max_views}; after_date, before_date, min_likes and max_likes default to "
-        "the top-level settings.",
-    ),
-    th.Property(
-        "search_task_ids",
-        th.ArrayType(th.StringType),
-        title="Search task IDs",
-        description="Existing search task IDs to read without submitting anything "
-        "(no credits spent).",
-    ),
+    # The first family's list, then the defaults its description calls "below".
+    *_family_properties(TASK_FAMILIES[0])[:1],
+    *(_filter_property(item) for item in top_level_filters()),
+    *_family_properties(TASK_FAMILIES[0])[1:],
+    *(prop for family in TASK_FAMILIES[1:] for prop in _family_properties(family)),
     th.Property(
         "page_size",
         th.IntegerType(minimum=1, maximum=500),
@@ -266,10 +211,9 @@ class Settings:
 
     api_key: str
     api_url: str
-    profiles: tuple[TaskRequest, ...]
-    task_ids: tuple[str, ...]
-    searches: tuple[TaskRequest, ...]
-    search_task_ids: tuple[str, ...]
+    #: Per task family (by name): the requests to submit, and the task ids to read.
+    requests: t.Mapping[str, tuple[TaskRequest, ...]]
+    task_ids: t.Mapping[str, tuple[str, ...]]
     page_size: int
     poll_interval: float
     task_timeout: float
@@ -282,17 +226,16 @@ class Settings:
     batch_file_retention_hours: int
     shard_index: int = 0
     shard_count: int = 1
-    #: How many items of each list the whole configuration has (all shards).
+    #: How many items of each list setting the whole configuration has (all shards).
     configured: dict[str, int] = dataclasses.field(default_factory=dict)
 
+    def requests_for(self, family: TaskFamily) -> tuple[TaskRequest, ...]:
+        """The requests of a family that this run (this shard) makes."""
+        return self.requests.get(family.name, ())
 
-def canonical_profile_url(value: str) -> str | None:
-    """``https://www.tiktok.com/@handle`` for a profile URL or ``@handle``, else None."""
-    text = value.strip()
-    match = _BARE_HANDLE_RE.match(text) or _PROFILE_URL_RE.match(text)
-    if not match:
-        return None
-    return f"https://www.tiktok.com/@{match.group('handle').lower()}"
+    def task_ids_for(self, family: TaskFamily) -> tuple[str, ...]:
+        """The existing tasks of a family that this run (this shard) reads."""
+        return self.task_ids.get(family.name, ())
 
 
 def _is_loopback(host: str) -> bool:
@@ -364,120 +307,121 @@ def _check_number(name: str, value: t.Any, errors: list[str]) -> float:
     return number
 
 
-def _cross_check(where: str, filters: dict[str, t.Any], errors: list[str]) -> None:
-    after, before = filters["after_date"], filters["before_date"]
-    if after and before and after > before:
-        errors.append(
-            f"{where}after_date {after} is later than {where}before_date {before}: "
-            "no post can match; swap or widen them"
-        )
-    min_likes, max_likes = filters["min_likes"], filters["max_likes"]
-    if min_likes is not None and max_likes is not None and min_likes > max_likes:
-        errors.append(
-            f"{where}min_likes {min_likes} is greater than {where}max_likes "
-            f"{max_likes}: no post can match"
-        )
+def _choice(where: str, value: t.Any, allowed: tuple[str, ...], errors: list[str]) -> t.Any:
+    if value is not None and value not in allowed:
+        errors.append(f"{where} must be one of {', '.join(allowed)}, got {value!r}")
+        return None
+    return value
 
 
-def _filters(where: str, source: t.Mapping[str, t.Any], errors: list[str]) -> dict[str, t.Any]:
+def _check_filter(where: str, item: Filter, value: t.Any, errors: list[str]) -> t.Any:
+    """One filter's value, checked and normalised, or None (reported when invalid)."""
+    name = f"{where}{item.name}"
+    if item.type == "date":
+        date = _check_date(name, value, errors)
+        return date.isoformat() if date else None
+    if item.type == "choice":
+        return _choice(name, value, item.choices, errors)
+    return _check_int(name, value, item.minimum, errors)
+
+
+def _cross_check(
+    family_ranges: tuple[tuple[str, str], ...],
+    filters: t.Mapping[str, t.Any],
+    errors: list[str],
+    *,
+    where: str = "",
+    suffix: str = "",
+) -> None:
+    """Refuse (low, high) pairs that cross: no post could match."""
+    for low_name, high_name in family_ranges:
+        low, high = filters.get(low_name), filters.get(high_name)
+        if low is None or high is None or low <= high:
+            continue
+        if isinstance(low, str):
+            errors.append(
+                f"{where}{low_name} {low} is later than {where}{high_name} {high}{suffix}: "
+                "no post can match; swap or widen them"
+            )
+        else:
+            errors.append(
+                f"{where}{low_name} {low} is greater than {where}{high_name} {high}{suffix}: "
+                "no post can match"
+            )
+
+
+def _top_level_filters(config: t.Mapping[str, t.Any], errors: list[str]) -> dict[str, t.Any]:
+    """The top-level filter settings: the defaults of every family's items."""
     found = len(errors)
-    after = _check_date(f"{where}after_date", source.get("after_date"), errors)
-    before = _check_date(f"{where}before_date", source.get("before_date"), errors)
     filters = {
-        "max_posts": _check_int(f"{where}max_posts", source.get("max_posts"), 1, errors),
-        "after_date": after.isoformat() if after else None,
-        "before_date": before.isoformat() if before else None,
-        "min_likes": _check_int(f"{where}min_likes", source.get("min_likes"), 0, errors),
-        "max_likes": _check_int(f"{where}max_likes", source.get("max_likes"), 0, errors),
+        item.name: _check_filter("", item, config.get(item.name), errors)
+        for item in top_level_filters()
     }
     if len(errors) == found:
-        _cross_check(where, filters, errors)
+        ranges = {pair for family in TASK_FAMILIES for pair in family.ranges}
+        _cross_check(tuple(sorted(ranges)), filters, errors)
     return filters
 
 
-class _ListedRequests(t.NamedTuple):
-    """How one setting lists requests of a kind: items are a subject or an object."""
-
-    setting: str
-    subject_key: str
-    filter_names: tuple[str, ...]
-    #: "a profile URL, an @handle" / "a query": what an item may be besides an object.
-    item: str
-    #: The same in the plural, for the list as a whole.
-    items: str
-    canonical: t.Callable[[str], str | None]
-    #: The error for an item whose subject is not one.
-    not_a_subject: t.Callable[[str, t.Any], str]
-    #: The item's effective filters (the defaults where it sets none), checked.
-    filters: t.Callable[[str, t.Mapping[str, t.Any], dict[str, t.Any], list[str]], dict]
+def _item_filters(
+    family: TaskFamily,
+    where: str,
+    item: t.Mapping[str, t.Any],
+    defaults: t.Mapping[str, t.Any],
+    errors: list[str],
+) -> dict[str, t.Any]:
+    """An item's effective filters: its own, else the top-level default; checked."""
+    found = len(errors)
+    own = {f.name: _check_filter(f"{where}.", f, item.get(f.name), errors) for f in family.filters}
+    merged = {
+        f.name: own[f.name] if own[f.name] is not None or not f.top_level else defaults[f.name]
+        for f in family.filters
+    }
+    if len(errors) == found:
+        _cross_check(family.ranges, own, errors, where=f"{where}.")
+    if len(errors) == found and merged != own:
+        defaults_note = " (with the top-level defaults)"
+        _cross_check(family.ranges, merged, errors, where=f"{where}.", suffix=defaults_note)
+    return merged
 
 
 def _listed_requests(
-    spec: _ListedRequests,
+    family: TaskFamily,
     config: t.Mapping[str, t.Any],
-    defaults: dict[str, t.Any],
+    defaults: t.Mapping[str, t.Any],
     errors: list[str],
 ) -> tuple[TaskRequest, ...]:
-    raw = config.get(spec.setting) or []
+    setting = family.requests_setting
+    raw = config.get(setting) or []
     if not isinstance(raw, list):
-        errors.append(f"{spec.setting} must be a list of {spec.items} or objects")
+        errors.append(f"{setting} must be a list of {family.items} or objects")
         return ()
     requests: dict[str, TaskRequest] = {}
     for index, item in enumerate(raw):
-        where = f"{spec.setting}[{index}]"
+        where = f"{setting}[{index}]"
         text: t.Any
         source: t.Mapping[str, t.Any]
         if isinstance(item, str):
             text, source = item, {}
         elif isinstance(item, dict):
-            unknown = sorted(set(item) - {spec.subject_key, *spec.filter_names})
+            unknown = sorted(set(item) - {family.subject_field, *family.filter_names})
             if unknown:
                 errors.append(
-                    f"{where} has unknown keys {unknown}; allowed: {spec.subject_key}, "
-                    + ", ".join(spec.filter_names)
+                    f"{where} has unknown keys {unknown}; allowed: {family.subject_field}, "
+                    + ", ".join(family.filter_names)
                 )
-            text, source = item.get(spec.subject_key) or "", item
+            text, source = item.get(family.subject_field) or "", item
         else:
-            errors.append(f"{where} must be {spec.item} or an object, got {item!r}")
+            errors.append(f"{where} must be {family.item} or an object, got {item!r}")
             continue
-        filters = spec.filters(where, source, defaults, errors)
-        subject = spec.canonical(text) if isinstance(text, str) else None
+        filters = _item_filters(family, where, source, defaults, errors)
+        subject = family.canonical_subject(text) if isinstance(text, str) else None
         if subject is None:
-            errors.append(spec.not_a_subject(where, text))
+            errors.append(family.not_a_subject.format(where=where, text=text))
             continue
         request = TaskRequest(subject, tuple(filters.items()))
         requests.setdefault(request.key, request)
     return tuple(requests.values())
-
-
-def _profile_filters(
-    where: str, item: t.Mapping[str, t.Any], defaults: dict[str, t.Any], errors: list[str]
-) -> dict[str, t.Any]:
-    if not item:
-        return dict(defaults)
-    found = len(errors)
-    overrides = _filters(f"{where}.", item, errors)
-    merged = {
-        name: overrides[name] if overrides[name] is not None else defaults[name]
-        for name in FILTER_NAMES
-    }
-    if merged != defaults and len(errors) == found:
-        _cross_check(f"{where} with the defaults: ", merged, errors)
-    return merged
-
-
-_PROFILES = _ListedRequests(
-    setting="profiles",
-    subject_key="profile_url",
-    filter_names=FILTER_NAMES,
-    item="a profile URL, an @handle",
-    items="profile URLs, @handles",
-    canonical=canonical_profile_url,
-    not_a_subject=lambda where, text: (
-        f"{where} {text!r} is not a TikTok profile: use https://www.tiktok.com/@handle or @handle"
-    ),
-    filters=_profile_filters,
-)
 
 
 def _task_ids(name: str, config: t.Mapping[str, t.Any], errors: list[str]) -> tuple[str, ...]:
@@ -488,89 +432,6 @@ def _task_ids(name: str, config: t.Mapping[str, t.Any], errors: list[str]) -> tu
     return tuple(dict.fromkeys(task_id.strip() for task_id in raw))
 
 
-#: Each search filter setting and the submit-body field the provider's SDK sends it as
-#: (``_core.submit_tiktok_search``), in the SDK's order.
-SEARCH_FILTER_API_FIELDS: dict[str, str] = {
-    "max_results": "max_results",
-    "parallel_search_slices": "parallel_search_slices",
-    "sort_by": "sort_by",
-    "published_within": "published_within",
-    "after_date": "after_datetime",
-    "before_date": "before_datetime",
-    "min_likes": "min_likes",
-    "max_likes": "max_likes",
-    "min_views": "min_views",
-    "max_views": "max_views",
-}
-SORT_BY = ("relevance", "most_liked", "newest")
-PUBLISHED_WITHIN = (
-    "all", "past_24_hours", "this_week", "this_month", "last_3_months", "last_6_months",
-)  # fmt: skip
-#: The top-level settings a search inherits when it does not set its own.
-_SEARCH_DEFAULTS = ("after_date", "before_date", "min_likes", "max_likes")
-
-
-def canonical_query(value: str) -> str | None:
-    """A query with its spacing normalised, or None when it is empty."""
-    return " ".join(value.split()) or None
-
-
-def _choice(where: str, value: t.Any, allowed: tuple[str, ...], errors: list[str]) -> t.Any:
-    if value is not None and value not in allowed:
-        errors.append(f"{where} must be one of {', '.join(allowed)}, got {value!r}")
-        return None
-    return value
-
-
-def _search_filters(
-    where: str, item: t.Mapping[str, t.Any], defaults: dict[str, t.Any], errors: list[str]
-) -> dict[str, t.Any]:
-    found = len(errors)
-    dated = _filters(where, {name: item.get(name) for name in _SEARCH_DEFAULTS}, errors)
-    merged = {
-        name: dated[name] if dated[name] is not None else defaults[name]
-        for name in _SEARCH_DEFAULTS
-    }
-    filters = {
-        "max_results": _check_int(f"{where}max_results", item.get("max_results"), 1, errors),
-        "parallel_search_slices": _check_int(
-            f"{where}parallel_search_slices", item.get("parallel_search_slices"), 1, errors
-        ),
-        "sort_by": _choice(f"{where}sort_by", item.get("sort_by"), SORT_BY, errors),
-        "published_within": _choice(
-            f"{where}published_within", item.get("published_within"), PUBLISHED_WITHIN, errors
-        ),
-        "after_date": merged["after_date"],
-        "before_date": merged["before_date"],
-        "min_likes": merged["min_likes"],
-        "max_likes": merged["max_likes"],
-        "min_views": _check_int(f"{where}min_views", item.get("min_views"), 0, errors),
-        "max_views": _check_int(f"{where}max_views", item.get("max_views"), 0, errors),
-    }
-    if len(errors) == found:
-        _cross_check(where, {**filters, "max_posts": None}, errors)
-        low, high = filters["min_views"], filters["max_views"]
-        if low is not None and high is not None and low > high:
-            errors.append(
-                f"{where}min_views {low} is greater than {where}max_views {high}: no post can match"
-            )
-    return filters
-
-
-_SEARCHES = _ListedRequests(
-    setting="searches",
-    subject_key="query",
-    filter_names=tuple(SEARCH_FILTER_API_FIELDS),
-    item="a query",
-    items="queries",
-    canonical=canonical_query,
-    not_a_subject=lambda where, _text: f"{where} has an empty query: give a keyword or #hashtag",
-    filters=lambda where, item, defaults, errors: _search_filters(
-        f"{where}.", item, defaults, errors
-    ),
-)
-
-
 def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
     """Validate the whole config; raise SettingsError listing every problem."""
     errors: list[str] = []
@@ -579,18 +440,14 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
         errors.append("api_key is missing: set it in the config or as TAP_VIDNAVIGATOR_API_KEY")
         api_key = ""
     api_url = _check_api_url(config.get("api_url", DEFAULTS["api_url"]), errors)
-    defaults = _filters("", config, errors)
-    profiles = _listed_requests(_PROFILES, config, defaults, errors)
-    task_ids = _task_ids("task_ids", config, errors)
-    searches = _listed_requests(_SEARCHES, config, defaults, errors)
-    search_task_ids = _task_ids("search_task_ids", config, errors)
-    if not any(
-        config.get(name) for name in ("profiles", "task_ids", "searches", "search_task_ids")
-    ):
-        errors.append(
-            "nothing to extract: set profiles (TikTok profile URLs or @handles), searches "
-            "(keywords or #hashtags), and/or task_ids / search_task_ids (existing task IDs)"
-        )
+    defaults = _top_level_filters(config, errors)
+    requests = {f.name: _listed_requests(f, config, defaults, errors) for f in TASK_FAMILIES}
+    task_ids = {f.name: _task_ids(f.task_ids_setting, config, errors) for f in TASK_FAMILIES}
+    lists = [(f.requests_setting, f.task_ids_setting) for f in TASK_FAMILIES]
+    if not any(config.get(name) for pair in lists for name in pair):
+        wanted = ", ".join(f"{f.requests_setting} ({f.items})" for f in TASK_FAMILIES)
+        given = " / ".join(f.task_ids_setting for f in TASK_FAMILIES)
+        errors.append(f"nothing to extract: set {wanted}, and/or {given} (existing task IDs)")
 
     def setting(name: str) -> t.Any:
         return config.get(name, DEFAULTS[name])
@@ -615,21 +472,17 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
             f"shard_index must be below shard_count ({shard_count}): shards are numbered "
             f"0 to {shard_count - 1}, got {shard_index}"
         )
-    configured = {
-        "profiles": len(profiles),
-        "task_ids": len(task_ids),
-        "searches": len(searches),
-        "search_task_ids": len(search_task_ids),
-    }
+    configured: dict[str, int] = {}
+    for family in TASK_FAMILIES:
+        configured[family.requests_setting] = len(requests[family.name])
+        configured[family.task_ids_setting] = len(task_ids[family.name])
     if shard_count > 1:
 
         def mine(key: str) -> bool:
             return shard_of(key, shard_count) == shard_index
 
-        profiles = tuple(r for r in profiles if mine(r.subject))
-        searches = tuple(r for r in searches if mine(r.subject))
-        task_ids = tuple(i for i in task_ids if mine(i))
-        search_task_ids = tuple(i for i in search_task_ids if mine(i))
+        requests = {name: tuple(r for r in rs if mine(r.subject)) for name, rs in requests.items()}
+        task_ids = {name: tuple(i for i in ids if mine(i)) for name, ids in task_ids.items()}
     use_download = setting("use_download_url")
     if not isinstance(use_download, bool):
         errors.append(f"use_download_url must be true or false, got {use_download!r}")
@@ -637,10 +490,8 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
     settings = Settings(
         api_key=api_key,
         api_url=api_url,
-        profiles=profiles,
+        requests=requests,
         task_ids=task_ids,
-        searches=searches,
-        search_task_ids=search_task_ids,
         page_size=valid("page_size", page_size),
         poll_interval=_check_number("poll_interval", setting("poll_interval"), errors),
         task_timeout=_check_number("task_timeout", setting("task_timeout"), errors),

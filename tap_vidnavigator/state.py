@@ -4,9 +4,11 @@ For each kind of task, two things live there:
 
 * ``bookmarks.<tasks stream>.in_flight``: every task submitted and not yet fully
   extracted, by request, so that a rerun polls it instead of paying again.
-* ``bookmarks.<results stream>.partitions``: per subject (the kind's subject field),
-  the newest ``published_at`` emitted, advanced only after all of a task's results
-  were emitted.
+* ``bookmarks.<results stream>.partitions``: per subject (the family's subject field),
+  the newest value of its replication key emitted, advanced only after all of a task's
+  results were emitted.
+
+Where each lives is declared with the family (families.py, ``state_layout``).
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
+from tap_vidnavigator.families import IN_FLIGHT
+
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
 
     from tap_vidnavigator.settings import TaskRequest
-
-IN_FLIGHT = "in_flight"
-REPLICATION_KEY = "published_at"
 
 
 def emit_state(stream: Stream) -> None:
@@ -29,7 +30,7 @@ def emit_state(stream: Stream) -> None:
     The SDK writes STATE only after records change it (``state_manager.is_flushed``);
     the tap changes state without a record (a submitted task, a finished task), so it
     marks the state dirty and writes it through the SDK's own writer, which drops
-    repeats. ``tests/test_sdk_internals.py`` fails if these SDK names change.
+    repeats. ``tests/test_singer_sdk_internals.py`` fails if these SDK names change.
     """
     stream.state_manager.is_flushed = False
     stream._write_state_message()
@@ -111,22 +112,24 @@ class InFlightTasks:
 
 
 class Bookmarks:
-    """Per subject, the newest ``published_at`` emitted, in the results stream's state.
+    """Per subject, the newest replication key value emitted, in the results stream's
+    state.
 
     Read through the stream's own state and advanced through its context state (the
     SDK's public accessors), never by walking the tap's whole state.
     """
 
-    def __init__(self, stream: Stream, partition_key: str) -> None:
+    def __init__(self, stream: Stream, partition_key: str, replication_key: str) -> None:
         self._stream = stream
         self._key = partition_key
+        self._replication_key = replication_key
 
     def get(self, subject: str) -> dt.datetime | None:
-        """The newest ``published_at`` already emitted for a subject, or None."""
+        """The newest replication key value already emitted for a subject, or None."""
         context = {self._key: subject}
         for partition in self._stream.stream_state.get("partitions", []):
             if partition.get("context") == context:
-                if partition.get("replication_key") != REPLICATION_KEY:
+                if partition.get("replication_key") != self._replication_key:
                     return None
                 return parse_time(partition.get("replication_key_value"))
         return None
@@ -142,7 +145,7 @@ class Bookmarks:
         if current is not None and current >= newest_time:
             return
         partition = self._stream.get_context_state({self._key: subject})
-        partition["replication_key"] = REPLICATION_KEY
+        partition["replication_key"] = self._replication_key
         partition["replication_key_value"] = newest_time.isoformat()
         if write_state:
             emit_state(self._stream)

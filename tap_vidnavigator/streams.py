@@ -1,8 +1,8 @@
-"""The streams: a tasks stream per kind of task (parent) and its results stream (child).
+"""The streams: a tasks stream per task family (parent) and its results stream (child).
 
-Profiles are the first kind: ``profile_tasks`` (one record per scrape task) and
-``videos``. What the two classes of stream do is shared by every kind; what differs
-comes from the kind's declaration (kinds.py).
+What the two classes of stream do is shared by every family; a family's pair of
+classes names its kind (records/), and their names, paths, keys and schemas follow
+from its declaration (families.py).
 """
 
 from __future__ import annotations
@@ -16,16 +16,12 @@ from typing_extensions import override
 
 from tap_vidnavigator.client import VidNavigatorStream, envelope_data
 from tap_vidnavigator.download import DownloadError, download_session, iter_download
-from tap_vidnavigator.kinds import PROFILES, SEARCHES, TaskKind
+from tap_vidnavigator.families import TASK_FAMILIES
 from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
 from tap_vidnavigator.paging import CursorPaginator, next_cursor, page_pagination
-from tap_vidnavigator.records import (
-    SEARCH_RESULT_SCHEMA,
-    SEARCH_TASK_SCHEMA,
-    TASK_SCHEMA,
-    VIDEO_SCHEMA,
-    RecordError,
-)
+from tap_vidnavigator.records.profiles import PROFILE_KIND
+from tap_vidnavigator.records.searches import SEARCH_KIND
+from tap_vidnavigator.records.values import RecordError
 from tap_vidnavigator.results import TaskResults, page_results
 
 if t.TYPE_CHECKING:
@@ -33,11 +29,19 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BaseBatchFileEncoding, BatchConfig
     from singer_sdk.helpers.types import Context
 
+    from tap_vidnavigator.kinds import TaskKind
     from tap_vidnavigator.run import FinishedTask
     from tap_vidnavigator.settings import TaskRequest
 
 #: The key of a results stream's context that carries the cursor to start paging at.
 START_CURSOR = "start_cursor"
+
+
+def _declare(cls: type, **attributes: t.Any) -> None:
+    # Class attributes where the SDK also has instance properties (schema, keys): the
+    # class body form of its template, set from a declaration.
+    for name, value in attributes.items():
+        setattr(cls, name, value)
 
 
 class CreditTally:
@@ -81,6 +85,13 @@ class TasksStream(VidNavigatorStream):
     primary_keys = ("task_id",)
     replication_key = None
 
+    @override
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        super().__init_subclass__(**kwargs)
+        family = cls.kind.family
+        # The SDK template's class attributes, from the family's declaration.
+        _declare(cls, name=family.tasks_stream, path=family.route, schema=cls.kind.task_schema)
+
     def __init__(self, tap: t.Any, run: t.Any) -> None:
         super().__init__(tap, run)
         run.keep_in_flight(self.kind, self)
@@ -104,11 +115,11 @@ class TasksStream(VidNavigatorStream):
 
     def requests(self) -> t.Sequence[TaskRequest]:
         """The requests the settings make of this kind."""
-        raise NotImplementedError
+        return self.settings.requests_for(self.kind.family)
 
     def given_task_ids(self) -> t.Sequence[str]:
         """Existing tasks of this kind to read without submitting."""
-        raise NotImplementedError
+        return self.settings.task_ids_for(self.kind.family)
 
     def submit_filters(self, request: TaskRequest) -> dict[str, t.Any] | None:
         """The filters to submit for a request: its own, with the incremental floor.
@@ -134,15 +145,15 @@ class TasksStream(VidNavigatorStream):
             )
         elif settings.start_date is not None:
             floor = settings.start_date
-        configured = filters.get(kind.floor_filter)
+        configured = filters.get(kind.family.floor_filter)
         if floor is not None and (configured is None or floor.isoformat() > configured):
-            filters[kind.floor_filter] = floor.isoformat()
-        ceiling = filters.get(kind.ceiling_filter)
-        if ceiling is not None and filters.get(kind.floor_filter, "") > ceiling:
+            filters[kind.family.floor_filter] = floor.isoformat()
+        ceiling = filters.get(kind.family.ceiling_filter)
+        if ceiling is not None and filters.get(kind.family.floor_filter, "") > ceiling:
             self.logger.info(
                 "Skipping %s: its bookmark is past %s %s, so no post can match",
                 kind.describe(request),
-                kind.ceiling_filter,
+                kind.family.ceiling_filter,
                 ceiling,
             )
             return None
@@ -161,12 +172,10 @@ class TasksStream(VidNavigatorStream):
     def _start_lifecycle(self) -> TaskLifecycle:
         settings = self.settings
         if settings.shard_count > 1:
-            mine = {
-                "profiles": settings.profiles,
-                "task_ids": settings.task_ids,
-                "searches": settings.searches,
-                "search_task_ids": settings.search_task_ids,
-            }
+            mine: dict[str, t.Sequence[t.Any]] = {}
+            for family in TASK_FAMILIES:
+                mine[family.requests_setting] = settings.requests_for(family)
+                mine[family.task_ids_setting] = settings.task_ids_for(family)
             self.logger.info(
                 "Shard %d of %d (shard_index %d): %s",
                 settings.shard_index + 1,
@@ -242,6 +251,20 @@ class ResultsStream(VidNavigatorStream):
     is_sorted = False
     fast_record_path = True
 
+    @override
+    def __init_subclass__(cls, **kwargs: t.Any) -> None:
+        super().__init_subclass__(**kwargs)
+        family = cls.kind.family
+        _declare(
+            cls,
+            name=family.results_stream,
+            path=family.route + "/{task_id}",
+            primary_keys=family.result_key,
+            replication_key=family.replication_key,
+            state_partitioning_keys=[family.subject_field],
+            schema=cls.kind.result_schema,
+        )
+
     def __init__(self, tap: t.Any, run: t.Any) -> None:
         super().__init__(tap, run)
         self._downloads: requests.Session | None = None
@@ -307,7 +330,7 @@ class ResultsStream(VidNavigatorStream):
     ) -> None:
         # Bookmarks move only after all of a task's results were emitted, per subject
         # (TaskResults.settle); the SDK's per-record progress markers would be
-        # promoted even for a task that failed half-way. tests/test_sdk_internals.py
+        # promoted even for a task that failed half-way. tests/test_singer_sdk_internals.py
         # checks that the SDK still calls this method by this name.
         return
 
@@ -370,63 +393,33 @@ class ResultsStream(VidNavigatorStream):
 class ProfileTasksStream(TasksStream):
     """One record per profile scrape task."""
 
-    kind = PROFILES
-    name = "profile_tasks"
-    path = PROFILES.route
-    schema = TASK_SCHEMA
-
-    @override
-    def requests(self) -> t.Sequence[TaskRequest]:
-        return self.settings.profiles
-
-    @override
-    def given_task_ids(self) -> t.Sequence[str]:
-        return self.settings.task_ids
+    kind = PROFILE_KIND
 
 
 class VideosStream(ResultsStream):
     """Every matched video of each completed profile scrape task."""
 
-    kind = PROFILES
-    name = "videos"
-    path = PROFILES.route + "/{task_id}"
+    kind = PROFILE_KIND
     parent_stream_type = ProfileTasksStream
-    primary_keys = ("id",)
-    replication_key = "published_at"
-    state_partitioning_keys: t.ClassVar[list[str]] = [PROFILES.subject_field]
-    schema = VIDEO_SCHEMA
 
 
 class SearchTasksStream(TasksStream):
     """One record per keyword-search task."""
 
-    kind = SEARCHES
-    name = "search_tasks"
-    path = SEARCHES.route
-    schema = SEARCH_TASK_SCHEMA
-
-    @override
-    def requests(self) -> t.Sequence[TaskRequest]:
-        return self.settings.searches
-
-    @override
-    def given_task_ids(self) -> t.Sequence[str]:
-        return self.settings.search_task_ids
+    kind = SEARCH_KIND
 
 
 class SearchResultsStream(ResultsStream):
-    """Every result of each completed search task, one row per query and video.
+    """Every result of each completed search task, one row per query and video."""
 
-    The key is (query, id): a daily search for the same query updates a video's counts
-    instead of adding a row per day, and a video that matches two queries has a row for
-    each.
-    """
-
-    kind = SEARCHES
-    name = "search_results"
-    path = SEARCHES.route + "/{task_id}"
+    kind = SEARCH_KIND
     parent_stream_type = SearchTasksStream
-    primary_keys = ("query", "id")
-    replication_key = "published_at"
-    state_partitioning_keys: t.ClassVar[list[str]] = [SEARCHES.subject_field]
-    schema = SEARCH_RESULT_SCHEMA
+
+
+#: Every stream of the tap, in the order it lists (and syncs) them.
+STREAM_CLASSES: tuple[type[VidNavigatorStream], ...] = (
+    ProfileTasksStream,
+    VideosStream,
+    SearchTasksStream,
+    SearchResultsStream,
+)

@@ -23,15 +23,11 @@ from typing_extensions import override
 
 from tap_vidnavigator.client import VidNavigatorStream
 from tap_vidnavigator.errors import ApiError, TaskNotFoundError, VidNavigatorError
+from tap_vidnavigator.families import PROFILES
 from tap_vidnavigator.redaction import install_redaction, redact, register_secret
 from tap_vidnavigator.run import Run
 from tap_vidnavigator.settings import CONFIG_SCHEMA, Settings, SettingsError, parse_settings
-from tap_vidnavigator.streams import (
-    ProfileTasksStream,
-    SearchResultsStream,
-    SearchTasksStream,
-    VideosStream,
-)
+from tap_vidnavigator.streams import STREAM_CLASSES, TasksStream
 from tap_vidnavigator.writer import OrjsonWriter
 
 _LOGGER = logging.getLogger("tap-vidnavigator")
@@ -88,8 +84,7 @@ class TapVidNavigator(Tap):
 
     @override
     def discover_streams(self) -> list[VidNavigatorStream]:
-        streams = (ProfileTasksStream, VideosStream, SearchTasksStream, SearchResultsStream)
-        return [stream(self, self.run) for stream in streams]
+        return [stream(self, self.run) for stream in STREAM_CLASSES]
 
     def check_connection(self) -> None:
         """Prove the key works without spending credits.
@@ -97,10 +92,10 @@ class TapVidNavigator(Tap):
         A GET of a task id that cannot exist costs nothing: 404 ``task_not_found``
         proves the key was accepted; 401/403 raise KeyRefusedError.
         """
-        stream = t.cast("ProfileTasksStream", self.streams["profile_tasks"])
+        stream = t.cast("TasksStream", self.streams[PROFILES.tasks_stream])
         probe = f"tt_connection_check_{uuid.uuid4().hex[:12]}"
         try:
-            stream.call_api("GET", f"/tiktok/profile/{probe}", params={"limit": 1})
+            stream.call_api("GET", f"{PROFILES.route}/{probe}", params={"limit": 1})
         except TaskNotFoundError:
             self.logger.info(
                 "Connection test passed: %s accepted the API key (no credits spent)",

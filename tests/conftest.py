@@ -142,7 +142,7 @@ def assert_videos_match(
     records: list[dict], emulator: Emulator, profile_url: str, **filters: t.Any
 ) -> None:
     """The records of one profile are exactly its ground truth, field by field."""
-    from tap_vidnavigator.records import TaskInfo, video_record
+    from tap_vidnavigator.records.profiles import video_typer
 
     mine = [r for r in records if r["profile_url"] == profile_url]
     ids = [r["id"] for r in mine]
@@ -150,8 +150,7 @@ def assert_videos_match(
     truth = expected_videos(emulator, profile_url, **filters)
     assert set(ids) == set(truth)
     for record in mine:
-        info = TaskInfo(record["task_id"], profile_url, profile_url.rsplit("@", 1)[-1])
-        assert record == video_record(dict(truth[record["id"]]), info)
+        assert record == video_typer(record["task_id"], profile_url)(dict(truth[record["id"]]))
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,9 @@ from tap_vidnavigator.errors import (
     TaskNotFoundError,
     TooManyActiveJobsError,
 )
-from tap_vidnavigator.kinds import PROFILES
+from tap_vidnavigator.families import PROFILES as PROFILE_FAMILY
 from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
+from tap_vidnavigator.records.profiles import PROFILE_KIND as PROFILES
 from tap_vidnavigator.run import Run
 from tap_vidnavigator.settings import TaskRequest, parse_settings
 from tap_vidnavigator.state import InFlightTasks
@@ -61,11 +62,14 @@ class FakeTask:
 #: A second kind, declared as a kind is: only what differs from profiles.
 SEARCHES = dataclasses.replace(
     PROFILES,
-    name="search",
-    route="/tiktok/search",
-    subject_field="query",
-    results_field="results",
-    canonical_subject=lambda text: text.strip() or None,
+    family=dataclasses.replace(
+        PROFILE_FAMILY,
+        name="search",
+        route="/tiktok/search",
+        subject_field="query",
+        results_field="results",
+        canonical_subject=lambda text: text.strip() or None,
+    ),
 )
 
 
@@ -194,8 +198,8 @@ def harness(
     parent = FakeParentStream(state)
     work = KindWork(
         kind=PROFILES,
-        requests=parsed.profiles,
-        task_ids=parsed.task_ids,
+        requests=parsed.requests_for(PROFILE_FAMILY),
+        task_ids=parsed.task_ids_for(PROFILE_FAMILY),
         in_flight=InFlightTasks(t.cast("t.Any", parent), PROFILES.subject_field),
         submit_filters=lambda request: request.filter_dict(),
     )

@@ -8,21 +8,27 @@ import math
 
 import pytest
 
-from tap_vidnavigator import records
-from tap_vidnavigator.records import (
-    TASK_SCHEMA,
+from tap_vidnavigator.records import values as records
+from tap_vidnavigator.records.profiles import (
+    PROFILE_TASK_SCHEMA,
+    VIDEOS,
+    VideoTaskInfo,
+    profile_task_record,
+)
+from tap_vidnavigator.records.values import (
     RecordError,
-    TaskInfo,
     iso_from_unix,
-    task_record,
     to_datetime,
     to_int,
     to_number,
-    video_record,
 )
 from tap_vidnavigator.results import SeenIds
 
-INFO = TaskInfo("tt_1", "https://www.tiktok.com/@ab", "ab")
+INFO = VideoTaskInfo("tt_1", "https://www.tiktok.com/@ab", "ab")
+
+
+def video_record(raw, info):
+    return VIDEOS.typer(info)(raw)
 
 
 @pytest.mark.parametrize(
@@ -150,10 +156,10 @@ def test_task_record_drops_the_download_url_and_reads_both_error_forms():
         "error": {"error": "user_not_found", "message": "new form", "http_status": 404},
         "created_at": "2026-01-01T00:00:00Z",
     }
-    record = task_record(data, "https://www.tiktok.com/@ab")
+    record = profile_task_record(data, "https://www.tiktok.com/@ab")
     assert "download_url" not in record
     assert (record["error_code"], record["error_message"]) == ("user_not_found", "new form")
-    legacy = task_record({**data, "error": None}, "https://www.tiktok.com/@ab")
+    legacy = profile_task_record({**data, "error": None}, "https://www.tiktok.com/@ab")
     assert (legacy["error_code"], legacy["error_message"]) == (None, "old form")
     assert record["created_at"] == "2026-01-01T00:00:00+00:00"
     assert record["error_http_status"] == 404 and legacy["error_http_status"] is None
@@ -167,7 +173,7 @@ def test_task_record_drops_the_download_url_and_reads_both_error_forms():
     ],
 )
 def test_task_record_keeps_echoed_filters_under_either_name(echo):
-    record = task_record({"task_id": "t", "filters": {**echo, "min_likes": 10}}, "")
+    record = profile_task_record({"task_id": "t", "filters": {**echo, "min_likes": 10}}, "")
     assert record["filters"] == {
         "max_posts": 50,
         "after_datetime": "2024-01-01",
@@ -192,7 +198,7 @@ def test_task_record_types_usage_and_webhook():
     }  # fmt: skip
     webhook = {"status": "delivered", "attempts": "2", "response_status": 200,
                "last_error": None, "delivered_at": "2026-01-01T00:00:05Z"}  # fmt: skip
-    record = task_record({"task_id": "t", "webhook": webhook}, "", usage)
+    record = profile_task_record({"task_id": "t", "webhook": webhook}, "", usage)
     assert (record["credits_used"], record["credits_remaining_after"]) == (4, 96.5)
     assert record["credits_saved"] is None
     assert record["charges"] == [
@@ -206,15 +212,17 @@ def test_task_record_types_usage_and_webhook():
         "attempts": 2,
         "delivered_at": "2026-01-01T00:00:05+00:00",
     }
-    waived = task_record({"task_id": "t"}, "", {"total_credits": 0, "waived": {"credits_saved": 1}})
+    waived = profile_task_record(
+        {"task_id": "t"}, "", {"total_credits": 0, "waived": {"credits_saved": 1}}
+    )
     assert (waived["credits_used"], waived["credits_saved"]) == (0, 1)
-    bare = task_record({"task_id": "t"}, "")
+    bare = profile_task_record({"task_id": "t"}, "")
     assert [bare[k] for k in ("credits_used", "charges", "webhook")] == [None, None, None]
 
 
 def test_task_schema_has_every_record_field():
-    record = task_record({"task_id": "t"}, "")
-    assert set(record) == set(TASK_SCHEMA["properties"])
+    record = profile_task_record({"task_id": "t"}, "")
+    assert set(record) == set(PROFILE_TASK_SCHEMA["properties"])
 
 
 @pytest.mark.parametrize(
@@ -246,7 +254,6 @@ def test_in_place_typing_equals_rebuilding_on_every_emulated_shape():
     import copy
 
     from tap_vidnavigator.emulator.data import profile_videos
-    from tap_vidnavigator.records import _rebuilt
 
     videos = [dict(v) for v in profile_videos("big3000")]
     odd = [
@@ -264,29 +271,29 @@ def test_in_place_typing_equals_rebuilding_on_every_emulated_shape():
     ]  # fmt: skip
     newer = [{**v, "published_at": "2025-01-01T00:00:00Z"} for v in videos[:100]]
     for raw in videos + odd + odder + newer:
-        assert video_record(copy.deepcopy(raw), INFO) == _rebuilt(copy.deepcopy(raw), INFO)
+        assert video_record(copy.deepcopy(raw), INFO) == VIDEOS.rebuild(copy.deepcopy(raw), INFO)
 
 
 def test_each_field_is_written_once_and_everything_derives_from_the_tables():
-    from tap_vidnavigator.records import (
-        _API_FIELDS,
-        _API_FIELDS_NEWER,
-        TASK_FIELDS,
-        VIDEO_FIELDS,
-        VIDEO_SCHEMA,
-        _in_place_source,
-    )
+    from tap_vidnavigator.records.profiles import PROFILE_TASK_FIELDS as TASK_FIELDS
+    from tap_vidnavigator.records.profiles import VIDEO_FIELDS, VIDEO_SCHEMA
+    from tap_vidnavigator.records.result_typing import in_place_source
+
+    api_fields = VIDEOS._sent
+    api_fields_newer = VIDEOS._sent_newer
 
     names = [field.name for field in VIDEO_FIELDS]
     assert list(VIDEO_SCHEMA["properties"]) == names
-    assert list(TASK_SCHEMA["properties"]) == [field.name for field in TASK_FIELDS]
+    assert list(PROFILE_TASK_SCHEMA["properties"]) == [field.name for field in TASK_FIELDS]
     # The fields the contract sends, and the newer API's one more.
-    assert set(names) - {"task_id", "profile_url", "uploader", "published_at"} == _API_FIELDS
-    assert _API_FIELDS | {"published_at"} == _API_FIELDS_NEWER
+    assert set(names) - {"task_id", "profile_url", "uploader", "published_at"} == api_fields
+    assert api_fields | {"published_at"} == api_fields_newer
     # The fast path types every field but the id (checked before it is taken) ...
-    source = _in_place_source(VIDEO_FIELDS)
+    source = in_place_source(VIDEO_FIELDS)
     for name in names[1:]:
         assert f'raw["{name}"]' in source, name
     # ... and the fallback builds every field, in the schema's order.
     assert list(video_record({"id": "1", "extra": True}, INFO)) == names
-    assert list(task_record({"task_id": "t"}, "")) == list(TASK_SCHEMA["properties"])
+    assert list(profile_task_record({"task_id": "t"}, "")) == list(
+        PROFILE_TASK_SCHEMA["properties"]
+    )

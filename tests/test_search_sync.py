@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from tap_vidnavigator.records import SearchTaskInfo, search_result_record
+from tap_vidnavigator.records.searches import search_result_typer
 from tests.conftest import assert_videos_match, base_config, run_tap
 from tests.test_state import _run_until
 
@@ -25,7 +25,7 @@ def assert_results_match(records, emulator, query: str, **filters) -> None:
     truth = emulator.state.search_ground_truth(query, **filters)
     assert [r["id"] for r in mine] == [t["id"] for t in truth]  # served order, each once
     for record, raw in zip(mine, truth, strict=True):
-        assert record == search_result_record(raw, SearchTaskInfo(record["task_id"], query))
+        assert record == search_result_typer(record["task_id"], query)(raw)
 
 
 def test_profiles_and_searches_in_one_run_are_exactly_the_ground_truth(make_emulator, tmp_path):

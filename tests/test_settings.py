@@ -6,7 +6,8 @@ import decimal
 
 import pytest
 
-from tap_vidnavigator.settings import SettingsError, canonical_profile_url, parse_settings
+from tap_vidnavigator.families import PROFILES, canonical_profile_url
+from tap_vidnavigator.settings import SettingsError, parse_settings
 
 BASE = {"api_key": "k-123456", "profiles": ["@tiktok"]}
 
@@ -44,7 +45,7 @@ def test_defaults_and_overrides():
         "max_posts": decimal.Decimal(100),
     }
     settings = parse_settings(config)
-    first, second = settings.profiles
+    first, second = settings.requests_for(PROFILES)
     assert first.filter_dict() == {"max_posts": 100, "after_date": "2025-01-01", "min_likes": 1}
     assert second.filter_dict() == {"max_posts": 100, "after_date": "2025-02-01", "min_likes": 5}
     assert (settings.page_size, settings.max_active_tasks, settings.lookback_days) == (500, 10, 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tap_vidnavigator.families import PROFILES, SEARCHES
 from tap_vidnavigator.settings import SettingsError, parse_settings
 from tap_vidnavigator.shards import shard_of
 from tests.conftest import assert_videos_match, base_config, run_tap
@@ -25,16 +26,20 @@ def test_every_item_is_in_exactly_one_shard_and_adding_one_moves_none(count):
     config = {"api_key": "k", "profiles": HANDLES, "searches": ["cats", "dogs", "#fyp"],
               "task_ids": ["tt_a", "tt_b", "tt_c"], "shard_count": count}  # fmt: skip
     shards = [parse_settings({**config, "shard_index": i}) for i in range(count)]
-    profiles = [r.subject for s in shards for r in s.profiles]
+    profiles = [r.subject for s in shards for r in s.requests_for(PROFILES)]
     assert sorted(profiles) == sorted(r.subject for r in parse_settings({"api_key": "k",
-        "profiles": HANDLES}).profiles)  # fmt: skip
-    assert sorted(q.subject for s in shards for q in s.searches) == ["#fyp", "cats", "dogs"]
-    assert sorted(i for s in shards for i in s.task_ids) == ["tt_a", "tt_b", "tt_c"]
+        "profiles": HANDLES}).requests_for(PROFILES))  # fmt: skip
+    assert sorted(q.subject for s in shards for q in s.requests_for(SEARCHES)) == [
+        "#fyp",
+        "cats",
+        "dogs",
+    ]
+    assert sorted(i for s in shards for i in s.task_ids_for(PROFILES)) == ["tt_a", "tt_b", "tt_c"]
     grown = {**config, "profiles": [*HANDLES, "@newcomer", "@another.one"]}
     for index, shard in enumerate(shards):
         again = parse_settings({**grown, "shard_index": index})
-        before = {r.subject for r in shard.profiles}
-        after = {r.subject for r in again.profiles}
+        before = {r.subject for r in shard.requests_for(PROFILES)}
+        after = {r.subject for r in again.requests_for(PROFILES)}
         assert before <= after  # nobody left this shard; only newcomers may join
         assert after - before <= {"https://www.tiktok.com/@newcomer",
                                   "https://www.tiktok.com/@another.one"}  # fmt: skip

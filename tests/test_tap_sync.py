@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tap_vidnavigator.records import iso_from_unix
+from tap_vidnavigator.records.values import iso_from_unix
 from tests.conftest import (
     assert_videos_match,
     base_config,

@@ -9,12 +9,17 @@ import inspect
 import io
 import json
 import logging
+import re
 import typing as t
+from importlib.metadata import version
+from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
 from singer_sdk import Stream
 from singer_sdk.streams._state import StreamStateManager
 
+from tap_vidnavigator.record_loop import SDK_LOOP_DIGESTS
 from tap_vidnavigator.streams import ResultsStream, VideosStream
 from tests.conftest import base_config, create_task
 
@@ -56,24 +61,24 @@ def test_sdk_record_pipeline_is_what_the_fast_path_skips():
     assert "self._write_record_message(record)" in inspect.getsource(Stream._sync_records)
 
 
-# The SDK loop that VidNavigatorStream._sync_records mirrors, as of singer-sdk 0.54.x.
-# Kept as source digests because not every effect of that loop is something a test
-# can observe in the messages: sync-cost accounting, timers and when a partition's
-# progress markers are finalised. What is observable (every message, the record-count
-# metric, the dry-run limit) is checked by the behaviour tests below. When this fails,
-# singer-sdk changed its record loop: compare the new Stream._sync_records and
-# Stream._process_record with the tap's loop in client.py, carry over what matters,
-# then update the digests.
-SDK_LOOP_DIGESTS = {
-    "_sync_records": "8928dc7f50e9bf57cc98734b30e3953b0e19007f85fe020a0c80ccdbcf5d329f",
-    "_process_record": "8529b9f3ce2f849db6858c120e7ea1b8ff246714ea48edb355ca3eb6a9c27c0b",
-}
-
-
-def test_the_sdk_loop_the_tap_mirrors_is_unchanged():
-    for name, digest in SDK_LOOP_DIGESTS.items():
+def test_the_sdk_loop_the_tap_mirrors_is_one_it_was_written_against():
+    line = ".".join(version("singer-sdk").split(".")[:2])
+    assert line in SDK_LOOP_DIGESTS, f"singer-sdk {line} is not a line record_loop.py knows"
+    for name, digest in SDK_LOOP_DIGESTS[line].items():
         source = inspect.getsource(getattr(Stream, name)).encode()
         assert hashlib.sha256(source).hexdigest() == digest, name
+
+
+def test_the_supported_sdk_lines_are_the_dependency_range():
+    # Every singer-sdk line the package accepts has its digests, and no other is listed.
+    pyproject = (Path(__file__).parent.parent / "pyproject.toml").read_text()
+    spec = SpecifierSet(re.search(r'"singer-sdk([^"]+)"', pyproject).group(1))
+    accepted = {
+        f"0.{minor}"
+        for minor in range(30, 80)
+        if spec.contains(f"0.{minor}.0b1", prereleases=True) or spec.contains(f"0.{minor}.99")
+    }
+    assert accepted == set(SDK_LOOP_DIGESTS), spec
 
 
 def _sync_messages(

@@ -1,0 +1,250 @@
+"""Every stream family of the tap, declared once.
+
+A family is what one product of the API becomes in a warehouse: the streams it fills,
+their keys, the settings that ask for it, the API routes it calls and where its STATE
+lives. This module imports nothing of the tap's, so that everything else reads it:
+the settings (their schema and parsing), the record tables, the streams, ``tap.py``,
+``orchestrate/shard.py``, ``scripts/plugin_metadata.py`` and the docs generator.
+
+Adding a task family (a third asynchronous API product) means: its declaration here,
+its record table (``records/``), its stream classes (``streams.py``) and its emulator
+routes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing as t
+
+#: The Singer STATE of a tasks stream keeps submitted, not yet extracted tasks here.
+IN_FLIGHT = "in_flight"
+#: The task families' results: their bookmark field and their identity within a task.
+REPLICATION_KEY = "published_at"
+RESULT_ID = "id"
+
+
+@dataclasses.dataclass(frozen=True)
+class Filter:
+    """One filter a task request can carry: a setting, and the submit-body field."""
+
+    #: The setting's name (in an item object, and at the top level when ``top_level``).
+    name: str
+    #: The submit-body field the provider's SDK sends it as.
+    api_field: str
+    #: "date" (YYYY-MM-DD), "count" (a whole number >= ``minimum``) or "choice".
+    type: t.Literal["date", "count", "choice"]
+    title: str
+    description: str
+    minimum: int = 0
+    choices: tuple[str, ...] = ()
+    #: A top-level setting of the same name is the default of every item that does not
+    #: set it (for every family whose filters include this one).
+    top_level: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskFamily:
+    """One kind of asynchronous scrape task, and the two streams it fills.
+
+    ``tasks_stream`` holds one record per task (and, in its STATE, the tasks in
+    flight); ``results_stream`` one record per result (and, in its STATE, a bookmark per
+    subject, partitioned by ``subject_field``).
+    """
+
+    #: The noun logs use for a task's subject ("profile").
+    name: str
+    #: ``POST {route}`` submits (paid); ``GET {route}/{task_id}`` polls and pages (free).
+    route: str
+    tasks_stream: str
+    results_stream: str
+    #: The key properties of a results record.
+    result_key: tuple[str, ...]
+    #: The subject's field: in the submit body, the records and the STATE partitions.
+    subject_field: str
+    #: The canonical form of a subject, or None when the text is not one.
+    canonical_subject: t.Callable[[str], str | None]
+    #: The list of results in a task body (one page of it).
+    results_field: str
+    #: The setting listing requests (subjects, or objects with filters).
+    requests_setting: str
+    #: The setting listing existing task ids to read without submitting.
+    task_ids_setting: str
+    filters: tuple[Filter, ...]
+    #: (low, high) filter pairs that must not cross.
+    ranges: tuple[tuple[str, str], ...]
+    #: What an item of ``requests_setting`` may be besides an object, and in the plural.
+    item: str
+    items: str
+    #: The refusal of an item whose subject is not one (``{where}``, ``{text!r}``).
+    not_a_subject: str
+    requests_title: str
+    requests_description: str
+    task_ids_title: str
+    task_ids_description: str
+    #: The filters whose dates bound a scrape: the incremental floor raises the first.
+    floor_filter: str = "after_date"
+    ceiling_filter: str = "before_date"
+    #: A result's identity within one task (what de-duplication reads).
+    result_id: str = RESULT_ID
+    #: The results' field whose newest value is a subject's bookmark.
+    replication_key: str = REPLICATION_KEY
+
+    @property
+    def filter_names(self) -> tuple[str, ...]:
+        """The filters' setting names, in the submit body's order."""
+        return tuple(f.name for f in self.filters)
+
+    @property
+    def filter_api_fields(self) -> dict[str, str]:
+        """Each filter setting and the submit-body field it is sent as."""
+        return {f.name: f.api_field for f in self.filters}
+
+
+_HANDLE = r"[A-Za-z0-9_.]{2,24}"
+_PROFILE_URL_RE = re.compile(
+    rf"^(?:https?://)?(?:www\.|m\.)?tiktok\.com/@(?P<handle>{_HANDLE})/?(?:[?#].*)?$"
+)
+_BARE_HANDLE_RE = re.compile(rf"^@(?P<handle>{_HANDLE})$")
+
+
+def canonical_profile_url(value: str) -> str | None:
+    """``https://www.tiktok.com/@handle`` for a profile URL or ``@handle``, else None."""
+    text = value.strip()
+    match = _BARE_HANDLE_RE.match(text) or _PROFILE_URL_RE.match(text)
+    if not match:
+        return None
+    return f"https://www.tiktok.com/@{match.group('handle').lower()}"
+
+
+def canonical_query(value: str) -> str | None:
+    """A query with its spacing normalised, or None when it is empty."""
+    return " ".join(value.split()) or None
+
+
+# ----------------------------------------------------------------- filters
+# The dates' setting names are the page's older spelling (users know them); the submit
+# body uses the provider's SDK's names (vidnavigator 2.1.0), which the live API reads:
+# an unknown field would be ignored in silence, and everything scraped and charged.
+MAX_POSTS = Filter(
+    "max_posts", "max_posts", "count", "Max posts",
+    "Stop each scrape after this many matching posts (1 or more).",
+    minimum=1, top_level=True,
+)  # fmt: skip
+AFTER_DATE = Filter(
+    "after_date", "after_datetime", "date", "After date",
+    "Only posts published on or after this date (YYYY-MM-DD, UTC).", top_level=True,
+)  # fmt: skip
+BEFORE_DATE = Filter(
+    "before_date", "before_datetime", "date", "Before date",
+    "Only posts published on or before this date (YYYY-MM-DD, UTC).", top_level=True,
+)  # fmt: skip
+MIN_LIKES = Filter(
+    "min_likes", "min_likes", "count", "Min likes",
+    "Only posts with at least this many likes.", top_level=True,
+)  # fmt: skip
+MAX_LIKES = Filter(
+    "max_likes", "max_likes", "count", "Max likes",
+    "Only posts with at most this many likes.", top_level=True,
+)  # fmt: skip
+SORT_BY = ("relevance", "most_liked", "newest")
+PUBLISHED_WITHIN = (
+    "all", "past_24_hours", "this_week", "this_month", "last_3_months", "last_6_months",
+)  # fmt: skip
+
+
+def _search_filter(name: str, type_: t.Any, **kwargs: t.Any) -> Filter:
+    return Filter(name, name, type_, name.replace("_", " ").capitalize(), "", **kwargs)
+
+
+# ---------------------------------------------------------------- families
+PROFILES = TaskFamily(
+    name="profile",
+    route="/tiktok/profile",
+    tasks_stream="profile_tasks",
+    results_stream="videos",
+    result_key=(RESULT_ID,),
+    subject_field="profile_url",
+    canonical_subject=canonical_profile_url,
+    results_field="videos",
+    requests_setting="profiles",
+    task_ids_setting="task_ids",
+    filters=(MAX_POSTS, AFTER_DATE, BEFORE_DATE, MIN_LIKES, MAX_LIKES),
+    ranges=(("after_date", "before_date"), ("min_likes", "max_likes")),
+    item="a profile URL, an @handle",
+    items="profile URLs, @handles",
+    not_a_subject="{where} {text!r} is not a TikTok profile: use "
+    "https://www.tiktok.com/@handle or @handle",
+    requests_title="Profiles",
+    requests_description="TikTok profiles to scrape: each a profile URL, a bare @handle, or an "
+    "object {profile_url, max_posts, after_date, before_date, min_likes, max_likes} "
+    "whose values override the defaults below.",
+    task_ids_title="Task IDs",
+    task_ids_description="Existing scrape task IDs to read without submitting anything "
+    "(no credits spent).",
+)
+
+SEARCHES = TaskFamily(
+    name="search",
+    route="/tiktok/search",
+    tasks_stream="search_tasks",
+    results_stream="search_results",
+    # A daily search for the same query updates a video's counts instead of adding a
+    # row per day, and a video that matches two queries has a row for each.
+    result_key=("query", RESULT_ID),
+    subject_field="query",
+    canonical_subject=canonical_query,
+    results_field="results",
+    requests_setting="searches",
+    task_ids_setting="search_task_ids",
+    # In the provider's SDK's order (_core.submit_tiktok_search).
+    filters=(
+        _search_filter("max_results", "count", minimum=1),
+        _search_filter("parallel_search_slices", "count", minimum=1),
+        _search_filter("sort_by", "choice", choices=SORT_BY),
+        _search_filter("published_within", "choice", choices=PUBLISHED_WITHIN),
+        AFTER_DATE,
+        BEFORE_DATE,
+        MIN_LIKES,
+        MAX_LIKES,
+        _search_filter("min_views", "count"),
+        _search_filter("max_views", "count"),
+    ),
+    ranges=(
+        ("after_date", "before_date"),
+        ("min_likes", "max_likes"),
+        ("min_views", "max_views"),
+    ),
+    item="a query",
+    items="queries",
+    not_a_subject="{where} has an empty query: give a keyword or #hashtag",
+    requests_title="Searches",
+    requests_description="TikTok keyword searches: each a query (a keyword or #hashtag) or an "
+    "object {query, max_results, parallel_search_slices, sort_by (relevance, most_liked, "
+    "newest), published_within (all, past_24_hours, this_week, this_month, "
+    "last_3_months, last_6_months), after_date, before_date, min_likes, max_likes, "
+    "min_views, max_views}; after_date, before_date, min_likes and max_likes default to "
+    "the top-level settings.",
+    task_ids_title="Search task IDs",
+    task_ids_description="Existing search task IDs to read without submitting anything "
+    "(no credits spent).",
+)
+
+#: Every task family, in the order the tap lists (and syncs) their streams.
+TASK_FAMILIES: tuple[TaskFamily, ...] = (PROFILES, SEARCHES)
+
+
+def top_level_filters() -> tuple[Filter, ...]:
+    """The filters that are also top-level settings (each family's items' defaults)."""
+    found: dict[str, Filter] = {}
+    for family in TASK_FAMILIES:
+        for item in family.filters:
+            if item.top_level:
+                found.setdefault(item.name, item)
+    return tuple(found.values())
+
+
+def state_layout() -> tuple[tuple[str, str, str], ...]:
+    """Per task family: the stream whose STATE holds its in-flight tasks, the stream
+    whose STATE holds its bookmarks, and the subject both are kept by."""
+    return tuple((f.tasks_stream, f.results_stream, f.subject_field) for f in TASK_FAMILIES)
