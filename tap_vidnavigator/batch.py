@@ -15,6 +15,7 @@ and a random suffix, so that runs and streams never overwrite each other's files
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
 import gzip
 import itertools
@@ -91,6 +92,10 @@ class BatchFiles:
         self._stem = f"{prefix}{FILE_PREFIX}{stream_name}--{run}--"
         self._numbers = itertools.count(1)
 
+    def next_name(self) -> str:
+        """The name of this stream's next file of this run."""
+        return f"{self._stem}{next(self._numbers):05d}.json" + (".gz" if self._gzip else "")
+
     def write(self, records: t.Iterator[dict[str, t.Any]]) -> t.Iterator[str]:
         """Write ``records`` in files of at most ``batch_size``; yield each file's URL.
 
@@ -103,7 +108,7 @@ class BatchFiles:
             if first is None:
                 return
             chunk = itertools.chain((first,), itertools.islice(records, size - 1))
-            name = f"{self._stem}{next(self._numbers):05d}.json" + (".gz" if self._gzip else "")
+            name = self.next_name()
             storage = self._config.storage
             with storage.open(name, "wb") as sink:
                 if self._gzip:
@@ -114,6 +119,69 @@ class BatchFiles:
                 else:
                     _write_lines(sink, chunk, in_background=False)
             yield storage.get_url(name)
+
+
+class BatchSink:
+    """Batch files of one stream, written one record at a time (push, where
+    :meth:`BatchFiles.write` pulls): for rows made beside another stream's records.
+
+    A file is closed when it holds ``batch_size`` records or when :meth:`close` is
+    called; :meth:`close` returns the URLs of the files closed since it was last called.
+    """
+
+    def __init__(self, files: BatchFiles, batch_config: BatchConfig) -> None:
+        self._files = files
+        self._config = batch_config
+        self._lines: list[bytes] = []
+        self._count = 0
+        self._open: tuple[contextlib.ExitStack, t.IO[bytes] | gzip.GzipFile, str] | None = None
+        self._closed: list[str] = []
+
+    def add(self, record: dict[str, t.Any]) -> None:
+        """Add one record to the current file."""
+        self._lines.append(encode_record(record))
+        self._count += 1
+        if len(self._lines) == _WRITE_RECORDS:
+            self._write_lines()
+        if self._count == self._config.batch_size:
+            self._close_file()
+
+    def close(self) -> list[str]:
+        """Close the current file; the URLs of every file closed since the last call."""
+        self._close_file()
+        closed, self._closed = self._closed, []
+        return closed
+
+    def _write_lines(self) -> None:
+        if not self._lines:
+            return
+        if self._open is None:
+            stack = contextlib.ExitStack()
+            name = self._files.next_name()
+            # Not through StorageTarget.open: its fsspec transaction is the file
+            # system's, shared with the results stream's file open at the same time, and
+            # the first to end it would drop the other's file. The BATCH message goes out
+            # only once this file is closed.
+            storage = self._config.storage
+            root = UPath(storage.root, **storage.params)
+            root.mkdir(parents=True, exist_ok=True)
+            sink: t.IO[bytes] | gzip.GzipFile = stack.enter_context((root / name).open("wb"))
+            if self._config.encoding.compression == "gzip":
+                sink = stack.enter_context(
+                    gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
+                )
+            self._open = (stack, sink, self._config.storage.get_url(name))
+        self._open[1].write(b"\n".join(self._lines) + b"\n")
+        self._lines.clear()
+
+    def _close_file(self) -> None:
+        self._write_lines()
+        if self._open is not None:
+            stack, _, url = self._open
+            stack.close()
+            self._open = None
+            self._closed.append(url)
+        self._count = 0
 
 
 def _write_lines(

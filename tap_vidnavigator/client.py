@@ -32,6 +32,7 @@ from tap_vidnavigator.redaction import redact
 
 if t.TYPE_CHECKING:
     from backoff.types import Details
+    from singer_sdk.helpers._batch import BatchConfig
 
     from tap_vidnavigator.run import Run
     from tap_vidnavigator.settings import Settings
@@ -155,6 +156,24 @@ class VidNavigatorStream(FastRecordLoopStream):
     def settings(self) -> Settings:
         """The validated settings of this run."""
         return self.run.settings
+
+    @functools.cached_property
+    def files_batch_config(self) -> BatchConfig | None:
+        """The ``batch_config`` this stream's records go to files under, or None.
+
+        None as well when stream maps, flattening or deselected properties apply: the
+        SDK writes batch files before those apply, so RECORD messages carry what the
+        user asked for instead.
+        """
+        batch_config = super().get_batch_config(self.config)
+        if batch_config is not None and not self.passes_through:
+            self.logger.warning(
+                "%s: batch_config is ignored because of stream maps, flattening or "
+                "deselected properties on this stream; sending RECORD messages",
+                self.name,
+            )
+            return None
+        return batch_config
 
     @override
     @property

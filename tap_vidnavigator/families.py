@@ -234,6 +234,38 @@ SEARCHES = TaskFamily(
 TASK_FAMILIES: tuple[TaskFamily, ...] = (PROFILES, SEARCHES)
 
 
+@dataclasses.dataclass(frozen=True)
+class ObservationFamily:
+    """A stream derived from task families' results: one row per result per task that
+    observed it, written in the same pass as the results (no request of its own).
+
+    Its rows follow their source's STATE: they are written before the STATE that moves
+    the source's bookmark, and a rerun of a task gives the same rows (same key).
+    """
+
+    stream: str
+    key: tuple[str, ...]
+    sources: tuple[TaskFamily, ...]
+    #: The setting that keeps each result observed for its first N days.
+    window_setting: str
+    window_title: str
+    window_description: str
+
+
+VIDEO_STATS = ObservationFamily(
+    stream="video_stats",
+    key=("video_id", "task_id"),
+    sources=TASK_FAMILIES,
+    window_setting="observe_days",
+    window_title="Observe days",
+    window_description="Keep every video observed for its first N days: with a bookmark, each "
+    "run asks every profile and search for at least the last N days (besides "
+    "lookback_days), so video_stats gains one row per video per run while its counts move. "
+    "More pages per scrape, at the provider's price; 0 (the default) observes only what "
+    "lookback_days re-scrapes.",
+)
+
+
 def top_level_filters() -> tuple[Filter, ...]:
     """The filters that are also top-level settings (each family's items' defaults)."""
     found: dict[str, Filter] = {}

@@ -75,8 +75,17 @@ def page_results(data: t.Mapping[str, t.Any], finished: FinishedTask) -> list[t.
 class TaskResults:
     """Types and de-duplicates one task's results, and settles its bookmark at the end."""
 
-    def __init__(self, finished: FinishedTask, *, run: Run, logger: logging.Logger) -> None:
+    def __init__(
+        self,
+        finished: FinishedTask,
+        *,
+        run: Run,
+        logger: logging.Logger,
+        observe: t.Callable[[dict[str, t.Any]], None] | None = None,
+    ) -> None:
         self.finished = finished
+        #: Called with each record emitted (video_stats rows are made from them).
+        self._observe = observe
         self._run = run
         self._logger = logger
         self._type = finished.kind.result_typer(finished.task_id, finished.subject)
@@ -87,7 +96,7 @@ class TaskResults:
         """Each result not emitted before, typed. A result that cannot be typed raises
         RecordError when ``strict`` (a download: page instead), else is skipped as a
         problem of the run."""
-        seen, newest = self.seen, self.newest
+        seen, newest, observe = self.seen, self.newest, self._observe
         family = self.finished.kind.family
         id_field, replication_key = family.result_id, family.replication_key
         try:
@@ -109,6 +118,8 @@ class TaskResults:
                 value = record[replication_key]
                 if value and (newest is None or value > newest):
                     newest = value
+                if observe is not None:
+                    observe(record)
                 yield record
         finally:
             self.newest = newest

@@ -21,6 +21,7 @@ if t.TYPE_CHECKING:
 
     from tap_vidnavigator.kinds import TaskKind
     from tap_vidnavigator.lifecycle import TaskLifecycle
+    from tap_vidnavigator.observations import Observations
     from tap_vidnavigator.settings import Settings, TaskRequest
     from tap_vidnavigator.streams import TasksStream
 
@@ -75,6 +76,8 @@ class Run:
         self._lifecycle: TaskLifecycle | None = None
         self._batch_files: dict[str, BatchFiles] = {}
         self._batch_label = run_label()
+        #: The rows of video_stats, written beside the results streams' records.
+        self.observations: Observations | None = None
         #: Each kind's tasks stream, by kind name (the latest built, should the tap
         #: build its streams again), in the order the tap lists them.
         self.tasks_streams: dict[str, TasksStream] = {}

@@ -18,7 +18,13 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from tap_vidnavigator.batch import batch_config_errors
-from tap_vidnavigator.families import TASK_FAMILIES, Filter, TaskFamily, top_level_filters
+from tap_vidnavigator.families import (
+    TASK_FAMILIES,
+    VIDEO_STATS,
+    Filter,
+    TaskFamily,
+    top_level_filters,
+)
 from tap_vidnavigator.shards import shard_of
 
 DEFAULT_API_URL = "https://api.vidnavigator.com/v1"
@@ -127,6 +133,13 @@ CONFIG_SCHEMA = th.PropertiesList(
         "recent videos are refreshed.",
     ),
     th.Property(
+        VIDEO_STATS.window_setting,
+        th.IntegerType(minimum=0),
+        default=0,
+        title=VIDEO_STATS.window_title,
+        description=VIDEO_STATS.window_description,
+    ),
+    th.Property(
         "request_timeout",
         _SECONDS,
         default=60,
@@ -221,6 +234,8 @@ class Settings:
     use_download_url: bool
     start_date: dt.date | None
     lookback_days: int
+    #: Each run asks every subject for at least the last this many days.
+    observe_days: int
     request_timeout: float
     max_retries: int
     batch_file_retention_hours: int
@@ -461,6 +476,8 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
         errors.append(f"page_size must be between 1 and 500, got {page_size}")
     max_active = _check_int("max_active_tasks", setting("max_active_tasks"), 1, errors)
     lookback = _check_int("lookback_days", setting("lookback_days"), 0, errors)
+    window = VIDEO_STATS.window_setting
+    observe_days = _check_int(window, setting(window), 0, errors)
     max_retries = _check_int("max_retries", setting("max_retries"), 0, errors)
     retention = _check_int(
         "batch_file_retention_hours", setting("batch_file_retention_hours"), 0, errors
@@ -499,6 +516,7 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
         use_download_url=bool(use_download),
         start_date=_check_date("start_date", config.get("start_date"), errors),
         lookback_days=valid("lookback_days", lookback),
+        observe_days=valid(window, observe_days),
         request_timeout=_check_number("request_timeout", setting("request_timeout"), errors),
         max_retries=valid("max_retries", max_retries),
         batch_file_retention_hours=valid("batch_file_retention_hours", retention),

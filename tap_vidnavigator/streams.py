@@ -8,7 +8,6 @@ from its declaration (families.py).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import itertools
 import typing as t
 
@@ -16,12 +15,14 @@ from typing_extensions import override
 
 from tap_vidnavigator.client import VidNavigatorStream, envelope_data
 from tap_vidnavigator.download import DownloadError, download_session, iter_download
-from tap_vidnavigator.families import TASK_FAMILIES
+from tap_vidnavigator.families import TASK_FAMILIES, VIDEO_STATS
 from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
+from tap_vidnavigator.observations import Observations
 from tap_vidnavigator.paging import CursorPaginator, next_cursor, page_pagination
 from tap_vidnavigator.records.profiles import PROFILE_KIND
 from tap_vidnavigator.records.searches import SEARCH_KIND
 from tap_vidnavigator.records.values import RecordError
+from tap_vidnavigator.records.video_stats import VIDEO_STATS_SCHEMA
 from tap_vidnavigator.results import TaskResults, page_results
 
 if t.TYPE_CHECKING:
@@ -99,9 +100,11 @@ class TasksStream(VidNavigatorStream):
 
     @property
     def results_stream(self) -> ResultsStream | None:
-        """The child stream, when it is selected."""
+        """The child stream, when its results are wanted (itself, or video_stats)."""
         for child in self.child_streams:
-            if isinstance(child, ResultsStream) and child.selected:
+            if isinstance(child, ResultsStream) and (
+                child.selected or child.has_selected_descendents
+            ):
                 return child
         return None
 
@@ -135,13 +138,22 @@ class TasksStream(VidNavigatorStream):
         floor: dt.date | None = None
         if bookmark is not None:
             floor = bookmark.date() - dt.timedelta(days=settings.lookback_days)
+            if settings.observe_days:
+                # Every video of the last observe_days is observed again (video_stats).
+                window = dt.datetime.now(dt.timezone.utc).date()
+                floor = min(floor, window - dt.timedelta(days=settings.observe_days))
+            if settings.start_date is not None:
+                floor = max(floor, settings.start_date)
             self.logger.info(
-                "Incremental: %s has %s up to %s; asking for posts from %s (lookback_days=%d)",
+                "Incremental: %s has %s up to %s; asking for posts from %s "
+                "(lookback_days=%d, %s=%d)",
                 request.subject,
                 kind.results_field,
                 bookmark.isoformat(),
                 floor,
                 settings.lookback_days,
+                VIDEO_STATS.window_setting,
+                settings.observe_days,
             )
         elif settings.start_date is not None:
             floor = settings.start_date
@@ -272,21 +284,14 @@ class ResultsStream(VidNavigatorStream):
 
     @override
     def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
-        return self._batch_config
+        # Deselected (synced for video_stats only), it writes no files.
+        return self.files_batch_config if self.selected else None
 
-    @functools.cached_property
-    def _batch_config(self) -> BatchConfig | None:
-        batch_config = super().get_batch_config(self.config)
-        if batch_config is not None and not self.passes_through:
-            # The SDK writes batch files before stream maps and deselection apply;
-            # RECORD messages carry what the user asked for.
-            self.logger.warning(
-                "%s: batch_config is ignored because of stream maps, flattening or "
-                "deselected properties on this stream; sending RECORD messages",
-                self.name,
-            )
-            return None
-        return batch_config
+    @override
+    def syncs_children(self) -> bool:
+        # Its only "child" is video_stats (tap.py: see load_streams), whose rows are
+        # written beside its records: generate_child_contexts yields nothing.
+        return False
 
     @override
     def get_batches(
@@ -338,7 +343,9 @@ class ResultsStream(VidNavigatorStream):
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         assert context is not None
         finished = self.run.finished(context["task_id"])
-        results = TaskResults(finished, run=self.run, logger=self.logger)
+        observations = self.run.observations
+        observe = observations.recorder(finished) if observations else None
+        results = TaskResults(finished, run=self.run, logger=self.logger, observe=observe)
         complete = False
         if self.settings.use_download_url and finished.download_url:
             try:
@@ -363,6 +370,8 @@ class ResultsStream(VidNavigatorStream):
                 )
         if not complete:
             yield from results.typed(self._paged(finished, context), strict=False)
+        if observations is not None:
+            observations.task_done()
         # Under batch the last file is still open: its BATCH message goes first, then
         # the SDK writes the STATE holding this bookmark.
         batching = self.get_batch_config(self.config) is not None
@@ -416,10 +425,37 @@ class SearchResultsStream(ResultsStream):
     parent_stream_type = SearchTasksStream
 
 
+class VideoStatsStream(VidNavigatorStream):
+    """Every video's counts as each task observed them: one row per video per task.
+
+    Its rows are made and written while the results streams sync (observations.py):
+    its own sync, last of all, has nothing left to read.
+    """
+
+    name = VIDEO_STATS.stream
+    primary_keys = VIDEO_STATS.key
+    replication_key = None
+    schema = VIDEO_STATS_SCHEMA
+
+    def __init__(self, tap: t.Any, run: t.Any) -> None:
+        super().__init__(tap, run)
+        run.observations = Observations(self, run, lambda: self.files_batch_config)
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        return ()
+
+    @override
+    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
+        # Its files are written and announced task by task (observations.py).
+        return None
+
+
 #: Every stream of the tap, in the order it lists (and syncs) them.
 STREAM_CLASSES: tuple[type[VidNavigatorStream], ...] = (
     ProfileTasksStream,
     VideosStream,
     SearchTasksStream,
     SearchResultsStream,
+    VideoStatsStream,
 )

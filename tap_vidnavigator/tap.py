@@ -27,7 +27,7 @@ from tap_vidnavigator.families import PROFILES
 from tap_vidnavigator.redaction import install_redaction, redact, register_secret
 from tap_vidnavigator.run import Run
 from tap_vidnavigator.settings import CONFIG_SCHEMA, Settings, SettingsError, parse_settings
-from tap_vidnavigator.streams import STREAM_CLASSES, TasksStream
+from tap_vidnavigator.streams import STREAM_CLASSES, ResultsStream, TasksStream, VideoStatsStream
 from tap_vidnavigator.writer import OrjsonWriter
 
 _LOGGER = logging.getLogger("tap-vidnavigator")
@@ -84,7 +84,15 @@ class TapVidNavigator(Tap):
 
     @override
     def discover_streams(self) -> list[VidNavigatorStream]:
-        return [stream(self, self.run) for stream in STREAM_CLASSES]
+        streams = [stream(self, self.run) for stream in STREAM_CLASSES]
+        # video_stats has no parent (its rows come from every family's results), yet
+        # the results streams must sync when it alone is selected: the SDK decides that
+        # by asking a stream's children whether anything below it is selected.
+        observers = [stream for stream in streams if isinstance(stream, VideoStatsStream)]
+        for stream in streams:
+            if isinstance(stream, ResultsStream):
+                stream.child_streams.extend(observers)
+        return streams
 
     def check_connection(self) -> None:
         """Prove the key works without spending credits.

@@ -45,6 +45,13 @@ def batched(messages: list[dict], stream: str) -> list[dict]:
     ]
 
 
+def _observations(rows: list[dict]) -> list[str]:
+    # Two runs' tasks differ in id and completion time; the rest must be equal.
+    moving = {"task_id", "observed_at"}
+    return sorted(json.dumps({k: v for k, v in r.items() if k not in moving}, sort_keys=True)
+                  for r in rows)  # fmt: skip
+
+
 def _without_task_ids(records: list[dict]) -> list[dict]:
     return sorted(
         json.dumps({k: v for k, v in r.items() if k != "task_id"}, sort_keys=True) for r in records
@@ -80,7 +87,11 @@ def test_batch_files_hold_exactly_what_records_would(make_emulator, tmp_path, co
     names = sorted(p.name for p in root.iterdir())
     assert names and all(n.startswith("daily-tap-vidnavigator--") for n in names)
     assert all(n.endswith(suffix) for n in names)
-    assert {n.split("--")[1] for n in names} == {"videos", "search_results"}
+    assert {n.split("--")[1] for n in names} == {"videos", "search_results", "video_stats"}
+    # Each result's observation, in files too: the same rows RECORD messages carry.
+    observed = batched(run.messages, "video_stats")
+    assert len(observed) == len(videos) + len(results)
+    assert _observations(observed) == _observations(by_records.records("video_stats"))
     assert len({n.split("--")[2] for n in names}) == 1  # one run label
     # batch_size 1000: @big2500 is three files, @size300 one.
     assert sum(1 for n in names if "--videos--" in n) == 4
@@ -105,7 +116,7 @@ def test_state_never_runs_ahead_of_the_batch_messages(make_emulator, tmp_path):
     submitted: set[str] = set()
     bookmarked: set[str] = set()
     for message in run.messages:
-        if message["type"] == "BATCH":
+        if message["type"] == "BATCH" and message["stream"] == "videos":
             for record in read_manifest(message):
                 emitted[record["profile_url"]].add(record["id"])
                 task_of[record["task_id"]] = record["profile_url"]
@@ -180,7 +191,8 @@ def test_old_batch_files_are_removed_and_nothing_else(emulator, tmp_path):
     run = run_tap(tmp_path, {**config, "batch_file_retention_hours": 0})
     assert run.returncode == 0, run.stderr
     assert not recent.exists() and foreign.exists()
-    assert len(list(root.glob("daily-tap-vidnavigator--*"))) == 1  # this run's
+    # This run's: its videos and their observations.
+    assert len(list(root.glob("daily-tap-vidnavigator--*"))) == 2
 
 
 def test_stream_maps_turn_batch_back_into_records(emulator, tmp_path):
@@ -195,7 +207,8 @@ def test_stream_maps_turn_batch_back_into_records(emulator, tmp_path):
     assert "videos: batch_config is ignored because of stream maps" in run.stderr
     records = run.records("videos")
     assert len(records) == 50 and all("description" not in r for r in records)
-    assert not [m for m in run.messages if m["type"] == "BATCH"]
+    # video_stats has no map: its rows still go to files.
+    assert {m["stream"] for m in run.messages if m["type"] == "BATCH"} == {"video_stats"}
 
 
 @pytest.mark.parametrize(

@@ -6,14 +6,14 @@ import ast
 from pathlib import Path
 
 from orchestrate import shard
-from tap_vidnavigator.families import TASK_FAMILIES, state_layout
+from tap_vidnavigator.families import TASK_FAMILIES, VIDEO_STATS, state_layout
 from tap_vidnavigator.tap import TapVidNavigator
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _family_names() -> set[str]:
-    names = set()
+    names = {VIDEO_STATS.stream, VIDEO_STATS.window_setting}
     for family in TASK_FAMILIES:
         names |= {
             family.tasks_stream,

@@ -30,6 +30,20 @@ def test_sdk_still_increments_state_through_the_method_we_override():
     assert "_increment_stream_state" in ResultsStream.__dict__
 
 
+def test_sdk_message_writers_a_stream_uses_outside_its_own_sync_exist():
+    # record_loop.py: video_stats writes its SCHEMA, RECORD and BATCH messages while
+    # the results streams sync.
+    assert "self._tap.write_message(schema_message)" in inspect.getsource(
+        Stream._write_schema_message
+    )
+    assert "self._generate_record_messages(record)" in inspect.getsource(
+        Stream._write_record_message
+    )
+    assert "self._tap.write_message(batch_message)" in inspect.getsource(
+        Stream._write_batch_message
+    )
+
+
 def test_sdk_state_flush_flag_and_writer_exist():
     assert "is_flushed" in inspect.getsource(StreamStateManager)
     source = inspect.getsource(Stream._write_state_message)
@@ -120,8 +134,10 @@ def test_the_tap_loop_writes_exactly_what_the_sdk_loop_writes(make_emulator, mon
     monkeypatch.setattr(VideosStream, "STATE_MSG_FREQUENCY", 500)
     slow = _sync_messages(emulator, monkeypatch, fast=False, config=config)
     assert fast == slow
-    kinds = [m["type"] for m in fast]
-    assert kinds.count("RECORD") == 1_200 + 3 + 3  # videos and profile_tasks
+    streams = [m["stream"] for m in fast if m["type"] == "RECORD"]
+    # 1,203 videos, each observed once in video_stats, and 3 profile_tasks rows.
+    assert (streams.count("videos"), streams.count("video_stats")) == (1_203, 1_203)
+    assert streams.count("profile_tasks") == 3 and len(streams) == 2 * 1_203 + 3
     assert sum(m["type"] == "STATE" for m in fast) >= 4
 
 

@@ -80,7 +80,20 @@ class TaskField:
     required: bool = False
 
 
-def schema_of(fields: t.Sequence[ResultField | TaskField]) -> dict[str, t.Any]:
+class Column(t.Protocol):
+    """What the schema needs of a column, in any table."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> ColumnType: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def required(self) -> bool: ...
+
+
+def schema_of(fields: t.Sequence[Column]) -> dict[str, t.Any]:
     """The JSON schema of a record table."""
     return th.PropertiesList(
         *(
