@@ -1,9 +1,11 @@
-"""The emulator driven by the provider's own SDK (``vidnavigator`` 2.1.0, pinned).
+"""The emulator driven by the provider's own client (``vidnavigator`` 2.1.0, pinned).
 
-The SDK is the second witness of the live API (after the documentation page): what it
-sends, the emulator must accept; what it reads, the emulator must answer, with exactly
-the fields of the SDK's models (none missing, none extra); every documented error must
-surface as the SDK's own exception class. Where the two disagree, the emulator is wrong.
+Not singer-sdk (tests/test_sdk_*.py are about that one): here "the SDK" is the
+provider's Python client. It is the second witness of the live API (after the
+documentation page): what it sends, the emulator must accept; what it reads, the
+emulator must answer, with exactly the fields of the SDK's models (none missing, none
+extra); every documented error must surface as the SDK's own exception class. Where the
+two disagree, the emulator is wrong.
 """
 
 from __future__ import annotations
