@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         metavar="DAYS",
         help="start the emulated calendar DAYS ahead of real time: tasks are dated and "
-        "observe video counts that much later (POST /_emulator/clock {\"days\": D} moves "
+        'observe video counts that much later (POST /_emulator/clock {"days": D} moves '
         "it further while serving; see docs/emulator-model.md)",
     )
     parser.add_argument(
