@@ -76,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
         "it further while serving; see docs/emulator-model.md)",
     )
     parser.add_argument(
+        "--calendar-tick",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="video counts are read on the emulated calendar in whole ticks of SECONDS "
+        "counted from the start (default 3600)",
+    )
+    parser.add_argument(
         "--max-active",
         type=int,
         default=10,
@@ -156,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             modern_fields=not args.legacy_fields,
             processing_by_handle=_slow_profiles(args.slow_profile),
             clock_offset_seconds=args.clock_offset_days * 86_400,
+            calendar_tick_seconds=args.calendar_tick,
         )
         plan = FaultPlan(
             rate=args.fault_rate,

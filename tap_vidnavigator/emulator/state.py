@@ -113,7 +113,8 @@ class EmulatorConfig:
     #: How far ahead of real time the emulated calendar starts (``--clock-offset-days``);
     #: :meth:`EmulatorState.advance_clock` moves it further.
     clock_offset_seconds: float = 0.0
-    #: Counts are read on the calendar in whole ticks counted from the emulator's start.
+    #: Counts are read on the calendar in whole ticks counted from the emulator's start
+    #: (``--calendar-tick``).
     calendar_tick_seconds: float = float(growth.HOUR)
     signing_secret: bytes = dataclasses.field(default_factory=lambda: secrets.token_bytes(32))
 
@@ -479,10 +480,10 @@ class EmulatorState:
         seen = growth.observe(kind.results(self, task.request), task.observed_at, kind.counts)
         with self._lock:
             if not task.scraped:
-                task.seen = seen
-                if task.failure:
+                if task.failure:  # a failed task saw nothing, whatever its stats say
                     task.stats = kind.failed_stats(task.request, seen)
                 else:
+                    task.seen = seen
                     matched, task.stats = kind.select(seen, task.request)
                     task.matched = [self._served(kind, result) for result in matched]
                 self._settle(task)
