@@ -698,6 +698,10 @@ def test_admin_routes_move_the_clock_and_publish_for_the_demo(emulator):
         timeout=5,
     ).json()["data"]["published"]
     assert published == [video["id"] for video in emulator.ground_truth(FRESH)[:2]]
+    results = requests.post(
+        f"{emulator.url[:-3]}/_emulator/publish", json={"word": "owls", "count": 2}, timeout=5
+    ).json()["data"]["published"]
+    assert results == [r["id"] for r in emulator.state.search_ground_truth("owls")[:2]]
     bad = requests.post(f"{emulator.url[:-3]}/_emulator/clock", json={"days": -1}, timeout=5)
     assert bad.status_code == 400 and "only moves forward" in bad.json()["message"]
     assert requests.post(f"{emulator.url[:-3]}/_emulator/x", timeout=5).status_code == 404
@@ -725,3 +729,41 @@ def test_cli_starts_the_calendar_ahead():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_published_search_results_grow_under_stats_for_every_query_with_the_word(emulator):
+    def search(query):
+        answer = requests.post(
+            f"{emulator.url}/tiktok/search", json={"query": query}, headers=KEY, timeout=10
+        )
+        return task_id_of(answer)
+
+    fresh = emulator.state.publish_results("#Cats", 3)
+    assert all(BASE_EPOCH < int(r["timestamp"]) < emulator.state.calendar.moment() for r in fresh)
+    first = search("cats size40")
+    emulator.advance_clock(days=1)
+    second = search("cats size40")
+    settled = {r["id"]: r for r in emulator.state.search_results("cats size40")}
+    names = ("views", "likes", "comments", "shares", "collects")
+    for task_id in (first, second):
+        served = emulator.state.served(task_id)
+        assert [r["id"] for r in served[:3]] == [r["id"] for r in fresh]  # newest first
+        assert len(served) == 43
+        observed = emulator.state.observed_at(task_id)
+        for result in served:
+            source = settled[result["id"]]
+            age = observed - int(source["timestamp"])
+            want = {n: expected_count(source["stats"][n], result["id"], age) for n in names}
+            assert emulator.state.counts_seen(task_id, result["id"]) == want
+    before = {r["id"]: r for r in emulator.state.served(first)}
+    for result in emulator.state.served(second):
+        views, earlier = result["stats"]["views"], before[result["id"]]["stats"]["views"]
+        if result["id"] in {r["id"] for r in fresh} and views is not None:
+            assert int(views) > int(earlier)
+        elif result["id"] not in {r["id"] for r in fresh}:
+            assert result == before[result["id"]]
+    other = emulator.state.search_ground_truth("dogs #cats")
+    assert {r["id"] for r in fresh} <= {r["id"] for r in other}
+    assert not {r["id"] for r in fresh} & {
+        r["id"] for r in emulator.state.search_ground_truth("dogs")
+    }

@@ -25,6 +25,10 @@ class Catalogue(t.Protocol):
         """All videos of a profile, newest first."""
         ...
 
+    def search_results(self, query: str) -> list[Result]:
+        """All results of a query, in relevance order."""
+        ...
+
 
 @dataclasses.dataclass(frozen=True)
 class ProfileRequest:
@@ -147,7 +151,7 @@ SEARCH: Kind[SearchRequest] = Kind(
     parse=_parse_search,
     subject=lambda request: request.query,
     failure=_search_failure,
-    results=lambda catalogue, request: search.search_results(request.query),
+    results=lambda catalogue, request: catalogue.search_results(request.query),
     select=lambda results, request: search.apply_search(results, request.filters),
     failed_stats=_failed_search_stats,
     accepted=lambda request: {

@@ -255,7 +255,8 @@ class Emulator:
 
     def administer(self, action: str, raw_body: bytes) -> Response:
         """``POST /_emulator/clock`` ``{"days": D, "hours": H}`` or ``/_emulator/publish``
-        ``{"profile_url": U, "count": N}``: the clock and new videos, for demos.
+        ``{"profile_url": U, "count": N}`` (or ``{"word": W, ...}`` for search results):
+        the clock and new videos, for demos.
         """
         try:
             body = json.loads(raw_body or b"{}")
@@ -265,7 +266,12 @@ class Emulator:
                 )
                 return Response(200, dumps({"status": "success", "data": {"now": iso(moment)}}), {})
             if action == "publish":
-                fresh = self.state.publish(str(body["profile_url"]), int(body.get("count", 1)))
+                count = int(body.get("count", 1))
+                fresh = (
+                    self.state.publish_results(str(body["word"]), count)
+                    if "word" in body
+                    else self.state.publish(str(body["profile_url"]), count)
+                )
                 ids = [video["id"] for video in fresh]
                 return Response(200, dumps({"status": "success", "data": {"published": ids}}), {})
         except (ValueError, TypeError, KeyError, AttributeError) as exc:

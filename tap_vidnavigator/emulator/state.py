@@ -44,7 +44,7 @@ import time
 import typing as t
 import uuid
 
-from tap_vidnavigator.emulator import data, growth
+from tap_vidnavigator.emulator import data, growth, search
 from tap_vidnavigator.emulator.kinds import KINDS, PROFILE, SEARCH, Kind
 
 try:  # orjson is a dependency of the tap; the emulator works without it.
@@ -241,6 +241,7 @@ class EmulatorState:
         #: Every submit body as received (key, raw bytes, HTTP status answered).
         self.submissions: list[tuple[str, bytes, int]] = []
         self._published: dict[str, list[dict[str, t.Any]]] = {}
+        self._published_results: dict[str, list[dict[str, t.Any]]] = {}
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------ the clock
@@ -275,6 +276,31 @@ class EmulatorState:
             self._published[handle.lower()] = [*fresh, *self._published.get(handle.lower(), ())]
             seen = growth.observe(fresh, moment, PROFILE.counts)
             return [_copy(self._served(PROFILE, video)) for video in seen]
+
+    def search_results(self, query: str) -> list[dict[str, t.Any]]:
+        """All results of a query now: its words' published ones (newest first), then
+        the generated ones in relevance order."""
+        fresh = [
+            result
+            for word in search.words_of(query)
+            for result in self._published_results.get(word, ())
+        ]
+        fresh.sort(key=lambda result: -int(result["timestamp"]))
+        return [*fresh, *search.search_results(query)]
+
+    def publish_results(self, word: str, count: int) -> list[dict[str, t.Any]]:
+        """Publish ``count`` new results for ``word`` (newest first); returns them as served.
+
+        Every query with that word finds them; dated as :meth:`publish` dates videos.
+        """
+        word = word.lstrip("#").lower()
+        with self._lock:
+            published = self._published_results.get(word, [])
+            newest = int((published or [search.word_video(word, 0)])[0]["timestamp"])
+            moment = self.calendar.moment()
+            fresh = search.newer_results(word, newest, moment, count, len(published) + 1)
+            self._published_results[word] = [*fresh, *published]
+            return [_copy(result) for result in growth.observe(fresh, moment, SEARCH.counts)]
 
     def ground_truth(
         self, profile_url: str, *, seen_by: str | None = None, **filters: t.Any
