@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import itertools
 import json
+import math
 import socket
 import subprocess
 import sys
 import time
+import zlib
 from urllib.parse import urlsplit
 
 import pytest
@@ -517,3 +521,249 @@ def test_ground_truth_is_a_copy(emulator):
     truth[0]["views"] = "changed"
     truth[0]["extra"] = 1
     assert emulator.ground_truth(TIKTOK)[0] != truth[0]
+
+
+# 11. Growth on the emulated calendar (docs/emulator-model.md) --------------------------
+
+FRESH = "https://www.tiktok.com/@size30"
+PROFILE_COUNTS = ("views", "likes", "comments", "reposts")
+
+
+def expected_count(settled, video_id, age):
+    """The documented model, written out: floor(settled * (1 - exp(-age / tau)))."""
+    if settled is None:
+        return None
+    tau = 12 * 3600 + 60 * 3600 * (zlib.crc32(video_id.encode()) / 0xFFFFFFFF)
+    part = 0.0 if age <= 0 else 1.0 if age >= 40 * 72 * 3600 else 1 - math.exp(-age / tau)
+    return int(int(settled) * part)
+
+
+def settled_videos(emulator, profile_url):
+    """The profile's videos as generated (their settled counts), by id."""
+    handle = profile_url.rsplit("@", 1)[-1]
+    return {video["id"]: video for video in emulator.state.profile_videos(handle)}
+
+
+def parse_iso(text):
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def test_two_tasks_of_a_profile_at_two_moments_see_exactly_the_models_counts(emulator):
+    fresh = emulator.state.publish(FRESH, 5)
+    first = task_id_of(submit(emulator, FRESH))
+    first_body = get(emulator, first, limit=500).json()["data"]
+    moment = emulator.state.observed_at(first)
+    assert emulator.advance_clock(days=1) == moment + 86_400
+    second = task_id_of(submit(emulator, FRESH))
+    second_body = get(emulator, second, limit=500).json()["data"]
+    assert emulator.state.observed_at(second) == moment + 86_400
+    # The served dates follow the calendar: the second task is a day later.
+    gap = parse_iso(second_body["completed_at"]) - parse_iso(first_body["completed_at"])
+    assert 86_400 <= gap < 86_400 + 60
+    settled = settled_videos(emulator, FRESH)
+    grew = 0
+    for task_id, body in ((first, first_body), (second, second_body)):
+        observed = emulator.state.observed_at(task_id)
+        assert len(body["videos"]) == 35
+        for video in body["videos"]:
+            source = settled[video["id"]]
+            age = observed - int(source["timestamp"])
+            for name in PROFILE_COUNTS:
+                want = expected_count(source[name], video["id"], age)
+                got = video[name]
+                assert (None if got is None else int(got)) == want, (video["id"], name)
+                assert type(got) is type(source[name])  # strings stay strings, nulls null
+            assert emulator.state.counts_seen(task_id, video["id"]) == {
+                name: None if video[name] is None else int(video[name]) for name in PROFILE_COUNTS
+            }
+    before = {v["id"]: v for v in first_body["videos"]}
+    for video in second_body["videos"]:
+        if video["id"] in {v["id"] for v in fresh}:
+            grew += int(video["views"] or 0) > int(before[video["id"]]["views"] or 0)
+        else:  # the catalogue is months old: settled, served as generated
+            assert video == before[video["id"]]
+            assert video["views"] == settled[video["id"]]["views"]
+    assert grew == sum(1 for v in fresh if v["views"] is not None and int(v["views"]) > 0)
+
+
+def test_counts_never_fall_and_settle_at_the_generated_ones(emulator):
+    emulator.state.publish(FRESH, 8)
+    settled = settled_videos(emulator, FRESH)
+    young = [i for i, v in settled.items() if int(v["timestamp"]) > BASE_EPOCH]
+    assert len(young) == 8
+    history = []
+    for step in (0, 3 / 24, 0.5, 1, 2, 5, 20, 100):  # days, moved forward step by step
+        emulator.advance_clock(days=step)
+        task_id = task_id_of(submit(emulator, FRESH))
+        get(emulator, task_id)
+        history.append({i: emulator.state.counts_seen(task_id, i) for i in young})
+    for earlier, later in itertools.pairwise(history):
+        for video_id in young:
+            for name in PROFILE_COUNTS:
+                if earlier[video_id][name] is not None:
+                    assert later[video_id][name] >= earlier[video_id][name]
+    for video_id in young:  # 128 days on: every fresh video has settled
+        source = settled[video_id]
+        assert history[-1][video_id] == {
+            name: None if source[name] is None else int(source[name]) for name in PROFILE_COUNTS
+        }
+    assert history[0] != history[-1]
+
+
+def test_the_ground_truth_of_a_task_is_what_it_served_whatever_happened_since(emulator):
+    emulator.state.publish(FRESH, 4)
+    task_id = task_id_of(submit(emulator, FRESH, min_likes=1))
+    served = all_pages(emulator, task_id, [7, 500])
+    assert served == emulator.ground_truth(FRESH, seen_by=task_id, min_likes=1)
+    assert served == emulator.state.served(task_id)
+    emulator.advance_clock(days=3)
+    emulator.state.publish(FRESH, 2)  # published after the task saw the profile
+    assert served == emulator.ground_truth(FRESH, seen_by=task_id, min_likes=1)
+    now = emulator.ground_truth(FRESH, min_likes=1)
+    assert len(now) >= len(served) + 1 and now != served
+    later = task_id_of(submit(emulator, FRESH, min_likes=1))
+    assert all_pages(emulator, later, [500]) == now
+    with pytest.raises(KeyError):
+        emulator.state.counts_seen(task_id, now[0]["id"])  # not yet published for it
+    with pytest.raises(ValueError, match="profile task, not a search"):
+        emulator.state.search_ground_truth("cats", seen_by=task_id)
+
+
+def test_search_results_have_their_counts_in_stats_and_keep_them_once_settled(emulator):
+    def search(query):
+        answer = requests.post(
+            f"{emulator.url}/tiktok/search", json={"query": query}, headers=KEY, timeout=10
+        )
+        return task_id_of(answer)
+
+    first = search("cats size40")
+    emulator.advance_clock(days=2)
+    second = search("cats size40")
+    for task_id in (first, second):
+        results = emulator.state.served(task_id)
+        assert results == emulator.state.search_ground_truth("cats size40", seen_by=task_id)
+        for result in results:
+            stats = result["stats"]
+            assert emulator.state.counts_seen(task_id, result["id"]) == {
+                name: None if stats[name] is None else int(stats[name])
+                for name in ("views", "likes", "comments", "shares", "collects")
+            }
+    assert emulator.state.served(first) == emulator.state.served(second)
+
+
+def test_the_lifecycle_stays_on_real_time_while_the_dates_follow_the_calendar(make_emulator):
+    emulator = make_emulator(expire_seconds=3600)
+    before = task_id_of(submit(emulator))
+    first = get(emulator, before).json()["data"]
+    emulator.advance_clock(days=10)
+    # An earlier task keeps its dates and does not expire: time travel is for new tasks.
+    again = get(emulator, before)
+    assert again.status_code == 200
+    assert again.json()["data"]["completed_at"] == first["completed_at"]
+    after = get(emulator, task_id_of(submit(emulator))).json()["data"]
+    now = time.time()
+    for field in ("created_at", "completed_at"):
+        assert 10 * 86_400 - 5 <= parse_iso(after[field]) - now <= 10 * 86_400 + 1
+    # expires_at is never earlier than on real time: a client's real clock sees no
+    # task expire sooner than it does.
+    assert parse_iso(after["expires_at"]) - parse_iso(after["completed_at"]) in (3599, 3600, 3601)
+    assert parse_iso(after["expires_at"]) > now + 3600
+    with pytest.raises(ValueError, match="only moves forward"):
+        emulator.advance_clock(days=-1)
+
+
+def test_videos_are_never_published_after_the_calendars_now(emulator):
+    fresh = emulator.state.publish(FRESH, 3)
+    moment = emulator.state.calendar.moment()
+    assert all(BASE_EPOCH < int(video["timestamp"]) < moment for video in fresh)
+    assert all(int(video["timestamp"]) > moment - 86_400 for video in fresh)
+    with pytest.raises(ValueError, match="advance the clock first"):
+        emulator.state.publish(FRESH, 10_000)
+    emulator.advance_clock(hours=2)
+    newer = emulator.state.publish(FRESH, 3)
+    assert int(newer[-1]["timestamp"]) > int(fresh[0]["timestamp"])
+    now = emulator.ground_truth(FRESH)
+    assert [video["id"] for video in now[:6]] == [video["id"] for video in newer + fresh]
+
+
+def test_admin_routes_move_the_clock_and_publish_for_the_demo(emulator):
+    answer = requests.post(f"{emulator.url[:-3]}/_emulator/clock", json={"days": 2}, timeout=5)
+    assert answer.status_code == 200
+    moment = emulator.state.calendar.moment()
+    assert answer.json()["data"]["now"] == iso(moment)
+    assert moment - time.time() > 2 * 86_400 - 3_700
+    published = requests.post(
+        f"{emulator.url[:-3]}/_emulator/publish",
+        json={"profile_url": FRESH, "count": 2},
+        timeout=5,
+    ).json()["data"]["published"]
+    assert published == [video["id"] for video in emulator.ground_truth(FRESH)[:2]]
+    results = requests.post(
+        f"{emulator.url[:-3]}/_emulator/publish", json={"word": "owls", "count": 2}, timeout=5
+    ).json()["data"]["published"]
+    assert results == [r["id"] for r in emulator.state.search_ground_truth("owls")[:2]]
+    bad = requests.post(f"{emulator.url[:-3]}/_emulator/clock", json={"days": -1}, timeout=5)
+    assert bad.status_code == 400 and "only moves forward" in bad.json()["message"]
+    assert requests.post(f"{emulator.url[:-3]}/_emulator/x", timeout=5).status_code == 404
+
+
+def test_cli_starts_the_calendar_ahead():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tap_vidnavigator.emulator", "--processing", "0",
+         "--clock-offset-days", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        url = process.stdout.readline().strip()
+        answer = requests.post(
+            f"{url}/tiktok/profile", json={"profile_url": TIKTOK}, headers=KEY, timeout=5
+        )
+        created = parse_iso(
+            requests.get(
+                f"{url}/tiktok/profile/{task_id_of(answer)}", headers=KEY, timeout=5
+            ).json()["data"]["created_at"]
+        )
+        assert 3 * 86_400 - 5 <= created - time.time() <= 3 * 86_400 + 1
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_published_search_results_grow_under_stats_for_every_query_with_the_word(emulator):
+    def search(query):
+        answer = requests.post(
+            f"{emulator.url}/tiktok/search", json={"query": query}, headers=KEY, timeout=10
+        )
+        return task_id_of(answer)
+
+    fresh = emulator.state.publish_results("#Cats", 3)
+    assert all(BASE_EPOCH < int(r["timestamp"]) < emulator.state.calendar.moment() for r in fresh)
+    first = search("cats size40")
+    emulator.advance_clock(days=1)
+    second = search("cats size40")
+    settled = {r["id"]: r for r in emulator.state.search_results("cats size40")}
+    names = ("views", "likes", "comments", "shares", "collects")
+    for task_id in (first, second):
+        served = emulator.state.served(task_id)
+        assert [r["id"] for r in served[:3]] == [r["id"] for r in fresh]  # newest first
+        assert len(served) == 43
+        observed = emulator.state.observed_at(task_id)
+        for result in served:
+            source = settled[result["id"]]
+            age = observed - int(source["timestamp"])
+            want = {n: expected_count(source["stats"][n], result["id"], age) for n in names}
+            assert emulator.state.counts_seen(task_id, result["id"]) == want
+    before = {r["id"]: r for r in emulator.state.served(first)}
+    for result in emulator.state.served(second):
+        views, earlier = result["stats"]["views"], before[result["id"]]["stats"]["views"]
+        if result["id"] in {r["id"] for r in fresh} and views is not None:
+            assert int(views) > int(earlier)
+        elif result["id"] not in {r["id"] for r in fresh}:
+            assert result == before[result["id"]]
+    other = emulator.state.search_ground_truth("dogs #cats")
+    assert {r["id"] for r in fresh} <= {r["id"] for r in other}
+    assert not {r["id"] for r in fresh} & {
+        r["id"] for r in emulator.state.search_ground_truth("dogs")
+    }

@@ -67,6 +67,23 @@ def _parser() -> argparse.ArgumentParser:
         "(default: today's shape, as the provider's SDK reads it)",
     )
     parser.add_argument(
+        "--clock-offset-days",
+        type=float,
+        default=0.0,
+        metavar="DAYS",
+        help="start the emulated calendar DAYS ahead of real time: tasks are dated and "
+        'observe video counts that much later (POST /_emulator/clock {"days": D} moves '
+        "it further while serving; see docs/emulator-model.md)",
+    )
+    parser.add_argument(
+        "--calendar-tick",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="video counts are read on the emulated calendar in whole ticks of SECONDS "
+        "counted from the start (default 3600)",
+    )
+    parser.add_argument(
         "--max-active",
         type=int,
         default=10,
@@ -146,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             download_shape=args.download_shape,
             modern_fields=not args.legacy_fields,
             processing_by_handle=_slow_profiles(args.slow_profile),
+            clock_offset_seconds=args.clock_offset_days * 86_400,
+            calendar_tick_seconds=args.calendar_tick,
         )
         plan = FaultPlan(
             rate=args.fault_rate,

@@ -26,7 +26,8 @@ import typing as t
 import zlib
 
 #: Newest synthetic video of every profile is published before this instant
-#: (2026-01-01T00:00:00Z), so the ground truth never depends on the clock.
+#: (2026-01-01T00:00:00Z), so the catalogue never depends on the clock (videos added by
+#: ``EmulatorState.publish`` are placed before the emulated clock's now instead).
 BASE_EPOCH = 1_767_225_600
 
 PROFILE_URL_RE = re.compile(
@@ -238,14 +239,36 @@ def profile_videos(handle: str) -> tuple[dict[str, t.Any], ...]:
     return tuple(videos)
 
 
-def newer_videos(handle: str, newest_ts: int, count: int, batch: int) -> list[dict]:
-    """``count`` videos published after ``newest_ts`` (newest first), deterministic."""
+def fresh_stamps(
+    rng: random.Random, after_ts: int, until_ts: int, count: int, where: str
+) -> list[int]:
+    """``count`` publication times after ``after_ts`` and before ``until_ts``, oldest first.
+
+    They spread over at most the day before ``until_ts``, one per equal slot, leaving
+    room after the newest for the next batch. ValueError when there is no room (the
+    calendar must move on first); ``where`` names the profile or word in the message.
+    """
+    lower = max(after_ts + 1, until_ts - 86_400)
+    span = until_ts - lower
+    if count < 1 or span < 4 * count:
+        msg = (
+            f"no room to publish {count} video(s) on {where} before the emulated clock's "
+            "now: advance the clock first (Emulator.advance_clock)"
+        )
+        raise ValueError(msg)
+    slot = span / count
+    return [
+        lower + int(slot * index + slot / 4 + rng.random() * slot / 2) for index in range(count)
+    ]
+
+
+def newer_videos(
+    handle: str, after_ts: int, until_ts: int, count: int, batch: int
+) -> list[dict[str, t.Any]]:
+    """``count`` videos published after ``after_ts`` and before ``until_ts``, newest first
+    (:func:`fresh_stamps`), from a generator seeded with the handle and ``batch``."""
     rng = random.Random(_seed(handle) * 1000 + batch)
-    stamps = []
-    ts = newest_ts
-    for _ in range(count):
-        ts += rng.randint(600, 86_400)
-        stamps.append(ts)
+    stamps = fresh_stamps(rng, after_ts, until_ts, count, f"@{handle}")
     return [make_video(handle, rng, stamp) for stamp in reversed(stamps)]
 
 

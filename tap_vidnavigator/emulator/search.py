@@ -33,6 +33,7 @@ from tap_vidnavigator.emulator.data import (
     BASE_EPOCH,
     TIKTOK_PAGE_SIZE,
     FilterError,
+    fresh_stamps,
     parse_date_bound,
 )
 
@@ -88,7 +89,21 @@ def _maybe_str(rng: random.Random, value: int) -> int | str | None:
 def word_video(word: str, index: int) -> dict[str, t.Any]:
     """Video ``index`` of a word's stream (newest first), as the search API serves it."""
     rng = random.Random(zlib.crc32(word.encode()) * 1_000_003 + index)
-    ts = BASE_EPOCH - index * 5_400 - rng.randint(0, 5_399)
+    return make_result(word, rng, BASE_EPOCH - index * 5_400 - rng.randint(0, 5_399))
+
+
+def newer_results(
+    word: str, after_ts: int, until_ts: int, count: int, batch: int
+) -> list[dict[str, t.Any]]:
+    """``count`` results for ``word`` published after ``after_ts`` and before ``until_ts``,
+    newest first (:func:`data.fresh_stamps`), seeded with the word and ``batch``."""
+    rng = random.Random(zlib.crc32(word.encode()) * 1000 + batch)
+    stamps = fresh_stamps(rng, after_ts, until_ts, count, repr(word))
+    return [make_result(word, rng, stamp) for stamp in reversed(stamps)]
+
+
+def make_result(word: str, rng: random.Random, ts: int) -> dict[str, t.Any]:
+    """One search result for ``word`` published at ``ts``, drawn from ``rng``."""
     video_id = str((ts << 32) | rng.getrandbits(32))
     author = rng.choice(_AUTHORS)
     likes = int(rng.paretovariate(1.2) * 200)

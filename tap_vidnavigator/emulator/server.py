@@ -8,6 +8,7 @@ origin, as cloud storage is for the real API.
 from __future__ import annotations
 
 import http.server
+import json
 import re
 import socket
 import struct
@@ -17,9 +18,21 @@ import typing as t
 from urllib.parse import parse_qsl, urlsplit
 
 from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultInjector, FaultPlan
-from tap_vidnavigator.emulator.state import EmulatorConfig, EmulatorState, Response, error_response
+from tap_vidnavigator.emulator.kinds import KINDS
+from tap_vidnavigator.emulator.state import (
+    EmulatorConfig,
+    EmulatorState,
+    Response,
+    dumps,
+    error_response,
+    iso,
+)
 
-_TASK_PATH = re.compile(r"^/v1/tiktok/(?P<kind>profile|search)/(?P<task_id>[^/]+)$")
+#: Each kind's submit route, by path.
+_SUBMITS = {f"/v1{kind.route}": name for name, kind in KINDS.items()}
+_TASK_PATH = re.compile(r"^(?P<route>/v1/.+)/(?P<task_id>[^/]+)$")
+#: The emulator's own administration (not the provider's API): no key, loopback only.
+ADMIN_PREFIX = "/_emulator/"
 _BAD_GATEWAY_PAGE = (
     b"<html><head><title>502 Bad Gateway</title></head>"
     b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
@@ -102,20 +115,22 @@ class _ApiHandler(_Handler):
         path = urlsplit(self.path).path
         key = self._key()
         state = self.server.emulator.state
-        submits = {"/v1/tiktok/profile": state.submit, "/v1/tiktok/search": state.submit_search}
-        if path not in submits:
+        if path.startswith(ADMIN_PREFIX):
+            self._send(self.server.emulator.administer(path.removeprefix(ADMIN_PREFIX), raw))
+            return
+        if path not in _SUBMITS:
             self._send(error_response(404, "not_found", f"No route for POST {path}"))
             return
         known_key = key if key in state.credits_left else None
         if self._inject_fault("submit", known_key):
             return
         refusal = state.authorise(key)
-        self._send(refusal or submits[path](t.cast("str", key), raw))
+        self._send(refusal or state.submit(t.cast("str", key), raw, _SUBMITS[path]))
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         match = _TASK_PATH.match(parts.path)
-        if not match:
+        if not match or match.group("route") not in _SUBMITS:
             self._send(error_response(404, "not_found", f"No route for GET {parts.path}"))
             return
         state = self.server.emulator.state
@@ -131,7 +146,11 @@ class _ApiHandler(_Handler):
         storage = self.server.emulator.storage_url
         self._send(
             state.poll(
-                t.cast("str", key), match.group("task_id"), query, storage, match.group("kind")
+                t.cast("str", key),
+                match.group("task_id"),
+                query,
+                storage,
+                _SUBMITS[match.group("route")],
             )
         )
 
@@ -224,9 +243,40 @@ class Emulator:
         self.stop()
 
     # Conveniences for tests and benchmarks.
-    def ground_truth(self, profile_url: str, **filters: t.Any) -> list[dict[str, t.Any]]:
-        """Exactly the videos a task with these filters serves."""
-        return self.state.ground_truth(profile_url, **filters)
+    def ground_truth(
+        self, profile_url: str, *, seen_by: str | None = None, **filters: t.Any
+    ) -> list[dict[str, t.Any]]:
+        """Exactly the videos a task with these filters serves (as task ``seen_by`` saw them)."""
+        return self.state.ground_truth(profile_url, seen_by=seen_by, **filters)
+
+    def advance_clock(self, *, days: float = 0, hours: float = 0, seconds: float = 0) -> int:
+        """Move the emulated calendar forward (docs/emulator-model.md); the new moment."""
+        return self.state.advance_clock(days=days, hours=hours, seconds=seconds)
+
+    def administer(self, action: str, raw_body: bytes) -> Response:
+        """``POST /_emulator/clock`` ``{"days": D, "hours": H}`` or ``/_emulator/publish``
+        ``{"profile_url": U, "count": N}`` (or ``{"word": W, ...}`` for search results):
+        the clock and new videos, for demos.
+        """
+        try:
+            body = json.loads(raw_body or b"{}")
+            if action == "clock":
+                moment = self.advance_clock(
+                    days=float(body.get("days", 0)), hours=float(body.get("hours", 0))
+                )
+                return Response(200, dumps({"status": "success", "data": {"now": iso(moment)}}), {})
+            if action == "publish":
+                count = int(body.get("count", 1))
+                fresh = (
+                    self.state.publish_results(str(body["word"]), count)
+                    if "word" in body
+                    else self.state.publish(str(body["profile_url"]), count)
+                )
+                ids = [video["id"] for video in fresh]
+                return Response(200, dumps({"status": "success", "data": {"published": ids}}), {})
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            return error_response(400, "bad_request", f"{action}: {exc}")
+        return error_response(404, "not_found", f"No emulator action {action!r}: clock, publish")
 
     def counters(self, key: str = "demo-key") -> t.Any:
         """The request counters of one key."""

@@ -1,8 +1,15 @@
 """The emulated provider's state: users, tasks, their lifecycle, counters, ground truth.
 
 Everything here is plain Python with no HTTP in it; :mod:`.server` maps requests onto
-it. Times come from ``clock`` (``time.time`` by default) so tests can reason about a
-timeline of submits and completions.
+it. Every task kind runs through the same code, driven by its declaration in
+:mod:`.kinds`. Two clocks (docs/emulator-model.md):
+
+* the real ``clock`` (``time.time`` by default) runs the lifecycle: processing,
+  completion, expiry (404), signed links, the active-task cap, the timeline;
+* the emulated calendar (:class:`.growth.Calendar`: real time plus an offset that
+  tests move forward with :meth:`EmulatorState.advance_clock`) dates what the API
+  serves: a task's ``created_at``/``completed_at``/``expires_at`` are its real times
+  plus the offset at its submit, and it observes counts at its completion moment.
 
 Credits (the emulator's own rule: the provider publishes none; deterministic, so tests
 can check every figure):
@@ -17,6 +24,8 @@ can check every figure):
   ``charges``, ``total_credits`` (their sum), ``credits_remaining_after`` (the key's
   balance right after this task was settled; null for a key with unlimited credits)
   and ``waived`` (``{"credits_saved": N}``, or null when nothing was waived).
+
+A search is charged the same way under its own names (``kinds.SEARCH``).
 """
 
 from __future__ import annotations
@@ -35,7 +44,8 @@ import time
 import typing as t
 import uuid
 
-from tap_vidnavigator.emulator import data, search
+from tap_vidnavigator.emulator import data, growth, search
+from tap_vidnavigator.emulator.kinds import KINDS, PROFILE, SEARCH, Kind
 
 try:  # orjson is a dependency of the tap; the emulator works without it.
     import orjson
@@ -56,30 +66,6 @@ SCRAPE_CREDITS = 1
 VIDEOS_PER_CREDIT = 100
 DOWNLOAD_SHAPES = ("task", "envelope", "list")
 _VIDEOS_PLACEHOLDER = "\x00videos\x00"
-
-
-class Kind(t.NamedTuple):
-    """How one kind of task appears in the API."""
-
-    route: str
-    results_field: str
-    id_prefix: str
-    storage_folder: str
-    scrape_charge: str
-    results_charge: str
-    started: str
-
-
-KINDS = {
-    "profile": Kind(
-        "/tiktok/profile", "videos", "tt_profile_", "tiktok_profiles",
-        "tiktok_profile_scrape", "tiktok_profile_videos", "TikTok profile scrape started",
-    ),
-    "search": Kind(
-        "/tiktok/search", "results", "tt_search_", "tiktok_searches",
-        "tiktok_search", "tiktok_search_results", "TikTok search started",
-    ),
-}  # fmt: skip
 
 
 def iso(ts: float | None) -> str | None:
@@ -124,6 +110,12 @@ class EmulatorConfig:
     #: Per profile handle, how long its tasks stay processing instead of
     #: ``processing_seconds`` (one slow creator among many); ``--slow-profile``.
     processing_by_handle: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: How far ahead of real time the emulated calendar starts (``--clock-offset-days``);
+    #: :meth:`EmulatorState.advance_clock` moves it further.
+    clock_offset_seconds: float = 0.0
+    #: Counts are read on the calendar in whole ticks counted from the emulator's start
+    #: (``--calendar-tick``).
+    calendar_tick_seconds: float = float(growth.HOUR)
     signing_secret: bytes = dataclasses.field(default_factory=lambda: secrets.token_bytes(32))
 
     def __post_init__(self) -> None:
@@ -150,27 +142,42 @@ class Counters:
 
 @dataclasses.dataclass
 class Task:
-    """One scrape task."""
+    """One task of any kind; what its kind adds lives in ``request``.
+
+    A task answers for its request's fields too (``task.profile_url``, ``task.handle``
+    and ``task.filters`` of a profile scrape; ``task.query`` and ``task.filters`` of a
+    search), so a search task has no ``profile_url`` and a scrape no ``query``.
+    """
 
     task_id: str
     key: str
-    profile_url: str
-    handle: str
-    filters: data.Filters
+    kind: str
+    request: t.Any
     created_at: float
     completes_at: float
     expires_at: float
     failure: data.ProfileFailure | None
+    #: The calendar's offset at submit: the served times are the real ones plus this.
+    offset: float = 0.0
+    #: The moment (emulated unix seconds) whose counts the task observes.
+    observed_at: int = 0
+    #: What the subject had at ``observed_at``, before filters (counts of that moment).
+    seen: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     matched: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
-    stats: dict[str, int] = dataclasses.field(default_factory=dict)
+    stats: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     scraped: bool = False
     webhook_url: str | None = None
     usage: dict[str, t.Any] | None = None
-    kind: str = "profile"
-    query: str = ""
-    search_filters: search.SearchFilters | None = None
     _video_bytes: list[bytes] | None = None
     _downloads: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    _seen_by_id: dict[str, dict[str, t.Any]] | None = None
+
+    def __getattr__(self, name: str) -> t.Any:
+        # Only reached for names the task itself lacks; "request" guards copies and
+        # pickling, which look attributes up before the fields exist.
+        if name == "request" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.request, name)
 
     @property
     def estimated_expiry(self) -> float:
@@ -182,6 +189,10 @@ class Task:
         if now < self.completes_at:
             return "processing"
         return "failed" if self.failure else "completed"
+
+    def served_time(self, real: float) -> str | None:
+        """A real instant of this task as the API dates it (on the emulated calendar)."""
+        return iso(real + self.offset)
 
 
 class Response(t.NamedTuple):
@@ -201,6 +212,13 @@ def error_response(
     return Response(status, dumps(body), headers or {})
 
 
+def _copy(result: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A copy a caller may change without changing what is served (nested objects too)."""
+    return {
+        name: dict(value) if isinstance(value, dict) else value for name, value in result.items()
+    }
+
+
 class EmulatorState:
     """The provider: tasks by id, counters by key, and the ground truth."""
 
@@ -211,6 +229,9 @@ class EmulatorState:
     ) -> None:
         self.config = config or EmulatorConfig()
         self.clock = clock
+        self.calendar = growth.Calendar(
+            clock, self.config.clock_offset_seconds, self.config.calendar_tick_seconds
+        )
         self.tasks: dict[str, Task] = {}
         self.counters: dict[str, Counters] = collections.defaultdict(Counters)
         self.credits_left: dict[str, int | None] = dict.fromkeys(
@@ -220,7 +241,19 @@ class EmulatorState:
         #: Every submit body as received (key, raw bytes, HTTP status answered).
         self.submissions: list[tuple[str, bytes, int]] = []
         self._published: dict[str, list[dict[str, t.Any]]] = {}
+        self._published_results: dict[str, list[dict[str, t.Any]]] = {}
         self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ the clock
+    def advance_clock(self, *, days: float = 0, hours: float = 0, seconds: float = 0) -> int:
+        """Move the emulated calendar forward; the new observation moment.
+
+        Tasks submitted from now on are dated later and observe later counts; tasks
+        already submitted keep their dates, and nothing expires or completes sooner.
+        """
+        with self._lock:
+            self.calendar.advance(days * growth.DAY + hours * growth.HOUR + seconds)
+            return self.calendar.moment()
 
     # ----------------------------------------------------------------- data
     def profile_videos(self, handle: str) -> list[dict[str, t.Any]]:
@@ -228,30 +261,119 @@ class EmulatorState:
         return [*self._published.get(handle.lower(), ()), *data.profile_videos(handle)]
 
     def publish(self, profile_url: str, count: int) -> list[dict[str, t.Any]]:
-        """Publish ``count`` new videos on a profile (newest first); returns them."""
+        """Publish ``count`` new videos on a profile (newest first); returns them as served.
+
+        They are dated after the profile's newest video and within the day before the
+        calendar's now, so a task that scrapes from now on sees them, young and growing.
+        """
         handle = data.handle_of(profile_url)
         with self._lock:
             current = self.profile_videos(handle)
             newest = int(current[0]["timestamp"]) if current else data.BASE_EPOCH
             batch = len(self._published.get(handle.lower(), ())) + 1
-            fresh = data.newer_videos(handle, newest, count, batch)
+            moment = self.calendar.moment()
+            fresh = data.newer_videos(handle, newest, moment, count, batch)
             self._published[handle.lower()] = [*fresh, *self._published.get(handle.lower(), ())]
-            return [dict(self._served_video(video)) for video in fresh]
+            seen = growth.observe(fresh, moment, PROFILE.counts)
+            return [_copy(self._served(PROFILE, video)) for video in seen]
 
-    def ground_truth(self, profile_url: str, **filters: t.Any) -> list[dict[str, t.Any]]:
-        """Exactly the videos a task for these filters serves, in serving order."""
-        handle = data.handle_of(profile_url)
-        if data.profile_failure(handle):
+    def search_results(self, query: str) -> list[dict[str, t.Any]]:
+        """All results of a query now: its words' published ones (newest first), then
+        the generated ones in relevance order."""
+        fresh = [
+            result
+            for word in search.words_of(query)
+            for result in self._published_results.get(word, ())
+        ]
+        fresh.sort(key=lambda result: -int(result["timestamp"]))
+        return [*fresh, *search.search_results(query)]
+
+    def publish_results(self, word: str, count: int) -> list[dict[str, t.Any]]:
+        """Publish ``count`` new results for ``word`` (newest first); returns them as served.
+
+        Every query with that word finds them; dated as :meth:`publish` dates videos.
+        """
+        word = word.lstrip("#").lower()
+        with self._lock:
+            published = self._published_results.get(word, [])
+            newest = int((published or [search.word_video(word, 0)])[0]["timestamp"])
+            moment = self.calendar.moment()
+            fresh = search.newer_results(word, newest, moment, count, len(published) + 1)
+            self._published_results[word] = [*fresh, *published]
+            return [_copy(result) for result in growth.observe(fresh, moment, SEARCH.counts)]
+
+    def ground_truth(
+        self, profile_url: str, *, seen_by: str | None = None, **filters: t.Any
+    ) -> list[dict[str, t.Any]]:
+        """Exactly the videos a task for these filters serves, in serving order.
+
+        As a task completing now would serve them, or, with ``seen_by``, as that task
+        saw the profile (its moment, its counts, the videos published by then).
+        """
+        return self._truth(PROFILE, profile_url, seen_by, filters)
+
+    def search_ground_truth(
+        self, query: str, *, seen_by: str | None = None, **filters: t.Any
+    ) -> list[dict[str, t.Any]]:
+        """Exactly the results a search task with these filters serves, in order."""
+        return self._truth(SEARCH, query, seen_by, filters)
+
+    def _truth(
+        self, kind: Kind[t.Any], subject: str, seen_by: str | None, filters: dict[str, t.Any]
+    ) -> list[dict[str, t.Any]]:
+        body = {kind.subject_field: subject, **{k: v for k, v in filters.items() if v is not None}}
+        request = kind.parse(body)
+        if kind.failure(request):
             return []
-        parsed = data.parse_filters({k: v for k, v in filters.items() if v is not None})
-        matched, _ = data.apply_filters(self.profile_videos(handle), parsed)
+        if seen_by is None:
+            seen = growth.observe(kind.results(self, request), self.calendar.moment(), kind.counts)
+        else:
+            task = self.tasks[seen_by]
+            if task.kind != kind.name:
+                msg = f"task {seen_by} is a {task.kind} task, not a {kind.name} one"
+                raise ValueError(msg)
+            seen = self._scrape(task).seen
+        matched, _ = kind.select(seen, request)
         # Copies: a caller that changes what it got must not change what is served.
-        return [dict(self._served_video(video)) for video in matched]
+        return [_copy(self._served(kind, result)) for result in matched]
 
-    def _served_video(self, video: dict[str, t.Any]) -> dict[str, t.Any]:
-        if not self.config.modern_fields:
-            return video
-        return {**video, "published_at": iso(int(video["timestamp"]))}
+    def _served(self, kind: Kind[t.Any], result: dict[str, t.Any]) -> dict[str, t.Any]:
+        if not (kind.adds_published_at and self.config.modern_fields):
+            return result
+        return {**result, "published_at": iso(int(result["timestamp"]))}
+
+    def served(self, task_id: str) -> list[dict[str, t.Any]]:
+        """Every result task ``task_id`` serves, in order, as served (copies)."""
+        return [_copy(result) for result in self._scrape(self.tasks[task_id]).matched]
+
+    def observed_at(self, task_id: str) -> int:
+        """The moment (emulated unix seconds) whose counts task ``task_id`` observes."""
+        return self.tasks[task_id].observed_at
+
+    def counts_seen(self, task_id: str, video_id: str) -> dict[str, int | None]:
+        """The counts of video ``video_id`` as task ``task_id`` saw them (None: null).
+
+        KeyError when the task did not see that video.
+        """
+        task = self._scrape(self.tasks[task_id])
+        if task._seen_by_id is None:
+            task._seen_by_id = {str(result["id"]): result for result in task.seen}
+        return KINDS[task.kind].counts.read(task._seen_by_id[video_id])
+
+    def expected_usage(self, profile_url: str, **filters: t.Any) -> dict[str, t.Any]:
+        """The ``usage`` charges a task with these filters gets (see the module doc)."""
+        return self._expected_usage(PROFILE, profile_url, filters)
+
+    def expected_search_usage(self, query: str, **filters: t.Any) -> dict[str, t.Any]:
+        """The ``usage`` charges a search task with these filters gets."""
+        return self._expected_usage(SEARCH, query, filters)
+
+    def _expected_usage(
+        self, kind: Kind[t.Any], subject: str, filters: dict[str, t.Any]
+    ) -> dict[str, t.Any]:
+        failed = kind.failure(kind.parse({kind.subject_field: subject})) is not None
+        matched = len(self._truth(kind, subject, None, filters))
+        return _usage(failed, matched, None, kind)
 
     # ------------------------------------------------------------ accounting
     def _event(self, kind: str, task_id: str) -> None:
@@ -276,17 +398,22 @@ class EmulatorState:
             return error_response(401, "invalid_api_key", "Invalid API key")
         return None
 
+    def _charge(self, key: str, credits: int) -> None:
+        """Take credits from a key's balance (a negative amount gives them back)."""
+        balance = self.credits_left[key]
+        if balance is not None:
+            self.credits_left[key] = balance - credits
+        self.counters[key].credits_charged += credits
+
     # ---------------------------------------------------------------- routes
-    def submit(self, key: str, raw_body: bytes) -> Response:
-        """``POST /tiktok/profile``."""
-        return self._logged(key, raw_body, self._submit)
+    def submit(self, key: str, raw_body: bytes, kind: str = "profile") -> Response:
+        """``POST`` to a kind's route (``/tiktok/profile`` by default)."""
+        return self._logged(key, raw_body, KINDS[kind])
 
-    def _logged(
-        self, key: str, raw_body: bytes, handler: t.Callable[[str, dict[str, t.Any]], Response]
-    ) -> Response:
-        """Answer a submit through ``handler`` and keep its raw body in ``submissions``.
+    def _logged(self, key: str, raw_body: bytes, kind: Kind[t.Any]) -> Response:
+        """Answer a submit of ``kind`` and keep its raw body in ``submissions``.
 
-        A body that is not a JSON object, or whose values the handler refuses
+        A body that is not a JSON object, or whose values the kind refuses
         (FilterError), is answered 400 naming the field.
         """
         try:
@@ -298,7 +425,7 @@ class EmulatorState:
             response = error_response(400, "bad_request", "Request body must be a JSON object")
         else:
             try:
-                response = handler(key, body)
+                response = self._submit(kind, key, body)
             except data.FilterError as exc:
                 self.counters[key].errors += 1
                 response = error_response(400, "bad_request", str(exc), field=exc.field)
@@ -306,18 +433,21 @@ class EmulatorState:
             self.submissions.append((key, raw_body, response.status))
         return response
 
-    def _submit(self, key: str, body: dict[str, t.Any]) -> Response:
-        handle = data.handle_of(str(body.get("profile_url") or ""))
-        filters = data.parse_filters(body)
+    def _submit(self, kind: Kind[t.Any], key: str, body: dict[str, t.Any]) -> Response:
+        request = kind.parse(body)
         webhook_url = _webhook_url(body.get("webhook_url"))
-        task = self._open(
-            key,
-            webhook_url,
-            lambda now: self._new_task(key, body["profile_url"], handle, filters, now),
-        )
-        if isinstance(task, Response):
-            return task
-        return _accepted(task, profile_url=task.profile_url)
+        with self._lock:
+            now = self.clock()
+            refusal = self._admit(key, now)
+            if refusal is not None:
+                return refusal
+            task = self._task(kind, key, request, now)
+            self._charge(key, SCRAPE_CREDITS)
+            self.counters[key].submits += 1
+            task.webhook_url = webhook_url
+            self.tasks[task.task_id] = task
+            self._event("submitted", task.task_id)
+        return _accepted(kind, task)
 
     def _admit(self, key: str, now: float) -> Response | None:
         """None when a key may start a task now; else the 402 or 429 to answer."""
@@ -343,153 +473,51 @@ class EmulatorState:
             )
         return None
 
-    def _start(self, task: Task, webhook_url: str | None) -> None:
-        """Charge the submit and keep the task (under the lock)."""
-        self._charge(task.key, SCRAPE_CREDITS)
-        self.counters[task.key].submits += 1
-        task.webhook_url = webhook_url
-        self.tasks[task.task_id] = task
-        self._event("submitted", task.task_id)
-
-    def submit_search(self, key: str, raw_body: bytes) -> Response:
-        """``POST /tiktok/search``."""
-        return self._logged(key, raw_body, self._submit_search)
-
-    def _submit_search(self, key: str, body: dict[str, t.Any]) -> Response:
-        query, filters = search.parse_search(body)
-        webhook_url = _webhook_url(body.get("webhook_url"))
-        failure = search.failure(query)
-        task = self._open(
-            key,
-            webhook_url,
-            lambda now: self._task(
-                "search",
-                key,
-                now,
-                data.ProfileFailure(*failure) if failure else None,
-                profile_url="",
-                handle="",
-                filters=data.Filters(),
-                query=query,
-                search_filters=filters,
-            ),
-        )
-        if isinstance(task, Response):
-            return task
-        return _accepted(
-            task,
-            query=query,
-            max_results=filters.max_results,
-            parallel_search_slices=filters.parallel_search_slices,
-            filters=filters.echo(),
-        )
-
-    def search_ground_truth(self, query: str, **filters: t.Any) -> list[dict[str, t.Any]]:
-        """Exactly the results a search task with these filters serves, in order."""
-        if search.failure(query):
-            return []
-        _, parsed = search.parse_search({"query": query, **filters})
-        matched, _ = search.apply_search(search.search_results(query), parsed)
-        return [json.loads(dumps(result)) for result in matched]
-
-    def expected_search_usage(self, query: str, **filters: t.Any) -> dict[str, t.Any]:
-        """The ``usage`` charges a search task with these filters gets."""
-        matched = len(self.search_ground_truth(query, **filters))
-        return _usage(search.failure(query) is not None, matched, None, KINDS["search"])
-
-    def _charge(self, key: str, credits: int) -> None:
-        """Take credits from a key's balance (a negative amount gives them back)."""
-        balance = self.credits_left[key]
-        if balance is not None:
-            self.credits_left[key] = balance - credits
-        self.counters[key].credits_charged += credits
-
-    def expected_usage(self, profile_url: str, **filters: t.Any) -> dict[str, t.Any]:
-        """The ``usage`` charges a task with these filters gets (see the module doc)."""
-        handle = data.handle_of(profile_url)
-        matched = len(self.ground_truth(profile_url, **filters))
-        return _usage(data.profile_failure(handle) is not None, matched, None, KINDS["profile"])
-
-    def _new_task(
-        self, key: str, profile_url: str, handle: str, filters: data.Filters, now: float
-    ) -> Task:
-        # The scrape runs "in the background": a big profile's synthetic videos are
+    def _task(self, kind: Kind[t.Any], key: str, request: t.Any, now: float) -> Task:
+        """A new task of ``kind``: its id, its timeline on both clocks."""
+        # The scrape runs "in the background": a big subject's synthetic results are
         # generated on another thread, so the submit answers at once, as the real one.
-        threading.Thread(target=self.profile_videos, args=(handle,), daemon=True).start()
-        return self._task(
-            "profile",
-            key,
-            now,
-            data.profile_failure(handle),
-            profile_url=profile_url,
-            handle=handle,
-            filters=filters,
-        )
-
-    def _task(
-        self, kind: str, key: str, now: float, failure: data.ProfileFailure | None, **fields: t.Any
-    ) -> Task:
-        """A new task of ``kind``: its id and timeline, and what its kind adds."""
-        handle = str(fields.get("handle", "")).lower()
-        completes_at = now + self.config.processing_by_handle.get(
-            handle, self.config.processing_seconds
-        )
+        threading.Thread(target=kind.results, args=(self, request), daemon=True).start()
+        slow = kind.slow_key(request)
+        processing = self.config.processing_seconds
+        if slow is not None:
+            processing = self.config.processing_by_handle.get(slow, processing)
+        completes_at = now + processing
+        offset = self.calendar.offset
         return Task(
-            task_id=f"{KINDS[kind].id_prefix}{uuid.uuid4().hex[:16]}",
+            task_id=f"{kind.id_prefix}{uuid.uuid4().hex[:16]}",
             key=key,
+            kind=kind.name,
+            request=request,
             created_at=now,
             completes_at=completes_at,
             expires_at=completes_at + self.config.expire_seconds,
-            failure=failure,
-            kind=kind,
-            **fields,
+            failure=kind.failure(request),
+            offset=offset,
+            observed_at=self.calendar.moment(completes_at, offset),
         )
 
-    def _open(
-        self, key: str, webhook_url: str | None, make: t.Callable[[float], Task]
-    ) -> Task | Response:
-        """Start the task ``make`` builds if the key may start one now; else the refusal."""
-        with self._lock:
-            now = self.clock()
-            refusal = self._admit(key, now)
-            if refusal is not None:
-                return refusal
-            task = make(now)
-            self._start(task, webhook_url)
-        return task
-
     def _scrape(self, task: Task) -> Task:
-        """The task's matched videos and stats, computed once, when first needed."""
+        """What the task saw and matched, and its stats, computed once, when first needed."""
         if task.scraped:
             return task
-        if task.kind == "search":
-            with self._lock:
-                if not task.scraped:
-                    filters = t.cast("search.SearchFilters", task.search_filters)
-                    matched, task.stats = search.apply_search(
-                        search.search_results(task.query), filters
-                    )
-                    if task.failure:
-                        matched = []
-                        task.stats = {**task.stats, "results_count": 0}
-                    task.matched = matched
-                    self._settle(task)
-                    task.scraped = True
-            return task
-        videos = self.profile_videos(task.handle)  # slow once per profile: not under the lock
+        kind = KINDS[task.kind]
+        # Slow once per profile, and pure: not under the lock.
+        seen = growth.observe(kind.results(self, task.request), task.observed_at, kind.counts)
         with self._lock:
             if not task.scraped:
-                if task.failure:
-                    task.stats = {"videos_scanned": 0, "videos_matched": 0, "pages_consumed": 1}
+                if task.failure:  # a failed task saw nothing, whatever its stats say
+                    task.stats = kind.failed_stats(task.request, seen)
                 else:
-                    matched, task.stats = data.apply_filters(videos, task.filters)
-                    task.matched = [self._served_video(video) for video in matched]
+                    task.seen = seen
+                    matched, task.stats = kind.select(seen, task.request)
+                    task.matched = [self._served(kind, result) for result in matched]
                 self._settle(task)
                 task.scraped = True
         return task
 
     def _settle(self, task: Task) -> None:
-        """Charge a terminal task's videos, or give back a failed one's scrape credit."""
+        """Charge a terminal task's results, or give back a failed one's scrape credit."""
         failed = task.failure is not None
         usage = _usage(failed, len(task.matched), None, KINDS[task.kind])
         self._charge(task.key, usage["total_credits"] - SCRAPE_CREDITS)
@@ -510,7 +538,7 @@ class EmulatorState:
         storage_base: str,
         kind: str = "profile",
     ) -> Response:
-        """``GET /tiktok/profile/{task_id}`` (or ``/tiktok/search/``) ``?cursor=&limit=``."""
+        """``GET`` a kind's route ``/{task_id}?cursor=&limit=&include_usage=``."""
         counters = self.counters[key]
         now = self.clock()
         task = self._find_task(key, task_id, now, kind)
@@ -538,11 +566,10 @@ class EmulatorState:
                 return error_response(400, "invalid_cursor", "The supplied cursor is invalid")
         include_usage = query.get("include_usage", "").lower() == "true"
         status = task.status(now)
-        if status != "processing":
-            self._scrape(task)
         if status == "processing":
             counters.polls += 1
             return Response(200, self._task_body(task, status, 0, limit, None, usage=False), {})
+        self._scrape(task)
         total = len(task.matched)
         if offset > total:
             counters.errors += 1
@@ -560,34 +587,18 @@ class EmulatorState:
         return task._video_bytes
 
     def _task_data(self, task: Task, status: str) -> dict[str, t.Any]:
+        """The task object of an answer, its results left as a placeholder."""
+        kind = KINDS[task.kind]
         processing = status == "processing"
-        if task.kind == "search":
-            filters = t.cast("search.SearchFilters", task.search_filters)
-            data_obj: dict[str, t.Any] = {
-                "task_id": task.task_id,
-                "task_status": status,
-                "query": task.query,
-                "parallel_search_slices": filters.parallel_search_slices,
-                "filters": filters.echo(),
-                "stats": None if processing else task.stats,
-                "results": _VIDEOS_PLACEHOLDER,
-            }
-            return self._task_ending(task, processing, data_obj)
-        data_obj = {
+        data_obj: dict[str, t.Any] = {
             "task_id": task.task_id,
             "task_status": status,
-            "profile_url": task.profile_url,
-            "profile": None if processing or task.failure else data.profile_object(task.handle),
-            "filters": task.filters.echo(),
+            kind.subject_field: kind.subject(task.request),
+            **kind.described(task.request, not processing and not task.failure),
+            "filters": task.request.filters.echo(),
             "stats": None if processing else task.stats,
-            "videos": _VIDEOS_PLACEHOLDER,
+            kind.results_field: _VIDEOS_PLACEHOLDER,
         }
-        return self._task_ending(task, processing, data_obj)
-
-    def _task_ending(
-        self, task: Task, processing: bool, data_obj: dict[str, t.Any]
-    ) -> dict[str, t.Any]:
-        """The fields every kind's task body ends with: error, webhook, times."""
         if task.failure and not processing:
             data_obj["error_message"] = task.failure.message
             data_obj["error"] = {
@@ -599,11 +610,12 @@ class EmulatorState:
             data_obj["error_message"] = None
             data_obj["error"] = None
         data_obj["webhook"] = _webhook_status(task.webhook_url, processing)
-        data_obj["created_at"] = iso(task.created_at)
-        data_obj["completed_at"] = None if processing else iso(task.completes_at)
+        data_obj["created_at"] = task.served_time(task.created_at)
+        data_obj["completed_at"] = None if processing else task.served_time(task.completes_at)
         # Until the task ends its expiry is an estimate (as in the provider's example,
         # created_at + 1 h); once it ends, the truth: completed_at + expire.
-        data_obj["expires_at"] = iso(task.estimated_expiry if processing else task.expires_at)
+        expiry = task.estimated_expiry if processing else task.expires_at
+        data_obj["expires_at"] = task.served_time(expiry)
         return data_obj
 
     def _task_body(
@@ -695,16 +707,16 @@ def _storage_error(code: str, message: str, status: int = 403) -> Response:
     return Response(status, body.encode(), {}, "application/xml")
 
 
-def _accepted(task: Task, **kind_fields: t.Any) -> Response:
+def _accepted(kind: Kind[t.Any], task: Task) -> Response:
     """The 202 of a submit: the task, what its kind echoes, where to poll it."""
-    kind = KINDS[task.kind]
     payload = {
         "status": "success",
         "data": {
             "task_id": task.task_id,
             "task_status": "processing",
-            **kind_fields,
-            "expires_at": iso(task.estimated_expiry),
+            kind.subject_field: kind.subject(task.request),
+            **kind.accepted(task.request),
+            "expires_at": task.served_time(task.estimated_expiry),
             "check_status_url": f"/v1{kind.route}/{task.task_id}",
             "webhook_url": task.webhook_url,
             "message": kind.started,
@@ -735,7 +747,9 @@ def _webhook_status(url: str | None, processing: bool) -> dict[str, t.Any] | Non
     }
 
 
-def _usage(failed: bool, matched: int, remaining: int | None, kind: Kind) -> dict[str, t.Any]:
+def _usage(
+    failed: bool, matched: int, remaining: int | None, kind: Kind[t.Any]
+) -> dict[str, t.Any]:
     """The usage block of a terminal task (the credit rule in the module docstring)."""
     scrape = {
         "service_type": kind.scrape_charge,

@@ -1,9 +1,11 @@
-"""The emulator driven by the provider's own SDK (``vidnavigator`` 2.1.0, pinned).
+"""The emulator driven by the provider's own client (``vidnavigator`` 2.1.0, pinned).
 
-The SDK is the second witness of the live API (after the documentation page): what it
-sends, the emulator must accept; what it reads, the emulator must answer, with exactly
-the fields of the SDK's models (none missing, none extra); every documented error must
-surface as the SDK's own exception class. Where the two disagree, the emulator is wrong.
+Not singer-sdk (tests/test_sdk_*.py are about that one): here "the SDK" is the
+provider's Python client. It is the second witness of the live API (after the
+documentation page): what it sends, the emulator must accept; what it reads, the
+emulator must answer, with exactly the fields of the SDK's models (none missing, none
+extra); every documented error must surface as the SDK's own exception class. Where the
+two disagree, the emulator is wrong.
 """
 
 from __future__ import annotations
@@ -415,3 +417,40 @@ def test_kinds_have_their_own_routes_and_share_the_active_job_cap(make_emulator)
     with pytest.raises(exceptions.NotFoundError):
         client.get_tiktok_profile_scrape(searched.task_id)
     assert client.get_tiktok_search(searched.task_id).data.is_processing
+
+
+def test_the_client_reads_counts_that_grew_between_two_moments(emulator):
+    client, recorder = sdk_client(emulator)
+    profile = "https://www.tiktok.com/@size20"
+    fresh = {video["id"] for video in emulator.state.publish(profile, 4)}
+    answers = []
+    for _ in range(2):
+        job = client.submit_tiktok_profile_scrape(profile_url=profile)
+        answers.append((job.task_id, job.wait(poll_interval=0.05, limit=500)))
+        emulator.advance_clock(days=1)
+    for task_id, answer in answers:
+        assert isinstance(answer, models.TikTokProfileResponse)
+        assert [video.id for video in answer.data.videos] == [
+            video["id"] for video in emulator.ground_truth(profile, seen_by=task_id)
+        ]
+        for video in answer.data.videos:
+            counts = emulator.state.counts_seen(task_id, video.id)
+            assert counts == {
+                "views": video.views,
+                "likes": video.likes,
+                "comments": video.comments,
+                "reposts": video.reposts,
+            }
+            assert video.published_at.timestamp() <= emulator.state.observed_at(task_id)
+    (_, first), (_, second) = answers
+    gap = dt.datetime.fromisoformat(second.data.completed_at.replace("Z", "+00:00")) - (
+        dt.datetime.fromisoformat(first.data.completed_at.replace("Z", "+00:00"))
+    )
+    assert dt.timedelta(days=1) <= gap < dt.timedelta(days=1, minutes=1)
+    before = {video.id: video for video in first.data.videos}
+    grown = [v for v in second.data.videos if v.id in fresh and v.views is not None]
+    assert grown and all(video.views > before[video.id].views for video in grown)
+    assert all(video == before[video.id] for video in second.data.videos if video.id not in fresh)
+    for request, _status, body in recorder.answers:
+        if request.method == "GET":
+            assert_task_answer(body)
