@@ -1,0 +1,156 @@
+"""video_stats: each video's counts as each task observed them, exact against the emulator."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import typing as t
+
+import pytest
+
+from tap_vidnavigator.records.values import to_datetime, to_int
+from tests.conftest import base_config, run_tap
+from tests.test_batch import batch_config, batched
+
+PROFILE = "https://www.tiktok.com/@size50"
+WORD = "sourdough"
+COUNTS = ("views", "likes", "comments", "reposts", "shares", "collects")
+
+
+def _rows(run, batching: bool) -> list[dict[str, t.Any]]:
+    return batched(run.messages, "video_stats") if batching else run.records("video_stats")
+
+
+def _expected(emulator, tasks: list[dict[str, t.Any]]) -> dict[tuple[str, str], dict]:
+    """Per (video_id, task_id): the row each finished task's observation must be."""
+    expected = {}
+    for task in tasks:
+        task_id = task["task_id"]
+        source = "search" if "query" in task else "profile"
+        for served in emulator.state.served(task_id):
+            seen = emulator.state.counts_seen(task_id, str(served["id"]))
+            expected[str(served["id"]), task_id] = {
+                "video_id": str(served["id"]),
+                "task_id": task_id,
+                "observed_at": task["completed_at"],
+                "source": source,
+                "profile_url": task.get("profile_url"),
+                "query": task.get("query"),
+                **{name: to_int(seen.get(name)) for name in COUNTS},
+            }
+    return expected
+
+
+def _submitted_after(emulator) -> list[str | None]:
+    return [json.loads(body).get("after_datetime") for _, body, _ in emulator.state.submissions]
+
+
+@pytest.mark.parametrize("batching", [False, True], ids=["RECORD", "BATCH"])
+def test_two_runs_observe_young_videos_twice_with_the_counts_of_each_moment(
+    make_emulator, tmp_path, batching
+):
+    emulator = make_emulator()
+    young = [str(v["id"]) for v in emulator.state.publish(PROFILE, 5)]
+    young_results = [str(r["id"]) for r in emulator.state.publish_results(WORD, 4)]
+    config = base_config(
+        emulator, profiles=[PROFILE], searches=[WORD], observe_days=7, lookback_days=0
+    )
+    if batching:
+        config["batch_config"] = batch_config(tmp_path / "batches")
+    first = run_tap(tmp_path, config)
+    assert first.returncode == 0, first.stderr
+    # A day later on the emulated calendar: counts have grown, new videos are out.
+    emulator.advance_clock(days=1)
+    newer = [str(v["id"]) for v in emulator.state.publish(PROFILE, 3)]
+    newer_results = [str(r["id"]) for r in emulator.state.publish_results(WORD, 2)]
+    second = run_tap(tmp_path, config, state=first.states[-1])
+    assert second.returncode == 0, second.stderr
+
+    tasks = [
+        *first.records("profile_tasks"), *first.records("search_tasks"),
+        *second.records("profile_tasks"), *second.records("search_tasks"),
+    ]  # fmt: skip
+    assert len(tasks) == 4
+    rows = _rows(first, batching) + _rows(second, batching)
+    by_key = {(r["video_id"], r["task_id"]): r for r in rows}
+    assert len(by_key) == len(rows), "a row was written twice"
+    assert by_key == _expected(emulator, tasks)
+
+    # Inside the observed window (the young), two observations; the rest, one.
+    observations = collections.Counter(
+        (r["source"], r["video_id"]) for r in rows
+    )  # fmt: skip
+    twice = {key for key, count in observations.items() if count == 2}
+    assert twice == {("profile", v) for v in young} | {("search", r) for r in young_results}
+    assert all(count in (1, 2) for count in observations.values())
+    for video in newer:
+        assert observations["profile", video] == 1
+    for result in newer_results:
+        assert observations["search", result] == 1
+    # The counts moved between the two moments, and never fell.
+    grew = 0
+    for video in young:
+        before, after = (
+            by_key[video, task["task_id"]] for task in tasks if task.get("profile_url") == PROFILE
+        )
+        assert all(after[c] >= before[c] for c in ("views", "likes", "comments", "reposts"))
+        grew += after["views"] > before["views"]
+    assert grew == len(young)
+    # The second run asked every subject for (at least) the last observe_days.
+    window = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=7)).isoformat()
+    assert _submitted_after(emulator)[2:] == [window, window]
+
+
+def test_observed_at_is_the_task_completion_time(emulator, tmp_path):
+    run = run_tap(tmp_path, base_config(emulator, profiles=["@size3"]))
+    assert run.returncode == 0, run.stderr
+    [task] = run.records("profile_tasks")
+    rows = run.records("video_stats")
+    assert len(rows) == 3
+    assert {r["observed_at"] for r in rows} == {task["completed_at"]}
+    assert task["completed_at"] == to_datetime(task["completed_at"])
+
+
+def _catalog(tmp_path, catalog, selected: set[str]) -> str:
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in selected
+    path = tmp_path / f"catalog-{'-'.join(sorted(selected))}.json"
+    path.write_text(json.dumps(catalog))
+    return str(path)
+
+
+def test_deselected_it_costs_nothing_and_alone_it_needs_no_other_stream(emulator, tmp_path):
+    config = base_config(emulator, profiles=["@size120"])
+    catalog = json.loads(_discover(tmp_path, config))
+    without = run_tap(
+        tmp_path,
+        config,
+        args=["--catalog", _catalog(tmp_path, catalog, {"profile_tasks", "videos"})],
+    )
+    assert without.returncode == 0, without.stderr
+    assert len(without.records("videos")) == 120
+    assert not [m for m in without.messages if m.get("stream") == "video_stats"]
+    alone = run_tap(
+        tmp_path, config, args=["--catalog", _catalog(tmp_path, catalog, {"video_stats"})]
+    )
+    assert alone.returncode == 0, alone.stderr
+    streams = {m["stream"] for m in alone.messages if m["type"] in ("RECORD", "SCHEMA")}
+    assert streams == {"video_stats"}
+    assert len(alone.records("video_stats")) == 120
+    # The results were still read once, and their bookmark still moves.
+    assert alone.states[-1]["bookmarks"]["videos"]["partitions"]
+
+
+def _discover(tmp_path, config) -> str:
+    import subprocess
+    import sys
+
+    path = tmp_path / "discover-config.json"
+    path.write_text(json.dumps(config))
+    return subprocess.run(
+        [sys.executable, "-m", "tap_vidnavigator.tap", "--config", str(path), "--discover"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
