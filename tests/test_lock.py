@@ -1,17 +1,18 @@
-"""The locks (locks/*.txt) agree with what they lock, and with what was installed from them.
+"""The locks (locks/) agree with what they lock, and with what was installed from them.
 
 Offline: the locks are read as ``./scripts/lock`` wrote them (uv's universal format:
 one ``name==version ; marker`` line per package and Python, then the ``# via`` lines
 naming what requires it). A lock disagrees with its inputs when a requirement of
-``pyproject.toml`` (or ``locks/*.in``) has no pin that satisfies it on one of the
-promised Pythons, or when a pin is still there for a requirement no longer asked for.
-Either way: run ``./scripts/lock``.
+``pyproject.toml`` (or ``locks/*.in``, or a plugin's ``pip_url`` in meltano.yml) has no
+pin that satisfies it on one of the promised Pythons, or when a pin is still there for a
+requirement no longer asked for. Either way: run ``./scripts/lock``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import itertools
 import json
 import platform
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import nox.project
 import pytest
+import yaml
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -27,10 +29,13 @@ from packaging.version import Version
 
 from tests.conftest import ROOT
 
+sys.path.insert(0, str(ROOT / "scripts"))
+from plugin_requirements import plugin_requirements
+
 LOCKS = ROOT / "locks"
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 PYTHONS = nox.project.python_versions(PYPROJECT)
-#: What each lock is resolved from: the extras of pyproject.toml it includes, or an input file.
+#: How uv's annotations name pyproject.toml as the reason for a pin.
 FROM_PYPROJECT = "tap-vidnavigator (pyproject.toml)"
 REFRESH = "run ./scripts/lock and commit locks/"
 
@@ -104,15 +109,16 @@ def input_requirements(name: str) -> list[Requirement]:
 def _check(
     lock: str,
     requirements: list[Requirement],
-    via: str,
+    via: str | None,
     overrides: dict[str, Requirement] | None = None,
+    oldest_python: str = PYTHONS[0],
 ) -> None:
     """Each requirement pinned to a version it accepts, on every promised Python; each pin
     that names ``via`` as its reason is still one of the requirements."""
     pins = read_lock(LOCKS / lock)
     overrides = overrides or {}
     wanted = {canonicalize_name(r.name) for r in requirements}
-    for python in PYTHONS:
+    for python in PYTHONS[PYTHONS.index(oldest_python) :]:
         chosen = pins_on(pins, python)
         for asked in requirements:
             name = canonicalize_name(asked.name)
@@ -129,7 +135,7 @@ def _check(
     stale = {
         canonicalize_name(pin.requirement.name)
         for pin in pins
-        if via in pin.via and canonicalize_name(pin.requirement.name) not in wanted
+        if via and via in pin.via and canonicalize_name(pin.requirement.name) not in wanted
     }
     assert not stale, f"{lock} still pins {sorted(stale)} for {via}: {REFRESH}"
 
@@ -149,6 +155,31 @@ def test_the_next_sdk_lock_is_the_dev_lock_with_the_next_singer_sdk():
 
 def test_the_meltano_lock_pins_the_meltano_of_its_input():
     _check("meltano.txt", input_requirements("meltano.in"), "-r locks/meltano.in")
+
+
+@pytest.mark.parametrize("plugin", sorted(plugin_requirements()))
+def test_each_meltano_plugin_has_a_lock_that_pins_its_pip_url(plugin):
+    """locks/plugins/NAME.txt, for a pip_url's ``-c`` (the README says which still float)."""
+    python, source = plugin_requirements()[plugin]
+    if source.endswith("pyproject.toml"):
+        requirements = [
+            Requirement(text)
+            for text in nox.project.load_toml(ROOT / source)["project"]["dependencies"]
+        ]
+    else:
+        requirements = [Requirement(text) for text in source.split()]
+    _check(f"plugins/{plugin}.txt", requirements, None, oldest_python=python)
+
+
+def test_a_pip_url_that_takes_a_lock_takes_its_own():
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    for plugins in project["plugins"].values():
+        for plugin in plugins:
+            words = plugin.get("pip_url", "").split()
+            for option, value in itertools.pairwise(words):
+                if option in {"-c", "--constraint", "--constraints"}:
+                    expected = f"${{MELTANO_PROJECT_ROOT}}/locks/plugins/{plugin['name']}.txt"
+                    assert value == expected, plugin["name"]
 
 
 def test_a_pyproject_requirement_missing_from_the_lock_is_caught(tmp_path):
