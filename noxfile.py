@@ -54,6 +54,8 @@ _expose_pyenv_versions()
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 
 
+# What builds the tap's editable install.
+BUILD_LOCK = "locks/build.txt"
 # The next singer-sdk line's exact version, in place of pyproject.toml's pin.
 SDK_NEXT = "locks/sdk-next.in"
 # That session runs on the Python running nox: the one interpreter sure to be installed,
@@ -71,12 +73,14 @@ def _pytest(session: nox.Session) -> None:
 @nox.session(python=PYTHON_VERSIONS)
 def tests(session: nox.Session) -> None:
     """The suite but the Meltano end-to-end runs (scripts/test runs those once)."""
-    session.install("-c", "locks/dev.txt", "-e", ".[dev]")
+    session.install("-c", "locks/dev.txt", "-b", BUILD_LOCK, "-e", ".[dev]")
     _pytest(session)
 
 
 @nox.session(python=CURRENT_PYTHON)
 def tests_sdk_next(session: nox.Session) -> None:
     """The same suite on the next singer-sdk line, before the tap's pin admits it."""
-    session.install("-c", "locks/sdk-next.txt", "--overrides", SDK_NEXT, "-e", ".[dev]")
+    session.install(
+        "-c", "locks/sdk-next.txt", "--overrides", SDK_NEXT, "-b", BUILD_LOCK, "-e", ".[dev]"
+    )  # fmt: skip
     _pytest(session)

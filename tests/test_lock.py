@@ -144,6 +144,11 @@ def test_the_dev_lock_pins_every_requirement_of_pyproject_on_every_python():
     _check("dev.txt", pyproject_requirements("dev", "orchestrate"), FROM_PYPROJECT)
 
 
+def test_the_build_lock_pins_the_build_requirements_of_pyproject():
+    requirements = [Requirement(text) for text in PYPROJECT["build-system"]["requires"]]
+    _check("build.txt", requirements, None)
+
+
 def test_the_next_sdk_lock_is_the_dev_lock_with_the_next_singer_sdk():
     (sdk,) = input_requirements("sdk-next.in")
     assert canonicalize_name(sdk.name) == "singer-sdk"
