@@ -66,6 +66,20 @@ class TapVidNavigator(Tap):
         if kwargs.get("validate_config", True):
             _ = self.settings  # every setting is checked before any request
 
+    @override
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict[str, t.Any]) -> None:
+        super().append_builtin_config(config_jsonschema)
+        # singer-sdk words batch_config differently per release (0.55: "Tap BATCH
+        # Configuration"); the tap's own words keep meltano.yml, the Hub file and the
+        # README the same on every SDK line it supports.
+        properties = config_jsonschema["properties"]
+        properties["batch_config"] = {
+            **properties["batch_config"],
+            "title": "Batch Configuration",
+            "description": "Configuration for BATCH message capabilities.",
+        }
+
     @functools.cached_property
     def settings(self) -> Settings:
         """The validated settings; ConfigValidationError lists every problem."""
