@@ -1,15 +1,16 @@
-"""Every command the README shows runs as written, in order, on a copy of the project.
+"""Every command the README and docs/ show runs as written, in order, on a project copy.
 
-The README's fenced shell blocks are read and each command is run as written (through
-bash), in a throwaway copy of the repository (``meltano config set`` rewrites
-``meltano.yml``), against the emulator and the test PostgreSQL server. The only values
-changed are those the README tells the user to set (``export`` lines: the key, the
-PostgreSQL host and password, ...), plus ``TAP_VIDNAVIGATOR_API_URL``, which points the
-``prod`` environment at the emulator because nothing else can be reached here.
+The fenced shell blocks of the README, then of each page of ``docs/`` (in name order),
+are read and each command is run as written (through bash), in a throwaway copy of the
+repository (``meltano config set`` rewrites ``meltano.yml``), against the emulator and
+the test PostgreSQL server. The only values changed are those the README tells the user
+to set (``export`` lines: the key, the PostgreSQL host and password, ...), plus
+``TAP_VIDNAVIGATOR_API_URL``, which points the ``prod`` environment at the emulator
+because nothing else can be reached here.
 
 A command that cannot run here is listed in ``NOT_RUN_HERE`` with the reason, and is
-checked in a form that can (its dry run, or the test that runs it). A README command in
-neither list fails the test, and so does a listed command the README no longer shows.
+checked in a form that can (its dry run, or the test that runs it). A command in
+neither list fails the test, and so does a listed command no page shows any longer.
 Inline ``meltano ...`` commands in the prose must resolve to real Meltano subcommands
 with real options.
 """
@@ -49,8 +50,14 @@ class Command:
     block: int
 
 
+def documented_text() -> str:
+    """The README, then each page of docs/ in name order: the order the commands run in."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return "\n".join(page.read_text() for page in pages)
+
+
 def readme_commands(text: str) -> list[Command]:
-    """The commands of the README's fenced shell blocks, in order."""
+    """The commands of the fenced shell blocks of ``text``, in order."""
     commands = []
     blocks = re.findall(r"^```(\w+)\n(.*?)^```", text, re.S | re.M)
     for index, (language, body) in enumerate(blocks):
@@ -149,8 +156,7 @@ def _check_loaded(postgres: dict[str, t.Any], emulator) -> None:
 
 def test_every_readme_command_runs_as_written(make_emulator, postgres, project_copy):
     emulator = make_emulator(processing_seconds=0.3)
-    readme = (ROOT / "README.md").read_text()
-    commands = readme_commands(readme)
+    commands = readme_commands(documented_text())
     shown = {command.text for command in commands}
     assert set(NOT_RUN_HERE) <= shown, (
         f"listed but no longer in the README: {set(NOT_RUN_HERE) - shown}"
@@ -290,7 +296,7 @@ def assert_meltano_command_parses(command: str) -> None:
 def inline_meltano_commands() -> list[str]:
     """``meltano ...`` spans in the README's prose, the Hub file and meltano.yml comments."""
     texts = [
-        (ROOT / "README.md").read_text(),
+        documented_text(),
         (ROOT / "hub" / "tap-vidnavigator.yml").read_text(),
         "\n".join(line for line in (ROOT / "meltano.yml").read_text().splitlines() if "#" in line),
     ]
