@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from tap_vidnavigator.batch import batch_config_errors
+from tap_vidnavigator.config_keys import did_you_mean, unknown_setting_errors
 from tap_vidnavigator.shards import shard_of
 
 DEFAULT_API_URL = "https://api.vidnavigator.com/v1"
@@ -430,11 +431,12 @@ def _listed_requests(
         if isinstance(item, str):
             text, source = item, {}
         elif isinstance(item, dict):
-            unknown = sorted(set(item) - {spec.subject_key, *spec.filter_names})
+            allowed = (spec.subject_key, *spec.filter_names)
+            unknown = sorted(set(item) - set(allowed))
             if unknown:
                 errors.append(
-                    f"{where} has unknown keys {unknown}; allowed: {spec.subject_key}, "
-                    + ", ".join(spec.filter_names)
+                    f"{where} has unknown keys {unknown}{did_you_mean(unknown, allowed)}; "
+                    f"allowed: {', '.join(allowed)}"
                 )
             text, source = item.get(spec.subject_key) or "", item
         else:
@@ -571,9 +573,14 @@ _SEARCHES = _ListedRequests(
 )
 
 
-def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
-    """Validate the whole config; raise SettingsError listing every problem."""
-    errors: list[str] = []
+def parse_settings(
+    config: t.Mapping[str, t.Any], known: t.Collection[str] | None = None
+) -> Settings:
+    """Validate the whole config; raise SettingsError listing every problem.
+
+    ``known``: the top-level settings the tap accepts; any other key is refused.
+    """
+    errors = unknown_setting_errors(config, known) if known is not None else []
     api_key = config.get("api_key")
     if not isinstance(api_key, str) or not api_key.strip():
         errors.append("api_key is missing: set it in the config or as TAP_VIDNAVIGATOR_API_KEY")

@@ -22,6 +22,7 @@ from singer_sdk.tap_base import CliTestOptionValue
 from typing_extensions import override
 
 from tap_vidnavigator.client import VidNavigatorStream
+from tap_vidnavigator.config_keys import known_settings
 from tap_vidnavigator.errors import ApiError, TaskNotFoundError, VidNavigatorError
 from tap_vidnavigator.redaction import install_redaction, redact, register_secret
 from tap_vidnavigator.run import Run
@@ -74,7 +75,7 @@ class TapVidNavigator(Tap):
     def settings(self) -> Settings:
         """The validated settings; ConfigValidationError lists every problem."""
         try:
-            return parse_settings(self.config)
+            return parse_settings(self.config, known=known_settings(type(self)))
         except SettingsError as exc:
             raise ConfigValidationError(
                 "Invalid tap-vidnavigator settings", errors=exc.errors
