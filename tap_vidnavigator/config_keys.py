@@ -1,5 +1,6 @@
-"""Misspelled settings: refused before any request, with the closest known name.
+"""Config a person gets wrong: misspelled settings and unreadable config files.
 
+Misspelled settings are refused before any request, with the closest known name.
 An SDK tap ignores config keys its schema does not know, so ``max_post: 5`` (for
 ``max_posts``) would run a whole, paid scrape without the filter. What counts as known
 is the tap class's own merged schema: its settings plus the ones the SDK appends for the
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 import typing as t
+from pathlib import Path
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap
@@ -51,3 +54,31 @@ def unknown_setting_errors(config: t.Mapping[str, t.Any], known: t.Collection[st
         "tap-vidnavigator --about lists them all"
         for name in sorted(set(config) - set(known))
     ]
+
+
+def config_file_problem(path: str) -> str | None:
+    """What is wrong with a ``--config`` file, in one line naming it; None if it reads.
+
+    ``ENV`` is the SDK's word for "settings from the environment", not a file.
+    """
+    if path == "ENV":
+        return None
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return f"config file {path} does not exist"
+    except IsADirectoryError:
+        return f"config file {path} is a folder, not a JSON file"
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"config file {path} cannot be read: {exc}"
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        return f"config file {path} is not valid JSON: {exc.msg} at {where}"
+    if not isinstance(config, dict):
+        return (
+            f"config file {path} must hold a JSON object of settings, not {type(config).__name__}"
+        )
+    return None
