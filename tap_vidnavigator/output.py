@@ -53,16 +53,9 @@ _FILTER = SdkDetailFilter()
 
 
 def install_quiet_output() -> None:
-    """Attach the filter to every handler that exists now (idempotent)."""
-    loggers = [
-        logging.getLogger(),
-        *(
-            logger
-            for logger in logging.Logger.manager.loggerDict.values()
-            if isinstance(logger, logging.Logger)
-        ),
-    ]
-    for logger in loggers:
-        for handler in logger.handlers:
-            if _FILTER not in handler.filters:
-                handler.addFilter(_FILTER)
+    """Attach the filter to the root logger's handlers, where the console output goes
+    (idempotent). A handler of the user's own on another logger (the SDK's metrics
+    logger, say, in a SINGER_SDK_LOG_CONFIG file) keeps everything it is sent."""
+    for handler in logging.getLogger().handlers:
+        if _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)

@@ -93,34 +93,28 @@ def test_debug_brings_the_sdk_detail_back_and_metrics_name_their_kind(emulator, 
         assert endpoint.startswith(ROUTES[stream]), (stream, endpoint)
 
 
-def test_a_malformed_config_file_is_one_line(tmp_path):
-    bad = tmp_path / "config.json"
-    bad.write_text('{"api_key": "x",\n')
-    result = _tap_cli("--config", str(bad))
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (
+            '{"api_key": "x",\n',
+            "is not valid JSON: Expecting property name enclosed in double quotes at line 2 "
+            "column 1",
+        ),
+        ('["@tiktok"]', "must hold a JSON object of settings, not list"),
+        (None, "does not exist"),
+    ],
+    ids=["malformed", "not an object", "missing"],
+)
+@pytest.mark.parametrize("args", [(), ("--test",)], ids=["run", "check"])
+def test_a_bad_config_file_is_one_line(tmp_path, content, problem, args):
+    config = tmp_path / "config.json"
+    if content is not None:
+        config.write_text(content)
+    result = _tap_cli("--config", str(config), *args)
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
-    assert line.endswith(
-        f"tap-vidnavigator failed: config file {bad} is not valid JSON: "
-        "Expecting property name enclosed in double quotes at line 2 column 1"
-    )
-
-
-def test_a_missing_config_file_is_one_line(tmp_path):
-    result = _tap_cli("--config", str(tmp_path / "nowhere.json"), "--test")
-    assert result.returncode == 1
-    [line] = result.stderr.splitlines()
-    assert line.endswith(
-        f"tap-vidnavigator failed: config file {tmp_path}/nowhere.json does not exist"
-    )
-
-
-def test_a_config_file_that_is_not_an_object_is_one_line(tmp_path):
-    listed = tmp_path / "config.json"
-    listed.write_text('["@tiktok"]')
-    result = _tap_cli("--config", str(listed))
-    assert result.returncode == 1
-    [line] = result.stderr.splitlines()
-    assert line.endswith("must hold a JSON object of settings, not list")
+    assert line.endswith(f"tap-vidnavigator failed: config file {config} {problem}")
 
 
 def test_discovery_without_config_warns_nothing():
