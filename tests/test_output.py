@@ -141,3 +141,21 @@ def test_about_describes_profiles_and_searches(format_):
     assert result.returncode == 0
     about = result.stdout if format_ == "text" else json.loads(result.stdout)["description"]
     assert "profile scrapes and keyword searches" in about
+
+
+def test_a_shard_without_search_tasks_does_not_claim_unreported_credits(emulator, tmp_path):
+    from tap_vidnavigator.shards import shard_of
+
+    queries = [q for q in (f"query {n}" for n in range(20)) if shard_of(q, 2) == 1][:2]
+    profiles = [f"@creator{n:02d}" for n in range(4)]
+    mine = [p for p in profiles if shard_of(f"https://www.tiktok.com/{p}", 2) == 0]
+    assert queries and mine
+    config = base_config(
+        emulator, profiles=profiles, searches=queries, shard_count=2, shard_index=0
+    )
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-3000:]
+    [summary] = [line for line in run.stderr.splitlines() if "0 search_tasks records" in line]
+    assert "credits: none (no task of this kind)" in summary
+    assert "not reported by the API" not in run.stderr
+    assert emulator.counters().submits == len(mine)
