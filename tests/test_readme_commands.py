@@ -153,6 +153,12 @@ def project_copy(tmp_path: Path) -> t.Iterator[Path]:
     """The repository as a fresh clone has it, no state, with this checkout's virtual
     environments linked in (bootstrapping new ones takes minutes; scripts/activate still
     runs ./scripts/bootstrap, which installs the copy's Meltano plugins)."""
+    # Were the checkout's .venv older than pyproject.toml, the copy's bootstrap would
+    # reinstall the tap into it from the copy, which is deleted afterwards.
+    installed = ROOT / ".venv" / ".installed"
+    assert installed.stat().st_mtime >= (ROOT / "pyproject.toml").stat().st_mtime, (
+        "the checkout's .venv predates pyproject.toml: run ./scripts/bootstrap first"
+    )
     copy = tmp_path / "project"
     ignore = shutil.ignore_patterns(
         ".git", ".venv", ".meltano-venv", ".meltano", ".nox", "output", "*.egg-info",
