@@ -480,7 +480,13 @@ class TranscriptDesk:
             "expires_at": task.served_time(expiry),
             "check_status_url": f"/v1/transcribe/{task.task_id}",
             "webhook": _webhook_status(task.webhook_url, processing),
-            "error": None if failure is None else failure._asdict(),
+            "error": None
+            if failure is None
+            else {
+                "error": failure.code,
+                "message": failure.message,
+                "http_status": failure.http_status,
+            },
             "result": task.result if status == "completed" else None,
         }
 
