@@ -11,7 +11,8 @@ def main(path: str, since: str | None = None) -> int:
     """Show the tables of schema ``vidnavigator`` in the DuckDB file at ``path``.
 
     ``since``: a UTC date-time; the task tables then show only tasks created after it
-    (this demo's: each demo starts a fresh emulator, so balances restart at 1,000).
+    (this demo's last run: each demo starts a fresh emulator, so balances restart at
+    1,000).
     """
     connection = duckdb.connect(path, read_only=True)
     tables = connection.sql(
@@ -24,7 +25,7 @@ def main(path: str, since: str | None = None) -> int:
         count = connection.sql(f'select count(*) from vidnavigator."{table}"').fetchone()  # noqa: S608
         print(f"  vidnavigator.{table:<14} {count[0] if count else 0:>8,} rows")
     params = {"since": since or "1970-01-01"}
-    which = "this demo's" if since else "all"
+    which = "this demo's day 2" if since else "all"
     print(f"\nScrape tasks, {which} (balance_after: the emulator's balance once each settled):")
     print(
         connection.sql(
@@ -74,7 +75,34 @@ def main(path: str, since: str | None = None) -> int:
             order by uploader
             """
     ).show(max_rows=100)
+    growth(connection)
     return 0
+
+
+def growth(connection: duckdb.DuckDBPyConnection) -> None:
+    """The videos that gained most views between their last two observations."""
+    print("Growth: views gained between each video's last two observations (video_stats):")
+    connection.sql(
+        """
+            with paired as (
+                select profile_url, video_id, observed_at, views,
+                       views - lag(views) over w as gained,
+                       observed_at - lag(observed_at) over w as between_,
+                       row_number() over (partition by video_id
+                                          order by observed_at desc) as newest
+                from vidnavigator.video_stats
+                where profile_url is not null
+                window w as (partition by video_id order by observed_at)
+            )
+            select replace(profile_url, 'https://www.tiktok.com/', '') as profile,
+                   video_id, views, gained, between_ as "in",
+                   bar(gained, 0, max(gained) over (), 24) as chart
+            from paired
+            where newest = 1 and gained is not null
+            order by gained desc, video_id
+            limit 6
+            """
+    ).show(max_rows=100)
 
 
 if __name__ == "__main__":
