@@ -16,6 +16,7 @@ the tap alone's and of its database's own load. PostgreSQL is a throwaway server
         [--batch-size N]       # records per BATCH file (meltano.yml: 25,000)
         [--set NAME=VALUE ...] # an environment variable for every pipeline, e.g.
                                # TARGET_POSTGRES_USE_COPY=false (settings meltano.yml declares)
+        [--paired]             # the tap alone again before each pipeline, as its divisor
 """
 
 from __future__ import annotations
@@ -147,6 +148,12 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[])
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="run the tap alone again just before each pipeline and divide by that run "
+        "(on a machine whose load drifts during the run)",
+    )
     args = parser.parse_args()
     # The tap alone always runs: it is the first yardstick, and its output the second's.
     pipelines = [
@@ -158,6 +165,7 @@ def main() -> int:
     compile_bytecode()
     work = Path(tempfile.mkdtemp(prefix="tap-vidnavigator-pipeline-"))
     runs: dict[str, list[float]] = {p.label: [] for p in pipelines}
+    paired: dict[str, list[float]] = {p.label: [] for p in pipelines}
     batch_config: dict = {"storage": {"root": (work / "batches").as_uri()}}
     if args.batch_size:
         batch_config["batch_size"] = args.batch_size
@@ -190,6 +198,9 @@ def main() -> int:
         # Round-robin, so that a noisy moment on a shared machine hits every pipeline.
         for _ in range(args.repeat):
             for pipeline in pipelines:
+                if args.paired and pipeline.loader is not None:
+                    number += 1
+                    paired[pipeline.label].append(run_pipeline(PIPELINES[0], env, number, None))
                 number += 1
                 output = tap_output if pipeline.label == TAP_ALONE else None
                 runs[pipeline.label].append(run_pipeline(pipeline, env, number, output))
@@ -219,11 +230,13 @@ def main() -> int:
     shutil.rmtree(work, ignore_errors=True)
     seconds = {label: statistics.median(times) for label, times in runs.items()}
     tap_alone = seconds[TAP_ALONE]
+    alone = {label: statistics.median(times) for label, times in paired.items() if times}
     print(f"machine: {machine()}")
     print(
         f"videos: {args.videos:,} (one task, read by task_ids); median of {args.repeat} "
         f"run(s); PostgreSQL {server.binaries.source} server"
         + (f"; set: {' '.join(args.set)}" if args.set else "")
+        + ("; x tap alone: against the tap alone run just before it" if args.paired else "")
     )
     head = f"{'pipeline':<44} {'seconds':>8} {'videos/s':>10}"
     print(f"{head} {'x tap alone':>12} {'x bulk load':>12}")
@@ -232,7 +245,8 @@ def main() -> int:
         own = bulk.get(pipeline.database or "")
         print(
             f"{pipeline.label:<44} {value:>8.1f} {args.videos / value:>10,.0f} "
-            f"{value / tap_alone:>11.2f}x " + (f"{value / own:>11.1f}x" if own else f"{'':>12}")
+            f"{value / alone.get(pipeline.label, tap_alone):>11.2f}x "
+            + (f"{value / own:>11.1f}x" if own else f"{'':>12}")
         )
     for database, value in bulk.items():
         label = f"yardstick: {YARDSTICKS[database]}"
