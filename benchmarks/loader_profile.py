@@ -29,7 +29,15 @@ from tests import postgres_server
 
 #: meltano.yml's chosen settings (docs/loaders.md).
 CHOSEN = {
-    "postgres": (POSTGRES, {"use_copy": True, "validate_records": False}),
+    "postgres": (
+        POSTGRES,
+        {
+            "use_copy": True,
+            "validate_records": False,
+            "add_record_metadata": False,
+            "activate_version": False,
+        },
+    ),
     "snowflake": (SNOWFLAKE, {"validate_records": False}),
 }
 
