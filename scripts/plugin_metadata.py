@@ -149,6 +149,14 @@ def _expected() -> dict[Path, str]:
     return {HUB_FILE: hub, README: readme[:start] + readme_table() + readme[end:], CATALOG: catalog}
 
 
+def _up_to_date(path: Path, current: str, text: str) -> bool:
+    # The catalog's keys come in the order singer-sdk writes them, which changed with 0.55:
+    # the same catalog on every supported SDK line.
+    if path == CATALOG and current:
+        return bool(json.loads(current) == json.loads(text))
+    return current == text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write the generated files, or check them with ``--check``."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -157,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for path, text in _expected().items():
         current = path.read_text() if path.exists() else ""
-        if current == text:
+        if _up_to_date(path, current, text):
             continue
         if args.check:
             stale.append(path)
