@@ -7,8 +7,12 @@ import sys
 import duckdb
 
 
-def main(path: str) -> int:
-    """Show the tables of schema ``vidnavigator`` in the DuckDB file at ``path``."""
+def main(path: str, since: str | None = None) -> int:
+    """Show the tables of schema ``vidnavigator`` in the DuckDB file at ``path``.
+
+    ``since``: a UTC date-time; the task tables then show only tasks created after it
+    (this demo's: each demo starts a fresh emulator, so balances restart at 1,000).
+    """
     connection = duckdb.connect(path, read_only=True)
     tables = connection.sql(
         "select table_name from information_schema.tables "
@@ -19,25 +23,31 @@ def main(path: str) -> int:
         # Table names come from information_schema, not from user input.
         count = connection.sql(f'select count(*) from vidnavigator."{table}"').fetchone()  # noqa: S608
         print(f"  vidnavigator.{table:<14} {count[0] if count else 0:>8,} rows")
-    print("\nScrape tasks:")
+    params = {"since": since or "1970-01-01"}
+    which = "this demo's" if since else "all"
+    print(f"\nScrape tasks, {which} (balance_after: the emulator's balance once each settled):")
     print(
         connection.sql(
             "select uploader, task_status, error_code, stats->>'videos_matched' as matched, "
             "credits_used as credits, credits_remaining_after as balance_after, completed_at "
-            "from vidnavigator.profile_tasks order by completed_at, uploader"
+            "from vidnavigator.profile_tasks where created_at >= $since::timestamp "
+            "order by completed_at, uploader",
+            params=params,
         )
     )
-    print("Keyword searches:")
+    print(f"Keyword searches, {which}:")
     print(
         connection.sql(
             "select query, task_status, stats->>'results_count' as results, "
-            "credits_used as credits from vidnavigator.search_tasks order by completed_at, query"
+            "credits_used as credits from vidnavigator.search_tasks "
+            "where created_at >= $since::timestamp order by completed_at, query",
+            params=params,
         )
     )
-    print("The three most liked results of each search:")
+    print("The most liked result of each search:")
     connection.sql(
         """
-            select query, rank, likes, views, author_unique_id as author,
+            select query, likes, views, author_unique_id as author,
                    left(description, 40) as description
             from (
                 select *, row_number() over (
@@ -45,14 +55,14 @@ def main(path: str) -> int:
                 ) as rank
                 from vidnavigator.search_results
             )
-            where rank <= 3
-            order by query, rank
+            where rank = 1
+            order by query
             """
     ).show(max_rows=100)
-    print("The five most viewed videos of each profile:")
+    print("The most viewed video of each profile:")
     connection.sql(
         """
-            select uploader, rank, views, likes, published_at::date as published, title
+            select uploader, views, likes, published_at::date as published, title
             from (
                 select uploader, views, likes, published_at, left(title, 40) as title,
                        row_number() over (
@@ -60,12 +70,12 @@ def main(path: str) -> int:
                        ) as rank
                 from vidnavigator.videos
             )
-            where rank <= 5
-            order by uploader, rank
+            where rank = 1
+            order by uploader
             """
     ).show(max_rows=100)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(*sys.argv[1:3]))

@@ -295,8 +295,13 @@ class TaskLifecycle:
         if not tracked.subject:
             tracked.subject = kind.subject_of(data)
         if status != tracked.status:
-            self.logger.info(
-                "Task %s for %s is %s", tracked.task_id, tracked.subject or "?", status
+            # A finished task's line comes from its tasks stream, with its outcome.
+            self.logger.log(
+                logging.INFO if status == "processing" else logging.DEBUG,
+                "Task %s for %s is %s",
+                tracked.task_id,
+                tracked.subject or "?",
+                status,
             )
             tracked.status = status
         if status == "processing":

@@ -33,6 +33,11 @@ def test_demo_twice(tmp_path):
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         outputs.append(result.stdout)
+        # For a person: no METRIC line, a screen or two, the fresh emulator said plainly.
+        everything = result.stdout + result.stderr
+        assert "METRIC" not in everything
+        assert len(everything.splitlines()) <= 120, everything
+        assert "a fresh VidNavigator API emulator (1,000 credits, no tasks yet)" in everything
     counts = [re.findall(r"vidnavigator\.(\w+)\s+([\d,]+) rows", out) for out in outputs]
     first, second = dict(counts[0]), dict(counts[1])
     assert (
@@ -43,8 +48,17 @@ def test_demo_twice(tmp_path):
     # One tasks row per task: six profiles and two searches, new tasks each run.
     assert (int(first["profile_tasks"]), int(second["profile_tasks"])) == (6, 12)
     assert (int(first["search_tasks"]), int(second["search_tasks"])) == (2, 4)
-    assert "The three most liked results of each search" in outputs[1]
-    assert "The five most viewed videos of each profile" in outputs[1]
+    assert "The most liked result of each search" in outputs[1]
+    assert "The most viewed video of each profile" in outputs[1]
+    # One line per task state change: submitted, processing, and its end, for each of the
+    # eight tasks of a run, and a summary per kind; this demo's tasks only in its tables.
+    for output in outputs:
+        assert output.count(" Submitted task ") == 8
+        assert output.count(" is processing") == 8
+        assert len(re.findall(r" (completed: |failed: )", output)) == 8
+        assert output.count("Run summary: ") == 2
+        assert "Scrape tasks, this demo's" in output
+        assert len(re.findall(r"│ (completed|failed) ", output)) == 6 + 2
 
 
 def test_shards_command_runs_four_shards_with_their_own_states(tmp_path):

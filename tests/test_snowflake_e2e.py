@@ -47,6 +47,8 @@ def _env(tmp_path: Path, database: str, batch_root: Path) -> dict[str, str]:
     return {
         "FAKESNOW_DB_PATH": str(tmp_path / "fakesnow"),
         "TARGET_SNOWFLAKE__FAKESNOW_DATABASE": database,
+        # The BATCH messages are counted from the SDK's METRIC lines, DEBUG detail.
+        "TAP_VIDNAVIGATOR_LOGLEVEL": "debug",
         # The batch pipeline's files go to this test's folder (merged into meltano.yml's).
         "TAP_VIDNAVIGATOR__BATCH_BATCH_CONFIG": json.dumps(
             {"storage": {"root": batch_root.as_uri()}, "batch_size": 1000}
