@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 
+from tap_vidnavigator.emulator import transcript_options
 from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultPlan
 from tap_vidnavigator.emulator.server import Emulator
 from tap_vidnavigator.emulator.state import DEMO_KEYS, DOWNLOAD_SHAPES, EmulatorConfig
@@ -132,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="delay of an injected slow answer (default 3)",
     )
+    transcript_options.add_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -165,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             processing_by_handle=_slow_profiles(args.slow_profile),
             clock_offset_seconds=args.clock_offset_days * 86_400,
             calendar_tick_seconds=args.calendar_tick,
+            transcripts=transcript_options.from_arguments(args),
         )
         plan = FaultPlan(
             rate=args.fault_rate,

@@ -46,6 +46,7 @@ import uuid
 
 from tap_vidnavigator.emulator import data, growth, search
 from tap_vidnavigator.emulator.kinds import KINDS, PROFILE, SEARCH, Kind
+from tap_vidnavigator.emulator.transcript_options import TranscriptConfig
 
 try:  # orjson is a dependency of the tap; the emulator works without it.
     import orjson
@@ -117,6 +118,8 @@ class EmulatorConfig:
     #: (``--calendar-tick``).
     calendar_tick_seconds: float = float(growth.HOUR)
     signing_secret: bytes = dataclasses.field(default_factory=lambda: secrets.token_bytes(32))
+    #: The transcript routes' latency, rate limit and transcription time (--transcript-*).
+    transcripts: TranscriptConfig = dataclasses.field(default_factory=TranscriptConfig)
 
     def __post_init__(self) -> None:
         if self.download_shape not in DOWNLOAD_SHAPES:
