@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tap_vidnavigator.families import TASK_FAMILIES  # noqa: E402
 
-HUB_FILE = ROOT / "hub" / "tap-vidnavigator.yml"
+# Where the meltano/hub repository keeps it: _data/meltano/extractors/<name>/<variant>.yml.
+HUB_FILE = (
+    ROOT / "hub" / "_data" / "meltano" / "extractors" / "tap-vidnavigator" / "tap-vidnavigator.yml"
+)
 README = ROOT / "README.md"
 CATALOG = ROOT / "catalog.json"
 PYPROJECT = ROOT / "pyproject.toml"
@@ -103,13 +106,15 @@ def hub_definition() -> dict[str, t.Any]:
         ),
         "domain_url": "https://vidnavigator.com",
         "repo": "https://github.com/tap-vidnavigator/tap-vidnavigator",
+        "docs": "https://github.com/tap-vidnavigator/tap-vidnavigator#readme",
         "pip_url": "tap-vidnavigator",
         "executable": "tap-vidnavigator",
         "logo_url": "/assets/logos/extractors/vidnavigator.png",
         "capabilities": CAPABILITIES,
         "keywords": ["api", "meltano_sdk", "tiktok", "social_media", "video", "vidnavigator"],
         "maintenance_status": "active",
-        "quality": "silver",
+        # The Hub rates quality from use; a new plugin is "unknown" (the key is required).
+        "quality": "unknown",
         "supported_python_versions": python_versions(),
         # Any one list of any family, with the key, is enough to run.
         "settings_group_validation": [
