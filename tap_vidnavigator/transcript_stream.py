@@ -32,6 +32,7 @@ from tap_vidnavigator.families import RESULT_ID, TRANSCRIPTS
 from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
 from tap_vidnavigator.records.transcripts import (
     CAPTIONS,
+    NONE,
     SPEECH,
     SPEECH_TO_TEXT_KIND,
     TRANSCRIPT_SCHEMA,
@@ -172,6 +173,9 @@ class VideoTranscriptsStream(VidNavigatorStream):
         self._done: set[str] = set()
         self._written = 0
         self._tally = _Tally()
+        self._spent_before: dict[str, float | int | None] = {}
+        #: The captions answers of the videos sent to speech-to-text (their metadata).
+        self._stt_metadata: dict[str, dict[str, t.Any]] = {}
 
     @override
     def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
@@ -226,6 +230,8 @@ class VideoTranscriptsStream(VidNavigatorStream):
                 continue
             hours += needed
             to_transcribe.append(candidate)
+            self._spent_before[candidate.url] = to_number((usage or {}).get("total_credits"))
+            self._stt_metadata[candidate.url] = data
         if over_budget:
             self.logger.info(
                 "Transcripts: %d video(s) without captions wait for a later run: "
@@ -393,6 +399,10 @@ class VideoTranscriptsStream(VidNavigatorStream):
                 video_id_of(finished.subject), finished.subject, None, "", ""
             )
             row = self._speech_row(candidate, finished)
+            before = self._spent_before.get(candidate.url)
+            if before is not None:
+                # What finding its words cost: the captions call that found none too.
+                row["credits_used"] = round((row["credits_used"] or 0) + before, 6)
             ledger.settled(candidate.video_id, finished.task_id,
                            str(finished.data.get("task_status")), row["credits_used"])  # fmt: skip
             self._write(row)
@@ -415,7 +425,10 @@ class VideoTranscriptsStream(VidNavigatorStream):
                 candidate.url,
                 error.get("message") or error.get("error") or "no reason given",
             )
-            return empty_row(candidate, "speech_to_text_failed", task_id=finished.task_id)
+            metadata = self._stt_metadata.get(candidate.url, {})
+            reason = "speech_to_text_failed"
+            return transcript_row(candidate, metadata, source=NONE, usage=None, reason=reason,
+                                  task_id=finished.task_id)  # fmt: skip
         return transcript_row(candidate, result, source=SPEECH, usage=finished.usage,
                               reason="no_speech", task_id=finished.task_id)  # fmt: skip
 

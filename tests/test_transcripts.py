@@ -8,6 +8,7 @@ import typing as t
 import pytest
 
 from tap_vidnavigator.families import TRANSCRIPTS
+from tap_vidnavigator.records.values import to_datetime
 from tap_vidnavigator.transcript_state import PENDING, PENDING_LIMIT, RANGES
 from tests.conftest import KEY, base_config, run_tap
 from tests.test_batch import batch_config, batched
@@ -76,9 +77,7 @@ def test_profiles_and_searches_land_exactly_the_emulators_transcripts(
     run = run_tap(tmp_path, config)
     assert run.returncode == 0, run.stderr
     videos = batched(run.messages, "videos") if batching else run.records("videos")
-    results = (
-        batched(run.messages, "search_results") if batching else run.records("search_results")
-    )
+    results = batched(run.messages, "search_results") if batching else run.records("search_results")
     expected = {v["id"]: _expected_row(emulator, v, "profile", PROFILE) for v in videos}
     for result in results:
         expected.setdefault(result["id"], _expected_row(emulator, result, "search", QUERY))
@@ -88,3 +87,186 @@ def test_profiles_and_searches_land_exactly_the_emulators_transcripts(
     sources = {row["text_source"] for row in rows}
     assert sources == {"captions", "none"}
     assert emulator.transcripts.counters[KEY].transcript_calls == len(expected)
+
+
+def test_a_second_run_asks_only_for_the_new_videos(make_emulator, tmp_path):
+    emulator = make_emulator()
+    config = _config(emulator, tmp_path)
+    config.update(profiles=[PROFILE], searches=[QUERY], lookback_days=3)
+    first = run_tap(tmp_path, config)
+    assert first.returncode == 0, first.stderr
+    calls = emulator.transcripts.counters[KEY].transcript_calls
+    emulator.advance_clock(days=1)
+    new = emulator.state.publish(PROFILE, 3)
+    second = run_tap(tmp_path, config, state=first.last_state)
+    assert second.returncode == 0, second.stderr
+    # The second scrape saw old videos again (lookback_days) and asked only for the new.
+    assert {v["id"] for v in second.records("videos")} > {str(v["id"]) for v in new}
+    assert {r["video_id"] for r in second.records(STREAM)} == {str(v["id"]) for v in new}
+    assert emulator.transcripts.counters[KEY].transcript_calls == calls + 3
+    for row in first.records(STREAM) + second.records(STREAM):
+        assert emulator.transcripts.calls_for(row["video_url"]) == 1
+
+
+def test_max_per_run_leaves_the_rest_to_later_runs_newest_first(make_emulator, tmp_path):
+    emulator = make_emulator()
+    config = _config(emulator, tmp_path, max_per_run=15)
+    config.update(profiles=[PROFILE], lookback_days=0)
+    state, taken = None, []
+    for expected in (15, 15, 10, 0):
+        run = run_tap(tmp_path, config, state=state)
+        assert run.returncode == 0, run.stderr
+        rows = run.records(STREAM)
+        assert len(rows) == expected
+        taken.append(rows)
+        state = run.last_state
+    everything = [row for rows in taken for row in rows]
+    videos = emulator.ground_truth(PROFILE)
+    assert sorted(r["video_id"] for r in everything) == sorted(v["id"] for v in videos)
+    # Each run took the newest of what was left.
+    for earlier, later in zip(taken, taken[1:]):
+        if later:
+            assert min(r["published_at"] for r in earlier) > max(r["published_at"] for r in later)
+    for video in videos:
+        assert emulator.transcripts.calls_for(video["url"]) == 1
+
+
+def _state_of(run) -> dict[str, t.Any]:
+    return run.last_state["bookmarks"][STREAM]
+
+
+def test_state_size_is_the_same_for_100_and_1000_transcribed_videos(make_emulator, tmp_path):
+    sizes = {}
+    for count in (100, 1000):
+        emulator = make_emulator()
+        config = _config(emulator, tmp_path)
+        config.update(profiles=[f"@size{count:04d}"])
+        run = run_tap(tmp_path, config)
+        assert run.returncode == 0, run.stderr
+        assert len(run.records(STREAM)) == count
+        state = _state_of(run)
+        assert state[PENDING] == []
+        assert list(state[RANGES]) == [f"profile https://www.tiktok.com/@size{count:04d}"]
+        sizes[count] = len(json.dumps(state))
+    assert sizes[100] == sizes[1000]
+
+
+class _Stream:
+    def __init__(self) -> None:
+        self.stream_state: dict[str, t.Any] = {}
+
+
+def test_the_pending_list_is_bounded_and_the_ranges_give_up_what_it_dropped(monkeypatch):
+    import logging
+
+    from tap_vidnavigator import transcript_state
+    from tap_vidnavigator.records.transcripts import Candidate
+
+    monkeypatch.setattr(transcript_state, "PENDING_LIMIT", 3)
+    store = transcript_state.TranscriptState(_Stream(), logging.getLogger("test"))
+    times = [f"2026-01-0{day}T00:00:00+00:00" for day in range(1, 6)]
+    seen = [
+        (when, Candidate(str(i), f"u{i}", when, "profile", "p")) for i, when in enumerate(times)
+    ]
+    assert store.add_seen("profile p", seen, complete=True) == 5
+    # The three newest wait; the range no longer claims the two oldest.
+    assert [entry[0] for entry in store.pending] == ["4", "3", "2"]
+    assert store.ranges["profile p"] == ["2026-01-02T00:00:00.000001+00:00", times[-1]]
+    assert not store.covered("profile p", times[1]) and store.covered("profile p", times[2])
+    # Seen again, the waiting are not added twice; the dropped come back (and, the list
+    # being full of newer ones, are dropped again).
+    assert store.add_seen("profile p", seen, complete=True) == 2
+    assert [entry[0] for entry in store.pending] == ["4", "3", "2"]
+    store.done({"4", "3"})
+    assert store.add_seen("profile p", seen[:2], complete=True) == 2
+    assert sorted(entry[0] for entry in store.pending) == ["0", "1", "2"]
+
+
+CAPTIONLESS = "https://www.tiktok.com/@nocaptions_a"
+SILENT = "https://www.tiktok.com/@silent_a"
+
+
+def _speech_config(emulator, tmp_path, profiles: list[str]) -> dict[str, t.Any]:
+    config = _config(emulator, tmp_path, speech_to_text=True, max_transcription_hours_per_run=5)
+    config["profiles"] = [{"profile_url": url, "max_posts": 4} for url in profiles]
+    return config
+
+
+def _expected_speech_row(
+    emulator, video: dict[str, t.Any], task_id: str, *, captions_asked: bool = True
+) -> dict[str, t.Any]:
+    """A video's speech-to-text row; ``captions_asked``: its captions call was made in
+    the same run (a resumed task's row counts only the transcription)."""
+    desk = emulator.transcripts
+    captions = 0.0001 if captions_asked else 0
+    url = video["url"]
+    speech, info = desk.speech_of(url), desk.video_info_of(url)
+    row = {
+        "video_id": video["id"], "video_url": url, "found_by": "profile",
+        "subject": url.split("/video/")[0], "published_at": to_datetime(video["published_at"]),
+        "requested_language": None, "available_languages": [], "duration": info["duration"],
+        "title": info["title"], "views": info["views"], "task_id": task_id,
+    }  # fmt: skip
+    if speech is None:
+        row.update(text_source="none", language=None, segments=None, text=None,
+                   no_transcript_reason="speech_to_text_failed", credits_used=captions)  # fmt: skip
+    else:
+        usage = desk.transcription_usage(url)
+        row.update(text_source="speech_to_text", language=speech.language,
+                   segments=[dict(s) for s in speech.segments], text=speech.text,
+                   no_transcript_reason=None,
+                   credits_used=round(usage["total_credits"] + captions, 6))  # fmt: skip
+    return row
+
+
+def test_speech_to_text_for_videos_without_captions_and_its_failures(make_emulator, tmp_path):
+    emulator = make_emulator()
+    run = run_tap(tmp_path, _speech_config(emulator, tmp_path, [CAPTIONLESS, SILENT]))
+    assert run.returncode == 0, run.stderr
+    videos = run.records("videos")
+    assert len(videos) == 8
+    rows = _without_moving(run.records(STREAM))
+    expected = {}
+    for video in videos:
+        tasks = emulator.transcripts.transcriptions_of(video["url"])
+        assert len(tasks) == 1
+        expected[video["id"]] = _expected_speech_row(emulator, video, tasks[0])
+    assert rows == expected
+    assert {r["text_source"] for r in rows.values()} == {"speech_to_text", "none"}
+    counters = emulator.transcripts.counters[KEY]
+    assert (counters.transcriptions_completed, counters.transcriptions_failed) == (4, 4)
+
+
+def test_killed_during_speech_to_text_then_rerun_buys_nothing_twice(make_emulator, tmp_path):
+    from tap_vidnavigator.emulator import TranscriptConfig
+    from tests.test_state import _run_until
+
+    emulator = make_emulator(transcripts=TranscriptConfig(transcription_seconds=2.0))
+    config = _speech_config(emulator, tmp_path, [CAPTIONLESS])
+
+    def all_submitted(messages: list[dict]) -> bool:
+        states = [m["value"] for m in messages if m["type"] == "STATE"]
+        in_flight = states[-1]["bookmarks"].get(STREAM, {}).get("in_flight", {}) if states else {}
+        return len(in_flight) == 4
+
+    killed = _run_until(tmp_path, config, all_submitted)
+    assert not [m for m in killed if m.get("stream") == STREAM and m["type"] == "RECORD"]
+    state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
+    rerun = run_tap(tmp_path, config, state=state)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stderr.count("Resuming task") == 4
+    videos = emulator.ground_truth(CAPTIONLESS, max_posts=4)
+    rows = _without_moving(rerun.records(STREAM))
+    assert rows == {
+        v["id"]: _expected_speech_row(emulator, v, emulator.transcripts.transcriptions_of(
+            v["url"])[0], captions_asked=False) for v in videos
+    }  # fmt: skip
+    # STATE lost (a new state ID, a full refresh): the ledger still knows.
+    again = run_tap(tmp_path, config)
+    assert again.returncode == 0, again.stderr
+    for video in videos:
+        assert len(emulator.transcripts.transcriptions_of(video["url"])) == 1
+        assert emulator.transcripts.bought(video["url"]) == 1
+    assert {r["no_transcript_reason"] for r in again.records(STREAM)} == {
+        "speech_to_text_bought_before"
+    }
