@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import typing as t
 
@@ -9,7 +10,7 @@ import pytest
 
 from tap_vidnavigator.families import TRANSCRIPTS
 from tap_vidnavigator.records.values import to_datetime
-from tap_vidnavigator.transcript_state import PENDING, PENDING_LIMIT, RANGES
+from tap_vidnavigator.transcript_state import PENDING, RANGES
 from tests.conftest import KEY, base_config, run_tap
 from tests.test_batch import batch_config, batched
 
@@ -124,7 +125,7 @@ def test_max_per_run_leaves_the_rest_to_later_runs_newest_first(make_emulator, t
     videos = emulator.ground_truth(PROFILE)
     assert sorted(r["video_id"] for r in everything) == sorted(v["id"] for v in videos)
     # Each run took the newest of what was left.
-    for earlier, later in zip(taken, taken[1:]):
+    for earlier, later in itertools.pairwise(taken):
         if later:
             assert min(r["published_at"] for r in earlier) > max(r["published_at"] for r in later)
     for video in videos:
