@@ -271,3 +271,19 @@ def test_killed_during_speech_to_text_then_rerun_buys_nothing_twice(make_emulato
     assert {r["no_transcript_reason"] for r in again.records(STREAM)} == {
         "speech_to_text_bought_before"
     }
+
+
+def test_429_and_5xx_are_retried_and_every_row_still_lands_once(make_emulator, tmp_path):
+    from tap_vidnavigator.emulator import FaultPlan
+
+    faults = FaultPlan(rate=0.3, kinds=("429", "500"), retry_after=0.05, routes=("transcript",))
+    emulator = make_emulator(faults)
+    config = _config(emulator, tmp_path, concurrency=4)
+    config.update(profiles=[PROFILE], max_retries=10)
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr
+    assert "Retrying POST /v1/transcript" in run.stderr
+    expected = {
+        v["id"]: _expected_row(emulator, v, "profile", PROFILE) for v in run.records("videos")
+    }
+    assert _without_moving(run.records(STREAM)) == expected
