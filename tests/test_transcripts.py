@@ -287,3 +287,21 @@ def test_429_and_5xx_are_retried_and_every_row_still_lands_once(make_emulator, t
         v["id"]: _expected_row(emulator, v, "profile", PROFILE) for v in run.records("videos")
     }
     assert _without_moving(run.records(STREAM)) == expected
+
+
+def test_selected_alone_it_needs_no_other_stream_and_off_it_costs_nothing(emulator, tmp_path):
+    from tests.test_video_stats import _catalog, _discover
+
+    config = _config(emulator, tmp_path)
+    config["profiles"] = [PROFILE]
+    catalog = json.loads(_discover(tmp_path, config))
+    alone = run_tap(tmp_path, config, args=["--catalog", _catalog(tmp_path, catalog, {STREAM})])
+    assert alone.returncode == 0, alone.stderr
+    streams = {m["stream"] for m in alone.messages if m["type"] in ("RECORD", "SCHEMA")}
+    assert streams == {STREAM}
+    assert len(alone.records(STREAM)) == 40
+    # Off (the default), nothing is asked for, even with the stream selected.
+    off = run_tap(tmp_path, base_config(emulator, profiles=["@size30"]))
+    assert off.returncode == 0, off.stderr
+    assert off.records(STREAM) == []
+    assert emulator.transcripts.counters[KEY].transcript_calls == 40
