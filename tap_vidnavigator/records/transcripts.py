@@ -70,8 +70,8 @@ TRANSCRIPT_FIELDS: tuple[Column, ...] = (
     Column("title", th.StringType, "The video's title."),
     Column("views", th.IntegerType, "Views when the transcript was fetched."),
     Column("no_transcript_reason", th.StringType, "Why there is no text: no_captions, "
-           "video_not_found, speech_to_text_failed, speech_to_text_over_budget, "
-           "speech_to_text_bought_before."),
+           "video_not_found, video_unavailable, speech_to_text_failed, no_speech (an empty "
+           "transcription), speech_to_text_bought_before (bought by an earlier run)."),
     Column("task_id", th.StringType, "The speech-to-text task, for its words."),
     Column("credits_used", th.NumberType, "Credits this row cost (the usage block's "
            "total_credits); null when not reported."),
