@@ -305,3 +305,34 @@ def test_selected_alone_it_needs_no_other_stream_and_off_it_costs_nothing(emulat
     assert off.returncode == 0, off.stderr
     assert off.records(STREAM) == []
     assert emulator.transcripts.counters[KEY].transcript_calls == 40
+
+
+def test_preferred_languages_first_first_with_one_more_call_when_needed(
+    make_emulator, tmp_path
+):
+    emulator = make_emulator()
+    preferred = ["fr", "en"]
+    config = _config(emulator, tmp_path, languages=preferred)
+    config["profiles"] = [PROFILE]
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr
+    desk, expected, second_calls = emulator.transcripts, {}, 0
+    for video in run.records("videos"):
+        row = _expected_row(emulator, video, "profile", PROFILE)
+        spoken = desk.transcript_of(video["url"])
+        if spoken is not None:
+            # The first call asks for the first choice; only when it served another track
+            # than the best one the video has, one more call asks for that.
+            pick = next((c for c in preferred if c in spoken.available_languages), None)
+            served = desk.transcript_of(video["url"], preferred[0]).language
+            asked = preferred[0] if pick in (None, served) else pick
+            second_calls += asked != preferred[0]
+            track = desk.transcript_of(video["url"], asked)
+            row.update(language=track.language, requested_language=asked,
+                       segments=[dict(s) for s in track.segments], text=track.text,
+                       credits_used=0.0002 if asked != preferred[0] else 0.0001)  # fmt: skip
+        expected[video["id"]] = row
+    assert _without_moving(run.records(STREAM)) == expected
+    assert second_calls  # the case is exercised
+    assert desk.counters[KEY].transcript_calls == 40 + second_calls
+    assert {r["language"] for r in expected.values()} >= {"fr", "en"}
