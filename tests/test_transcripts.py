@@ -307,9 +307,7 @@ def test_selected_alone_it_needs_no_other_stream_and_off_it_costs_nothing(emulat
     assert emulator.transcripts.counters[KEY].transcript_calls == 40
 
 
-def test_preferred_languages_first_first_with_one_more_call_when_needed(
-    make_emulator, tmp_path
-):
+def test_preferred_languages_first_first_with_one_more_call_when_needed(make_emulator, tmp_path):
     emulator = make_emulator()
     preferred = ["fr", "en"]
     config = _config(emulator, tmp_path, languages=preferred)
