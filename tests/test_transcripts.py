@@ -220,13 +220,19 @@ def _expected_speech_row(
     return row
 
 
-def test_speech_to_text_for_videos_without_captions_and_its_failures(make_emulator, tmp_path):
+@pytest.mark.parametrize("batching", [False, True], ids=["RECORD", "BATCH"])
+def test_speech_to_text_for_videos_without_captions_and_its_failures(
+    make_emulator, tmp_path, batching
+):
     emulator = make_emulator()
-    run = run_tap(tmp_path, _speech_config(emulator, tmp_path, [CAPTIONLESS, SILENT]))
+    config = _speech_config(emulator, tmp_path, [CAPTIONLESS, SILENT])
+    if batching:
+        config["batch_config"] = batch_config(tmp_path / "batches")
+    run = run_tap(tmp_path, config)
     assert run.returncode == 0, run.stderr
-    videos = run.records("videos")
+    videos = batched(run.messages, "videos") if batching else run.records("videos")
     assert len(videos) == 8
-    rows = _without_moving(run.records(STREAM))
+    rows = _without_moving(_rows(run, batching))
     expected = {}
     for video in videos:
         tasks = emulator.transcripts.transcriptions_of(video["url"])
@@ -236,6 +242,21 @@ def test_speech_to_text_for_videos_without_captions_and_its_failures(make_emulat
     assert {r["text_source"] for r in rows.values()} == {"speech_to_text", "none"}
     counters = emulator.transcripts.counters[KEY]
     assert (counters.transcriptions_completed, counters.transcriptions_failed) == (4, 4)
+    if batching:
+        # A finished transcription leaves STATE only after its row's BATCH message.
+        messages = run.messages
+        first_batch = next(
+            i for i, m in enumerate(messages) if m["type"] == "BATCH" and m["stream"] == STREAM
+        )
+        flights = [
+            (i, len(m["value"]["bookmarks"].get(STREAM, {}).get("in_flight", {})))
+            for i, m in enumerate(messages)
+            if m["type"] == "STATE"
+        ]
+        peak = max(range(len(flights)), key=lambda n: flights[n][1])
+        assert flights[peak][1] > 0
+        first_drop = next(i for i, count in flights[peak:] if count < flights[peak][1])
+        assert first_batch < first_drop
 
 
 def test_killed_during_speech_to_text_then_rerun_buys_nothing_twice(make_emulator, tmp_path):
