@@ -23,6 +23,7 @@ import datetime as dt
 import typing as t
 from typing import TypeGuard
 
+from tap_vidnavigator.families import IN_FLIGHT
 from tap_vidnavigator.records.transcripts import Candidate
 from tap_vidnavigator.state import parse_time
 
@@ -156,3 +157,43 @@ def _is_range(span: t.Any) -> TypeGuard[list[str]]:
 
 def _well_formed(entry: t.Any) -> bool:
     return isinstance(entry, list) and len(entry) == 5 and isinstance(entry[0], str)
+
+
+# ------------------------------------------------------------- resharding
+def merge_entry(target: dict[str, t.Any], key: str, entry: t.Any) -> bool:
+    """Merge one shard's ``ranges`` or ``pending`` into ``target``; False for other keys.
+
+    Ranges of one subject live in one shard; pending videos are united by id.
+    """
+    if key == RANGES and isinstance(entry, dict):
+        target.setdefault(RANGES, {}).update(entry)
+        return True
+    if key == PENDING and isinstance(entry, list):
+        pending = target.setdefault(PENDING, [])
+        ids = {item[0] for item in pending if _well_formed(item)}
+        pending.extend(item for item in entry if _well_formed(item) and item[0] not in ids)
+        pending.sort(key=lambda item: item[2] or _NEVER, reverse=True)
+        return True
+    return False
+
+
+def only_subjects(value: dict[str, t.Any], mine: t.Callable[[str], bool], *, first: bool) -> None:
+    """Keep the ranges, pending videos and speech-to-text tasks of the subjects ``mine``
+    accepts (a task goes with its pending video; one without goes to the ``first`` shard).
+    """
+    ranges = value.get(RANGES)
+    if isinstance(ranges, dict):
+        value[RANGES] = {k: v for k, v in ranges.items() if mine(k.split(" ", 1)[-1])}
+    pending = value.get(PENDING)
+    if not isinstance(pending, list):
+        pending = []
+    every = {e[1] for e in pending if _well_formed(e)}
+    value[PENDING] = [e for e in pending if _well_formed(e) and mine(str(e[4]))]
+    kept = {e[1] for e in value[PENDING]}
+    in_flight = value.get(IN_FLIGHT)
+    if isinstance(in_flight, dict):
+        value[IN_FLIGHT] = {
+            url: task
+            for url, task in in_flight.items()
+            if url in kept or (first and url not in every)
+        }

@@ -355,3 +355,30 @@ def test_preferred_languages_first_first_with_one_more_call_when_needed(make_emu
     assert second_calls  # the case is exercised
     assert desk.counters[KEY].transcript_calls == 40 + second_calls
     assert {r["language"] for r in expected.values()} >= {"fr", "en"}
+
+
+def test_resharding_keeps_every_range_pending_video_and_transcription_once():
+    from orchestrate.shard import _merge_states, _only_shard
+    from tap_vidnavigator.shards import shard_of
+
+    def shard_state(subjects: list[str]) -> dict[str, t.Any]:
+        ranges = {f"profile {s}": ["2026-01-01T00:00:00+00:00", "2026-01-02T00:00:00+00:00"]
+                  for s in subjects}  # fmt: skip
+        pending = [[f"{n}{s}", f"{s}/video/{n}", f"2026-01-0{n}T00:00:00+00:00", "profile", s]
+                   for s in subjects for n in (1, 2)]  # fmt: skip
+        flying = {pending[0][1]: {"task_id": "t-" + subjects[0], "video_url": pending[0][1]}}
+        value = {RANGES: ranges, PENDING: pending, "in_flight": flying}
+        return {"bookmarks": {STREAM: value}}
+
+    subjects = [f"https://www.tiktok.com/@p{n}" for n in range(12)]
+    merged = _merge_states([shard_state(subjects[:6]), shard_state(subjects[6:])])
+    whole = merged["bookmarks"][STREAM]
+    assert len(whole[RANGES]) == 12 and len(whole[PENDING]) == 24
+    assert len(whole["in_flight"]) == 2
+    parts = [_only_shard(merged, index, 3)["bookmarks"][STREAM] for index in range(3)]
+    assert sorted(k for p in parts for k in p[RANGES]) == sorted(whole[RANGES])
+    assert sorted(e[0] for p in parts for e in p[PENDING]) == sorted(e[0] for e in whole[PENDING])
+    assert sorted(u for p in parts for u in p["in_flight"]) == sorted(whole["in_flight"])
+    for index, part in enumerate(parts):
+        assert all(shard_of(e[4], 3) == index for e in part[PENDING])
+        assert set(part["in_flight"]) <= {e[1] for e in part[PENDING]}
