@@ -40,7 +40,7 @@ import psycopg2
 import pytest
 import yaml
 
-from tap_vidnavigator.settings import canonical_profile_url
+from tap_vidnavigator.families import canonical_profile_url
 from tests.conftest import ROOT, expected_videos
 
 pytestmark = pytest.mark.e2e
