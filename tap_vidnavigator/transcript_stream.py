@@ -141,6 +141,23 @@ class _LedgeredInFlight(InFlightTasks):
         super().remember(request, task_id, sent, expires_at)
 
 
+class _HourBudget:
+    """Audio hours speech-to-text may buy this run."""
+
+    def __init__(self, hours: float) -> None:
+        self.left = hours
+        self.refused = 0
+
+    def take(self, seconds: float | int | None) -> bool:
+        """Whether a video of this length fits; counted when it does."""
+        needed = UNKNOWN_HOURS if seconds is None else seconds / _SECONDS_PER_HOUR
+        if needed > self.left:
+            self.refused += 1
+            return False
+        self.left -= needed
+        return True
+
+
 class _Tally:
     def __init__(self) -> None:
         self.by_source: dict[str, int] = {}
@@ -213,25 +230,24 @@ class VideoTranscriptsStream(VidNavigatorStream):
             len(resumed),
             f", {left} left for later runs (max_per_run)" if left else "",
         )
-        captionless = self._captions(asked)
         to_transcribe = list(resumed)
-        hours = 0.0
-        over_budget = 0
-        for candidate, data, usage in captionless:
-            info = data.get("video_info")
-            duration = to_number(info.get("duration")) if isinstance(info, dict) else None
+        budget = _HourBudget(settings.max_transcription_hours_per_run)
+
+        def captionless(candidate: Candidate, data: dict[str, t.Any], usage: t.Any) -> None:
+            # Called as each answer arrives: only what speech-to-text will buy is kept.
             if not settings.speech_to_text:
                 self._write(transcript_row(candidate, data, source=CAPTIONS, usage=usage,
                                            reason="no_captions"))  # fmt: skip
-                continue
-            needed = UNKNOWN_HOURS if duration is None else duration / _SECONDS_PER_HOUR
-            if hours + needed > settings.max_transcription_hours_per_run:
-                over_budget += 1  # stays pending: a later run asks again
-                continue
-            hours += needed
+                return
+            info = data.get("video_info")
+            if not budget.take(to_number(info.get("duration")) if isinstance(info, dict) else None):
+                return  # stays pending: a later run asks again
             to_transcribe.append(candidate)
             self._spent_before[candidate.url] = to_number((usage or {}).get("total_credits"))
             self._stt_metadata[candidate.url] = data
+
+        self._captions(asked, captionless)
+        over_budget = budget.refused
         if over_budget:
             self.logger.info(
                 "Transcripts: %d video(s) without captions wait for a later run: "
@@ -246,12 +262,14 @@ class VideoTranscriptsStream(VidNavigatorStream):
 
     # -------------------------------------------------------------- captions
     def _captions(
-        self, asked: list[Candidate]
-    ) -> list[tuple[Candidate, dict[str, t.Any], dict[str, t.Any] | None]]:
+        self,
+        asked: list[Candidate],
+        captionless: t.Callable[[Candidate, dict[str, t.Any], t.Any], None],
+    ) -> None:
         """Ask for each video's captions, ``concurrency`` at once; write each row as its
-        answer arrives. Returns the videos without captions (and their answers)."""
+        answer arrives, and hand each video without captions to ``captionless``."""
         if not asked:
-            return []
+            return
         concurrency = self.settings.transcripts.concurrency
         session = self.requests_session
         parts = urlsplit(self.url_base)
@@ -259,7 +277,6 @@ class VideoTranscriptsStream(VidNavigatorStream):
             f"{parts.scheme}://{parts.netloc}/",
             HTTPAdapter(pool_connections=1, pool_maxsize=max(10, concurrency)),
         )
-        captionless = []
         queue = iter(asked)
         with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
             running: dict[concurrent.futures.Future[t.Any], Candidate] = {}
@@ -295,7 +312,7 @@ class VideoTranscriptsStream(VidNavigatorStream):
                     if outcome[0] == "row":
                         self._write(outcome[1])
                     else:
-                        captionless.append((candidate, outcome[1], outcome[2]))
+                        captionless(candidate, outcome[1], outcome[2])
                 if stop is None:
                     fill()
             if isinstance(stop, CreditsExhaustedError):
@@ -303,7 +320,6 @@ class VideoTranscriptsStream(VidNavigatorStream):
                 self.run.problem(f"out of credits; transcripts left: {stop}")
             elif stop is not None:
                 raise stop
-        return captionless
 
     def _ask(self, candidate: Candidate) -> tuple[t.Any, ...]:
         """One video's captions (in a worker thread): ``("row", row)`` or

@@ -382,3 +382,26 @@ def test_resharding_keeps_every_range_pending_video_and_transcription_once():
     for index, part in enumerate(parts):
         assert all(shard_of(e[4], 3) == index for e in part[PENDING])
         assert set(part["in_flight"]) <= {e[1] for e in part[PENDING]}
+
+
+def test_the_hour_budget_leaves_videos_for_a_later_run(make_emulator, tmp_path):
+    emulator = make_emulator()
+    config = _speech_config(emulator, tmp_path, [CAPTIONLESS])
+    videos = emulator.ground_truth(CAPTIONLESS, max_posts=4)
+    hours = sorted(emulator.transcripts.video_info_of(v["url"])["duration"] / 3600 for v in videos)
+    # Room for the shortest video only (the newest first that fit).
+    config["transcripts"]["max_transcription_hours_per_run"] = hours[0] * 1.01
+    first = run_tap(tmp_path, config)
+    assert first.returncode == 0, first.stderr
+    assert len(first.records(STREAM)) == 1
+    assert "wait for a later run: max_transcription_hours_per_run" in first.stderr
+    assert len(_state_of(first)[PENDING]) == 3
+    config["transcripts"]["max_transcription_hours_per_run"] = sum(hours)
+    second = run_tap(tmp_path, config, state=first.last_state)
+    assert second.returncode == 0, second.stderr
+    rows = first.records(STREAM) + second.records(STREAM)
+    assert sorted(r["video_id"] for r in rows) == sorted(v["id"] for v in videos)
+    assert {r["text_source"] for r in rows} == {"speech_to_text"}
+    assert _state_of(second)[PENDING] == []
+    for video in videos:
+        assert emulator.transcripts.bought(video["url"]) == 1
