@@ -597,7 +597,9 @@ class EmulatorState:
             "task_id": task.task_id,
             "task_status": status,
             kind.subject_field: kind.subject(task.request),
-            **kind.described(task.request, not processing and not task.failure, task.observed_at),
+            **kind.described(
+                task.request, not processing and not task.failure, task.observed_at
+            ),
             "filters": task.request.filters.echo(),
             "stats": None if processing else task.stats,
             kind.results_field: _VIDEOS_PLACEHOLDER,
