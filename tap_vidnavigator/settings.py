@@ -27,6 +27,8 @@ from tap_vidnavigator.families import (
     top_level_filters,
 )
 from tap_vidnavigator.shards import shard_of
+from tap_vidnavigator.transcript_settings import PROPERTY as TRANSCRIPTS_PROPERTY
+from tap_vidnavigator.transcript_settings import TranscriptSettings, parse_transcripts
 
 DEFAULT_API_URL = "https://api.vidnavigator.com/v1"
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -181,6 +183,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         "hours. Their BATCH messages went out in earlier runs; target-snowflake deletes "
         "each file once loaded, target-postgres never does.",
     ),
+    TRANSCRIPTS_PROPERTY,
 ).to_dict()
 
 
@@ -244,6 +247,8 @@ class Settings:
     shard_count: int = 1
     #: How many items of each list setting the whole configuration has (all shards).
     configured: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: The ``transcripts`` object (transcript_settings.py).
+    transcripts: TranscriptSettings = dataclasses.field(default_factory=TranscriptSettings)
 
     def requests_for(self, family: TaskFamily) -> tuple[TaskRequest, ...]:
         """The requests of a family that this run (this shard) makes."""
@@ -530,6 +535,7 @@ def parse_settings(
         shard_index=shard_index,
         shard_count=shard_count,
         configured=configured,
+        transcripts=parse_transcripts(config.get(TRANSCRIPTS_PROPERTY.name), errors),
     )
     errors.extend(batch_config_errors(config.get("batch_config")))
     if errors:

@@ -294,7 +294,8 @@ def readme_sql(containing: str) -> str:
     """The README's one SQL block that contains ``containing``."""
     readme = (ROOT / "README.md").read_text()
     blocks = readme.split("```sql\n")[1:]
-    [query] = [block.split("```")[0] for block in blocks if containing in block]
+    queries = [block.split("```")[0] for block in blocks]
+    [query] = [query for query in queries if containing in query]
     return query
 
 
