@@ -24,6 +24,7 @@ import time
 import typing as t
 import uuid
 
+import fsspec
 from upath import UPath
 
 from tap_vidnavigator.writer import encode_record
@@ -158,14 +159,19 @@ class BatchSink:
         if self._open is None:
             stack = contextlib.ExitStack()
             name = self._files.next_name()
-            # Not through StorageTarget.open: its fsspec transaction is the file
-            # system's, shared with the results stream's file open at the same time, and
-            # the first to end it would drop the other's file. The BATCH message goes out
-            # only once this file is closed.
+            # Not through StorageTarget.open, nor any file system instance fsspec
+            # caches: a transaction is an instance's, and the results stream's file is
+            # written inside one at this moment. Through that instance this file would
+            # reach its place only when the other file's transaction ends, after its
+            # BATCH message went out. An instance of its own writes it in place.
             storage = self._config.storage
-            root = UPath(storage.root, **storage.params)
-            root.mkdir(parents=True, exist_ok=True)
-            sink: t.IO[bytes] | gzip.GzipFile = stack.enter_context((root / name).open("wb"))
+            fs, root = fsspec.core.url_to_fs(
+                storage.root, skip_instance_cache=True, **storage.params
+            )
+            fs.makedirs(root, exist_ok=True)
+            sink: t.IO[bytes] | gzip.GzipFile = stack.enter_context(
+                fs.open(f"{root.rstrip('/')}/{name}", "wb")
+            )
             if self._config.encoding.compression == "gzip":
                 sink = stack.enter_context(
                     gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)

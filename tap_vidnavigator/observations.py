@@ -57,7 +57,8 @@ class Observations:
         completed_at = finished.data.get("completed_at")
         if not completed_at:
             completed_at = dt.datetime.now(dt.timezone.utc).isoformat()
-        make = observation_maker(finished.kind.family, completed_at)
+        kind = finished.kind
+        make = observation_maker(kind.name, kind.result_schema["properties"], completed_at)
         sink = self._batch_sink()
         if sink is not None:
             add = sink.add

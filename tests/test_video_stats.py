@@ -6,6 +6,8 @@ import collections
 import datetime as dt
 import json
 import typing as t
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -154,3 +156,32 @@ def _discover(tmp_path, config) -> str:
         [sys.executable, "-m", "tap_vidnavigator.tap", "--config", str(path), "--discover"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
+
+
+def test_each_batch_file_is_in_place_when_its_message_is_read(make_emulator, tmp_path):
+    """A loader reads a file the moment its BATCH message arrives: video_stats files
+    are written while a results file is open in the SDK's storage transaction, and must
+    not wait for that transaction to reach their place."""
+    from tests.test_state import _run_until
+
+    emulator = make_emulator(processing_seconds=0.2)
+    config = base_config(
+        emulator,
+        profiles=["@size300", "@size120", "@size50"],
+        batch_config=batch_config(tmp_path / "batches"),
+    )
+    missing: list[str] = []
+
+    def check(messages: list[dict]) -> bool:
+        message = messages[-1]
+        if message["type"] == "BATCH":
+            for url in message["manifest"]:
+                path = Path(urlsplit(url).path)
+                if not path.exists():
+                    missing.append(f"{message['stream']}: {path.name}")
+        return False
+
+    messages = _run_until(tmp_path, config, check)
+    streams = [m["stream"] for m in messages if m["type"] == "BATCH"]
+    assert streams.count("video_stats") == streams.count("videos") == 3
+    assert missing == []
