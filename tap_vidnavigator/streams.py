@@ -8,6 +8,7 @@ from its declaration (families.py).
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import itertools
 import typing as t
 
@@ -21,7 +22,7 @@ from tap_vidnavigator.observations import Observations
 from tap_vidnavigator.paging import CursorPaginator, next_cursor, page_pagination
 from tap_vidnavigator.records.profiles import PROFILE_KIND
 from tap_vidnavigator.records.searches import SEARCH_KIND
-from tap_vidnavigator.records.values import RecordError
+from tap_vidnavigator.records.values import RecordError, exact
 from tap_vidnavigator.records.video_stats import VIDEO_STATS_SCHEMA
 from tap_vidnavigator.results import TaskResults, page_results
 
@@ -46,10 +47,14 @@ def _declare(cls: type, **attributes: t.Any) -> None:
 
 
 class CreditTally:
-    """What this run's tasks cost, from their ``usage`` blocks, for the run summary."""
+    """What this run's tasks cost, from their ``usage`` blocks, for the run summary.
+
+    Credits are fractional (0.0001 per standard page): summed as decimals of what the
+    API sent, so the summary says exactly what a warehouse's numeric sum says.
+    """
 
     def __init__(self) -> None:
-        self.used = 0.0
+        self.used = decimal.Decimal(0)
         self.reported = 0
         self.unreported = 0
         self.remaining: float | None = None
@@ -61,7 +66,7 @@ class CreditTally:
             self.unreported += 1
             return
         self.reported += 1
-        self.used += record["credits_used"]
+        self.used += exact(record["credits_used"])
         # The balance after the task settled last is the newest one known.
         settled = record["completed_at"] or ""
         if record["credits_remaining_after"] is not None and settled >= self._latest:
@@ -69,11 +74,12 @@ class CreditTally:
             self.remaining = record["credits_remaining_after"]
 
     def summary(self) -> str:
-        """``credits: 12 used by 3 task(s), 988 remaining`` or what is unknown."""
+        """``credits: 0.0012 used by 3 task(s), 79.9988 remaining`` or what is unknown."""
         if not self.reported:
             return "credits: not reported by the API"
-        text = f"credits: {self.used:g} used by {self.reported} task(s)"
-        text += f", {self.remaining:g} remaining" if self.remaining is not None else ""
+        text = f"credits: {self.used.normalize():f} used by {self.reported} task(s)"
+        if self.remaining is not None:
+            text += f", {exact(self.remaining).normalize():f} remaining"
         if self.unreported:
             text += f" ({self.unreported} task(s) without a usage report)"
         return text
