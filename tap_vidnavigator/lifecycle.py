@@ -16,6 +16,7 @@ import logging
 import time
 import typing as t
 
+from tap_vidnavigator.budget import Decision
 from tap_vidnavigator.errors import (
     ApiError,
     BadResponseError,
@@ -24,6 +25,8 @@ from tap_vidnavigator.errors import (
     TaskNotFoundError,
     TooManyActiveJobsError,
 )
+from tap_vidnavigator.families import ACCOUNT_USAGE
+from tap_vidnavigator.records.account_usage import account_usage_record, balance_of
 from tap_vidnavigator.run import FinishedTask, Run
 from tap_vidnavigator.state import InFlightTasks, parse_time
 
@@ -129,6 +132,9 @@ class TaskLifecycle:
     def _plan_kind(self, work: KindWork) -> None:
         kind, in_flight = work.kind, work.in_flight
         configured = {request.key for request in work.requests}
+        for stale in in_flight.skipped_keys():
+            if stale not in configured:
+                in_flight.unskip(stale)
         for stale in in_flight.saved_keys():
             if stale not in configured:
                 self.logger.info(
@@ -138,7 +144,10 @@ class TaskLifecycle:
                     kind.name,
                 )
                 in_flight.forget(stale)
-        for request in work.requests:
+        # What a budget skipped last time goes first, oldest skip first.
+        skipped = {key: rank for rank, key in enumerate(in_flight.skipped_keys())}
+        ordered = sorted(work.requests, key=lambda r: skipped.get(r.key, len(skipped)))
+        for request in ordered:
             saved = in_flight.get(request)
             if saved is None:
                 self._pending.append((work, request))
@@ -194,7 +203,16 @@ class TaskLifecycle:
             sent = work.submit_filters(request)
             if sent is None:
                 self._pending.popleft()
+                work.in_flight.unskip(request.key)
                 continue
+            decision = self._budget_decision(kind)
+            if decision is Decision.WAIT:
+                # Its price is unknown until a task of its kind ends; polls go on.
+                self._wait_for_a_finish = True
+                return
+            if decision is Decision.STOP:
+                self._skip_pending()
+                return
             try:
                 data = self.api("POST", kind.route, body=kind.submit_body(request, sent))["data"]
             except TooManyActiveJobsError as exc:
@@ -219,6 +237,8 @@ class TaskLifecycle:
                 msg = f"The submit for {kind.describe(request)} was answered without a task_id"
                 raise BadResponseError(msg)
             work.in_flight.remember(request, task_id, sent, data.get("expires_at"))
+            work.in_flight.unskip(request.key)
+            self.run.budget.submitted(kind.name, task_id)
             self.logger.info("Submitted task %s for %s", task_id, kind.describe(request))
             self._track(
                 task_id,
@@ -228,6 +248,55 @@ class TaskLifecycle:
                 origin="submitted",
                 first_poll_in=self._interval(0.0),
             )
+
+    def _budget_decision(self, kind: TaskKind) -> Decision:
+        budget = self.run.budget
+        if not budget.active:
+            return Decision.GO
+        if budget.needs_balance:
+            self._read_balance()
+        return budget.decide(kind.name)
+
+    def _read_balance(self) -> None:
+        """The balance before the first submit, for ``min_credits_balance`` (free)."""
+        budget = self.run.budget
+        try:
+            data = self.api("GET", ACCOUNT_USAGE.route)["data"]
+        except KeyRefusedError:
+            raise
+        except ApiError as exc:
+            self.logger.error(
+                "min_credits_balance is set but the balance could not be read (GET %s: %s); "
+                "nothing is submitted",
+                ACCOUNT_USAGE.route,
+                exc,
+            )
+            self.run.problem(f"the balance could not be read for min_credits_balance: {exc}")
+            budget.know_balance(budget.min_balance)  # a cap of 0: buy nothing
+            return
+        now = dt.datetime.now(dt.timezone.utc).isoformat()
+        budget.know_balance(balance_of(account_usage_record(data, now)))
+
+    def _skip_pending(self) -> None:
+        """The budget is spent: every queued request waits for the next run."""
+        budget = self.run.budget
+        if not self._pending:
+            return
+        self.logger.warning(
+            "Budget: %s; not submitting the %d request(s) left (kept in the STATE for the "
+            "next run)",
+            budget.reason(),
+            len(self._pending),
+        )
+        for work, request in self._pending:
+            budget.skip(work.kind.name, work.kind.describe(request))
+            work.in_flight.skip(request)
+        if self.settings.fail_when_over_budget:
+            self.run.problem(
+                f"budget reached, {len(self._pending)} request(s) not submitted "
+                "(fail_when_over_budget)"
+            )
+        self._pending.clear()
 
     def _too_many_active_jobs(self, exc: TooManyActiveJobsError, now: float) -> None:
         self.logger.info(
@@ -314,6 +383,7 @@ class TaskLifecycle:
             # a run that dies now resumes against the right deadline.
             tracked.work.in_flight.update_expiry(tracked.request, data.get("expires_at"))
         usage = answer.get("usage")
+        self.run.budget.ended(tracked.task_id, usage if isinstance(usage, dict) else None)
         return FinishedTask(
             task_id=tracked.task_id,
             kind=kind,
@@ -330,6 +400,7 @@ class TaskLifecycle:
 
     def _gone(self, tracked: _Tracked, exc: TaskNotFoundError) -> None:
         del self._running[tracked.task_id]
+        self.run.budget.gone(tracked.task_id)
         self._room_freed()
         work, request = tracked.work, tracked.request
         if tracked.origin == "resumed" and request is not None:
@@ -353,6 +424,7 @@ class TaskLifecycle:
 
     def _timed_out(self, tracked: _Tracked, age: float) -> None:
         del self._running[tracked.task_id]
+        self.run.budget.gone(tracked.task_id)
         self._room_freed()
         where = tracked.described
         self.logger.error(

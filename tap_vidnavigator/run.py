@@ -9,11 +9,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import typing as t
 
 from tap_vidnavigator.batch import BatchFiles, remove_old_batch_files, run_label
+from tap_vidnavigator.budget import Budget
 from tap_vidnavigator.errors import RunFailedError
+from tap_vidnavigator.records.account_usage import balance_of
 from tap_vidnavigator.state import Bookmarks, InFlightTasks
+
+_LOGGER = logging.getLogger("tap-vidnavigator")
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
@@ -116,6 +121,17 @@ class Run:
         """The validated settings of this run."""
         return self._load_settings()
 
+    @functools.cached_property
+    def budget(self) -> Budget:
+        """What this run may spend, and what it skipped (budget.py)."""
+        settings = self.settings
+        return Budget(settings.max_credits_per_run, settings.min_credits_balance)
+
+    def account_read(self, record: t.Mapping[str, t.Any]) -> None:
+        """An ``account_usage`` row was read: its balance serves the budget's floor."""
+        if not self.budget.balance_known:
+            self.budget.know_balance(balance_of(record))
+
     def batch_files(self, stream_name: str, batch_config: BatchConfig) -> BatchFiles:
         """A stream's batch file writer for this run; the first one asked for first
         removes the tap's batch files older than ``batch_file_retention_hours``."""
@@ -139,6 +155,10 @@ class Run:
 
     def raise_if_failed(self) -> None:
         """After every stream synced: RunFailedError when anything went wrong."""
+        summary = self.budget.summary()
+        if summary is not None:
+            # Said last, after every stream's summary: the one thing to act on.
+            _LOGGER.warning("%s", summary)
         if self._problems:
             raise RunFailedError(
                 f"{len(self._problems)} problem(s): "

@@ -16,10 +16,16 @@ from typing_extensions import override
 
 from tap_vidnavigator.client import VidNavigatorStream, envelope_data
 from tap_vidnavigator.download import DownloadError, download_session, iter_download
-from tap_vidnavigator.families import TASK_FAMILIES, VIDEO_STATS
+from tap_vidnavigator.errors import ApiError, KeyRefusedError, RetriesExhaustedError
+from tap_vidnavigator.families import ACCOUNT_USAGE, TASK_FAMILIES, VIDEO_STATS
 from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
 from tap_vidnavigator.observations import Observations
 from tap_vidnavigator.paging import CursorPaginator, next_cursor, page_pagination
+from tap_vidnavigator.records.account_usage import (
+    ACCOUNT_USAGE_SCHEMA,
+    account_usage_record,
+    describe_account,
+)
 from tap_vidnavigator.records.profiles import PROFILE_KIND
 from tap_vidnavigator.records.searches import SEARCH_KIND
 from tap_vidnavigator.records.values import RecordError, exact
@@ -457,6 +463,47 @@ class VideoStatsStream(VidNavigatorStream):
         return None
 
 
+class AccountUsageStream(VidNavigatorStream):
+    """The account's balance, plan and meter counters: one row per run (free).
+
+    The SDK syncs streams in name order, so it is read first, before this run buys
+    anything: its row is the balance each run started from, and the budget's
+    ``min_credits_balance`` reads the same answer (budget.py).
+    """
+
+    name = ACCOUNT_USAGE.stream
+    path = ACCOUNT_USAGE.route
+    primary_keys = ACCOUNT_USAGE.key
+    replication_key = None
+    schema = ACCOUNT_USAGE_SCHEMA
+
+    @override
+    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
+        # One small row per run.
+        return None
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        read_at = dt.datetime.now(dt.timezone.utc).isoformat()
+        try:
+            data = self.call_api("GET", self.path)["data"]
+        except KeyRefusedError:
+            raise
+        except (ApiError, RetriesExhaustedError) as exc:
+            # The balance is a report: the run's data is extracted whatever it says.
+            self.logger.warning(
+                "Could not read the account's usage (GET %s): %s; %s has no row this run",
+                self.path,
+                exc,
+                self.name,
+            )
+            return
+        record = account_usage_record(data, read_at)
+        self.logger.info("Account: %s", describe_account(record))
+        self.run.account_read(record)
+        yield record
+
+
 #: Every stream of the tap, in the order it lists (and syncs) them.
 STREAM_CLASSES: tuple[type[VidNavigatorStream], ...] = (
     ProfileTasksStream,
@@ -464,4 +511,5 @@ STREAM_CLASSES: tuple[type[VidNavigatorStream], ...] = (
     SearchTasksStream,
     SearchResultsStream,
     VideoStatsStream,
+    AccountUsageStream,
 )

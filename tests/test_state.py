@@ -52,7 +52,8 @@ def test_killed_while_processing_resumes_without_paying_again(make_emulator, tmp
         states = [m for m in messages if m["type"] == "STATE"]
         return (
             bool(states)
-            and len(states[-1]["value"]["bookmarks"]["profile_tasks"]["in_flight"]) == 2
+            and len(states[-1]["value"]["bookmarks"].get("profile_tasks", {}).get("in_flight", {}))
+            == 2
         )
 
     killed = _run_until(tmp_path, config, both_saved)
