@@ -21,6 +21,9 @@ import typing as t
 IN_FLIGHT = "in_flight"
 #: ...and the requests the budget did not submit, to be submitted first next run.
 SKIPPED = "skipped"
+#: ...and, until they expire, the tasks whose results were all emitted (the ledger
+#: reuses no task the STATE already holds).
+EXTRACTED = "extracted"
 #: The task families' results: their bookmark field and their identity within a task.
 REPLICATION_KEY = "published_at"
 RESULT_ID = "id"

@@ -11,11 +11,14 @@ import dataclasses
 import functools
 import logging
 import typing as t
+from pathlib import Path
 
 from tap_vidnavigator.batch import BatchFiles, remove_old_batch_files, run_label
 from tap_vidnavigator.budget import Budget
 from tap_vidnavigator.errors import RunFailedError
+from tap_vidnavigator.ledger import Ledger, default_folder
 from tap_vidnavigator.records.account_usage import balance_of
+from tap_vidnavigator.spool import Spool
 from tap_vidnavigator.state import Bookmarks, InFlightTasks
 
 _LOGGER = logging.getLogger("tap-vidnavigator")
@@ -42,6 +45,8 @@ class FinishedTask:
     request: TaskRequest | None = None
     #: The ``usage`` block beside ``data`` (credits this task cost), when answered.
     usage: dict[str, t.Any] | None = None
+    #: Its results, read into a local file while another stream synced (spool.py).
+    spooled: Path | None = None
 
     @property
     def download_url(self) -> str | None:
@@ -79,6 +84,8 @@ class Run:
         self._in_flight: dict[str, InFlightTasks] = {}
         self._bookmarks: dict[str, Bookmarks] = {}
         self._lifecycle: TaskLifecycle | None = None
+        #: Results of finished tasks that wait for their own stream (spool.py).
+        self.spool = Spool()
         self._batch_files: dict[str, BatchFiles] = {}
         self._batch_label = run_label()
         #: The rows of video_stats, written beside the results streams' records.
@@ -127,6 +134,15 @@ class Run:
         settings = self.settings
         return Budget(settings.max_credits_per_run, settings.min_credits_balance)
 
+    @functools.cached_property
+    def ledger(self) -> Ledger | None:
+        """The ledger of tasks bought (ledger.py), or None when there is none."""
+        settings = self.settings
+        folder = Path(settings.ledger_dir) if settings.ledger_dir else default_folder()
+        if not settings.use_ledger or folder is None:
+            return None
+        return Ledger(folder, api_url=settings.api_url, api_key=settings.api_key, logger=_LOGGER)
+
     def account_read(self, record: t.Mapping[str, t.Any]) -> None:
         """An ``account_usage`` row was read: its balance serves the budget's floor."""
         if not self.budget.balance_known:
@@ -155,6 +171,7 @@ class Run:
 
     def raise_if_failed(self) -> None:
         """After every stream synced: RunFailedError when anything went wrong."""
+        self.spool.close()
         summary = self.budget.summary()
         if summary is not None:
             # Said last, after every stream's summary: the one thing to act on.

@@ -198,6 +198,32 @@ CONFIG_SCHEMA = th.PropertiesList(
         "requests from being submitted (the records extracted are kept either way).",
     ),
     th.Property(
+        "use_ledger",
+        th.BooleanType,
+        default=True,
+        title="Use ledger",
+        description="Keep a local ledger of the tasks this tap bought (until they expire) "
+        "and, before submitting, reuse an unexpired one bought for exactly the same "
+        "request that the STATE does not hold: a rerun after a failed loader or a retried "
+        "shard polls it (free) instead of buying it again. Needs ledger_dir, or Meltano.",
+    ),
+    th.Property(
+        "ledger_dir",
+        th.StringType,
+        title="Ledger folder",
+        description="The ledger's folder (one JSON file per task; safe for parallel shards "
+        "sharing it, e.g. a volume). Default when Meltano runs the tap: "
+        "<project>/.meltano/tap-vidnavigator/ledger; outside Meltano, no ledger unless set.",
+    ),
+    th.Property(
+        "force_new_tasks",
+        th.BooleanType,
+        default=False,
+        title="Force new tasks",
+        description="Buy a new task for every request, reusing none from the ledger (tasks "
+        "in the STATE are still resumed): for fresh counts within the hour after a run.",
+    ),
+    th.Property(
         "batch_file_retention_hours",
         th.IntegerType(minimum=0),
         default=24,
@@ -271,6 +297,10 @@ class Settings:
     max_credits_per_run: decimal.Decimal | None = None
     min_credits_balance: decimal.Decimal | None = None
     fail_when_over_budget: bool = False
+    use_ledger: bool = True
+    #: The ledger's folder as set (None: the default, ledger.default_folder).
+    ledger_dir: str | None = None
+    force_new_tasks: bool = False
     #: How many items of each list setting the whole configuration has (all shards).
     configured: dict[str, int] = dataclasses.field(default_factory=dict)
 
@@ -549,9 +579,14 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
     use_download = setting("use_download_url")
     if not isinstance(use_download, bool):
         errors.append(f"use_download_url must be true or false, got {use_download!r}")
-    over_budget = setting("fail_when_over_budget")
-    if not isinstance(over_budget, bool):
-        errors.append(f"fail_when_over_budget must be true or false, got {over_budget!r}")
+    flags = {}
+    for flag in ("fail_when_over_budget", "use_ledger", "force_new_tasks"):
+        flags[flag] = setting(flag)
+        if not isinstance(flags[flag], bool):
+            errors.append(f"{flag} must be true or false, got {flags[flag]!r}")
+    ledger_dir = config.get("ledger_dir")
+    if ledger_dir is not None and (not isinstance(ledger_dir, str) or not ledger_dir.strip()):
+        errors.append(f"ledger_dir must be a folder path, got {ledger_dir!r}")
 
     settings = Settings(
         api_key=api_key,
@@ -578,7 +613,10 @@ def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
         min_credits_balance=_check_credits(
             "min_credits_balance", config.get("min_credits_balance"), errors
         ),
-        fail_when_over_budget=over_budget is True,
+        fail_when_over_budget=flags["fail_when_over_budget"] is True,
+        use_ledger=flags["use_ledger"] is True,
+        ledger_dir=ledger_dir if isinstance(ledger_dir, str) and ledger_dir.strip() else None,
+        force_new_tasks=flags["force_new_tasks"] is True,
     )
     errors.extend(batch_config_errors(config.get("batch_config")))
     if errors:

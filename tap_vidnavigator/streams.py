@@ -31,6 +31,7 @@ from tap_vidnavigator.records.searches import SEARCH_KIND
 from tap_vidnavigator.records.values import RecordError, exact
 from tap_vidnavigator.records.video_stats import VIDEO_STATS_SCHEMA
 from tap_vidnavigator.results import TaskResults, page_results
+from tap_vidnavigator.spool import Spool
 
 if t.TYPE_CHECKING:
     import requests
@@ -359,7 +360,11 @@ class ResultsStream(VidNavigatorStream):
         observe = observations.recorder(finished) if observations else None
         results = TaskResults(finished, run=self.run, logger=self.logger, observe=observe)
         complete = False
-        if self.settings.use_download_url and finished.download_url:
+        if finished.spooled is not None:
+            # Read while another stream synced, before it could expire (spool.py).
+            yield from results.typed(Spool.read(finished.spooled), strict=False)
+            complete = True
+        elif self.settings.use_download_url and finished.download_url:
             try:
                 yield from results.typed(self._downloaded(finished), strict=True)
                 complete = results.has_all

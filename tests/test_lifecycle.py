@@ -95,6 +95,8 @@ class FakeApi:
         vanished: t.Iterable[str] = (),
         costs: dict[str, float] | None = None,
         balance: float | str | None = None,
+        results: dict[str, list[dict[str, t.Any]]] | None = None,
+        lifetime: float | None = None,
     ) -> None:
         self.clock = clock
         self.durations = durations
@@ -108,6 +110,11 @@ class FakeApi:
         self.costs = dict(costs or {})
         #: What GET /usage says is left (monthly_remaining; "unlimited" allowed).
         self.balance = balance
+        #: Each subject's results, served ``page`` a page; a task answers 404 once
+        #: ``lifetime`` seconds passed after it ended.
+        self.results = results or {}
+        self.page = 2
+        self.lifetime = lifetime
         self.tasks: dict[str, FakeTask] = {}
         self.calls: list[tuple[float, str, str]] = []
 
@@ -145,11 +152,19 @@ class FakeApi:
             credits = {"monthly_total": 15, "monthly_remaining": self.balance, "purchased": 0}
             return {"status": "success", "data": {"credits": credits}}
         task_id = path.rsplit("/", 1)[-1]
-        self.calls.append((now, "GET", task_id))
-        assert params == {"limit": 500, "include_usage": "true"}
+        assert params is not None
+        cursor = params.get("cursor")
+        self.calls.append((now, "GET", task_id if cursor is None else f"{task_id}@{cursor}"))
+        assert params == (
+            {"limit": 500, "include_usage": "true"}
+            if cursor is None
+            else {"cursor": cursor, "limit": 500}
+        )
         task = self.tasks.get(task_id)
         if task is None or task_id in self.vanished or not path.startswith(task.route):
             raise TaskNotFoundError("gone", task_id=task_id)
+        if self.lifetime is not None and now >= task.done_at + self.lifetime:
+            raise TaskNotFoundError("expired", task_id=task_id)
         status = "processing" if now < task.done_at else task.status
         subject = (
             {"query": task.subject}
@@ -159,7 +174,17 @@ class FakeApi:
         data = {"task_id": task_id, "task_status": status, **subject, "expires_at": FAR_FUTURE}
         answer: dict[str, t.Any] = {"status": "success", "data": data}
         if status != "processing":
-            answer["usage"] = {"total_credits": self.costs.get(task.subject, 1)}
+            # Pages of ``page`` results; the cursor is the offset.
+            everything = self.results.get(task.subject, [])
+            start = int(cursor or 0)
+            end = min(start + self.page, len(everything))
+            data["results" if task.route == SEARCHES.route else "videos"] = everything[start:end]
+            data["pagination"] = {
+                "has_next": end < len(everything),
+                "next_cursor": str(end) if end < len(everything) else None,
+            }
+            if cursor is None:
+                answer["usage"] = {"total_credits": self.costs.get(task.subject, 1)}
         return answer
 
 
@@ -478,3 +503,32 @@ def test_a_run_over_budget_fails_only_when_asked():
     assert h.finish_all() == []
     assert _posts(h) == []
     assert h.run.problems == ("budget reached, 5 request(s) not submitted (fail_when_over_budget)",)
+
+
+# --------------------------------------------------------------- expiry while waiting
+def test_a_task_that_ends_while_another_stream_syncs_is_read_before_it_expires(caplog):
+    # The search ends at 5 and lives an hour; the profile scrape runs for two hours.
+    found = [{"id": f"r{i}"} for i in range(5)]
+    api = {"results": {"cats": found}, "lifetime": 3600}
+    h = harness(
+        ["@aa"], {"aa": 7200, "cats": 5}, searches=["cats"], api_options=api, task_timeout=9999
+    )
+    with caplog.at_level(logging.INFO):
+        profiles = [(h.clock.now, f.task_id) for f in h.lifecycle.finished_tasks(PROFILES)]
+    assert profiles == [(7201, "t1")]  # polled every 3 s
+    # Its three pages were read at 5, the moment it ended, and never asked for again.
+    assert [call for call in h.api.calls if call[2].startswith("t2")] == [
+        *[(s, "GET", "t2") for s in range(1, 6)],
+        (5, "GET", "t2@2"),
+        (5, "GET", "t2@4"),
+    ]
+    assert "its 5 results were read now, before the task can expire" in caplog.text
+    handed = []
+    for search in h.lifecycle.finished_tasks(SEARCHES):
+        # What its results stream reads while the task is handed over.
+        assert search.spooled is not None
+        handed.append((h.clock.now, list(h.run.spool.read(search.spooled))))
+    assert handed == [(7201, found)]
+    # Handed over, its file is gone; the run's folder goes with the run.
+    assert not search.spooled.exists()
+    h.run.spool.close()

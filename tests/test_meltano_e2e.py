@@ -85,6 +85,8 @@ def isolated_meltano(workdir: Path) -> dict[str, str]:
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
         "MELTANO_SYS_DIR_ROOT": str(linked_system_folder(workdir / "meltano-system", ROOT)),
+        # The tap's ledger too (by default in the project's .meltano, shared by all).
+        "TAP_VIDNAVIGATOR_LEDGER_DIR": str(workdir / "ledger"),
     }
 
 
