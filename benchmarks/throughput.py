@@ -12,8 +12,10 @@ loop with orjson (the practical limit). Ratios matter, not absolute figures.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -67,6 +69,20 @@ def raw_loop(json_module: str) -> str:
     return RAW_LOOP.format(json_module=json_module, dump=dump)
 
 
+def catalog_without(command: list[str], stream: str, folder: Path) -> str:
+    """A catalog file selecting every stream but ``stream`` (the tap's own discovery)."""
+    catalog = json.loads(
+        subprocess.run([*command, "--discover"], capture_output=True, check=True).stdout
+    )
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] != stream
+    path = folder / f"catalog-without-{stream}.json"
+    path.write_text(json.dumps(catalog))
+    return str(path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--videos", type=int, default=100_000)
@@ -82,9 +98,19 @@ def main() -> int:
     with emulator_process("--processing", "0") as url:
         task_id = completed_task(url, f"big{args.videos}")
         base = {"api_key": "demo-key", "api_url": url, "task_ids": [task_id], "page_size": 500}
+        # Without a catalog every stream is selected, video_stats included.
+        no_stats = ["--catalog", catalog_without(tap_command(base), "video_stats", folder)]
         candidates = {
             "tap, cursor pages of 500": tap_command({**base, "use_download_url": False}),
             "tap, download_url": tap_command({**base, "use_download_url": True}),
+            "tap, pages, no video_stats": [
+                *tap_command({**base, "use_download_url": False}),
+                *no_stats,
+            ],
+            "tap, download, no video_stats": [
+                *tap_command({**base, "use_download_url": True}),
+                *no_stats,
+            ],
             "tap, download, BATCH gzip": tap_command(
                 {**base, "batch_config": batch_config(folder, "gzip")}
             ),

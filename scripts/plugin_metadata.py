@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tap_vidnavigator.families import TASK_FAMILIES  # noqa: E402
 
-HUB_FILE = ROOT / "hub" / "tap-vidnavigator.yml"
+# Where the meltano/hub repository keeps it: _data/meltano/extractors/<name>/<variant>.yml.
+HUB_FILE = (
+    ROOT / "hub" / "_data" / "meltano" / "extractors" / "tap-vidnavigator" / "tap-vidnavigator.yml"
+)
 README = ROOT / "README.md"
 CATALOG = ROOT / "catalog.json"
 PYPROJECT = ROOT / "pyproject.toml"
@@ -103,13 +106,15 @@ def hub_definition() -> dict[str, t.Any]:
         ),
         "domain_url": "https://vidnavigator.com",
         "repo": "https://github.com/tap-vidnavigator/tap-vidnavigator",
+        "docs": "https://github.com/tap-vidnavigator/tap-vidnavigator#readme",
         "pip_url": "tap-vidnavigator",
         "executable": "tap-vidnavigator",
         "logo_url": "/assets/logos/extractors/vidnavigator.png",
         "capabilities": CAPABILITIES,
         "keywords": ["api", "meltano_sdk", "tiktok", "social_media", "video", "vidnavigator"],
         "maintenance_status": "active",
-        "quality": "silver",
+        # The Hub rates quality from use; a new plugin is "unknown" (the key is required).
+        "quality": "unknown",
         "supported_python_versions": python_versions(),
         # Any one list of any family, with the key, is enough to run.
         "settings_group_validation": [
@@ -144,6 +149,14 @@ def _expected() -> dict[Path, str]:
     return {HUB_FILE: hub, README: readme[:start] + readme_table() + readme[end:], CATALOG: catalog}
 
 
+def _up_to_date(path: Path, current: str, text: str) -> bool:
+    # The catalog's keys come in the order singer-sdk writes them, which changed with 0.55:
+    # the same catalog on every supported SDK line.
+    if path == CATALOG and current:
+        return bool(json.loads(current) == json.loads(text))
+    return current == text
+
+
 def main(argv: list[str] | None = None) -> int:
     """Write the generated files, or check them with ``--check``."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -152,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for path, text in _expected().items():
         current = path.read_text() if path.exists() else ""
-        if current == text:
+        if _up_to_date(path, current, text):
             continue
         if args.check:
             stale.append(path)

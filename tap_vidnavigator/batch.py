@@ -5,7 +5,7 @@ With the SDK's standard ``batch_config`` a results stream (``videos``,
 per file instead of one RECORD message per record; loaders such as target-postgres and
 target-snowflake then load whole files (target-snowflake PUTs them to its stage as
 they are). The files hold exactly the records the RECORD path would send (typed once
-in records.py), encoded by the same orjson encoder, and compressed at a fast level.
+in records/), encoded by the same orjson encoder, and compressed at a fast level.
 
 Names: ``<prefix>tap-vidnavigator--<stream>--<run>--<n>.json.gz`` (``.json`` without
 compression) under the configured storage root, where ``<run>`` is this run's UTC start

@@ -411,8 +411,13 @@ class TaskLifecycle:
         if not tracked.subject:
             tracked.subject = kind.subject_of(data)
         if status != tracked.status:
-            self.logger.info(
-                "Task %s for %s is %s", tracked.task_id, tracked.subject or "?", status
+            # A finished task's line comes from its tasks stream, with its outcome.
+            self.logger.log(
+                logging.INFO if status == "processing" else logging.DEBUG,
+                "Task %s for %s is %s",
+                tracked.task_id,
+                tracked.subject or "?",
+                status,
             )
             tracked.status = status
         if status == "processing":
@@ -543,7 +548,7 @@ class TaskLifecycle:
             self.api, finished.kind, finished.task_id, finished.data, self.settings.page_size
         )
         finished.spooled = path
-        self.logger.info(
+        self.logger.debug(
             "Task %s for %s finished while another stream syncs: its %d %s were read "
             "now, before the task can expire, and wait on local disk for their stream",
             finished.task_id,

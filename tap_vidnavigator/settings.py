@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from tap_vidnavigator.batch import batch_config_errors
+from tap_vidnavigator.config_keys import did_you_mean, unknown_setting_errors
 from tap_vidnavigator.families import (
     TASK_FAMILIES,
     VIDEO_STATS,
@@ -495,11 +496,12 @@ def _listed_requests(
         if isinstance(item, str):
             text, source = item, {}
         elif isinstance(item, dict):
-            unknown = sorted(set(item) - {family.subject_field, *family.filter_names})
+            allowed = (family.subject_field, *family.filter_names)
+            unknown = sorted(set(item) - set(allowed))
             if unknown:
                 errors.append(
-                    f"{where} has unknown keys {unknown}; allowed: {family.subject_field}, "
-                    + ", ".join(family.filter_names)
+                    f"{where} has unknown keys {unknown}{did_you_mean(unknown, allowed)}; "
+                    f"allowed: {', '.join(allowed)}"
                 )
             text, source = item.get(family.subject_field) or "", item
         else:
@@ -523,9 +525,14 @@ def _task_ids(name: str, config: t.Mapping[str, t.Any], errors: list[str]) -> tu
     return tuple(dict.fromkeys(task_id.strip() for task_id in raw))
 
 
-def parse_settings(config: t.Mapping[str, t.Any]) -> Settings:
-    """Validate the whole config; raise SettingsError listing every problem."""
-    errors: list[str] = []
+def parse_settings(
+    config: t.Mapping[str, t.Any], known: t.Collection[str] | None = None
+) -> Settings:
+    """Validate the whole config; raise SettingsError listing every problem.
+
+    ``known``: the top-level settings the tap accepts; any other key is refused.
+    """
+    errors = unknown_setting_errors(config, known) if known is not None else []
     api_key = config.get("api_key")
     if not isinstance(api_key, str) or not api_key.strip():
         errors.append("api_key is missing: set it in the config or as TAP_VIDNAVIGATOR_API_KEY")

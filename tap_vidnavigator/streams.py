@@ -82,6 +82,8 @@ class CreditTally:
 
     def summary(self) -> str:
         """``credits: 0.0012 used by 3 task(s), 79.9988 remaining`` or what is unknown."""
+        if not self.reported and not self.unreported:
+            return "credits: none (no task of this kind)"
         if not self.reported:
             return "credits: not reported by the API"
         text = f"credits: {self.used.normalize():f} used by {self.reported} task(s)"
@@ -215,7 +217,15 @@ class TasksStream(VidNavigatorStream):
         # Every selected kind's tasks go into the one loop, so kinds run side by side.
         streams = self.run.tasks_streams.values()
         work = [s.work() for s in streams if s.selected or s.has_selected_descendents]
-        return TaskLifecycle(api=self.call_api, run=self.run, work=work, logger=self.logger)
+        return TaskLifecycle(api=self._call_by_route, run=self.run, work=work, logger=self.logger)
+
+    def _call_by_route(self, method: str, path: str, **kwargs: t.Any) -> dict[str, t.Any]:
+        # Through the tasks stream of the route's own kind: the SDK labels each request's
+        # metrics and logs with the stream that makes it.
+        for stream in self.run.tasks_streams.values():
+            if path == stream.path or path.startswith(f"{stream.path}/"):
+                return stream.call_api(method, path, **kwargs)
+        return self.call_api(method, path, **kwargs)
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:

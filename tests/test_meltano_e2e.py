@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import typing as t
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -115,6 +116,40 @@ def _check_videos(rows: list[tuple[str, str, int | None]], emulator) -> None:
         assert truth[video_id]["url"].startswith(profile_url)
 
 
+#: Every column of the tap's videos records, in the order of the query below.
+VIDEO_FIELDS = (
+    "id", "task_id", "profile_url", "uploader", "published_at", "timestamp", "title",
+    "description", "track", "artists", "duration", "views", "likes", "reposts", "comments",
+    "thumbnails", "url",
+)  # fmt: skip
+
+
+def _check_video_fields(cursor, schema: str, emulator) -> None:
+    """Every field of every video in PostgreSQL equals the tap's record of it, value for
+    value: what meltano.yml's loader settings (COPY, no validation in the loader) must
+    keep exact, down to descriptions with quotes, newlines and backslashes."""
+    from tap_vidnavigator.records import TaskInfo, video_record
+
+    truth: dict[str, dict] = {}
+    for profile, filters in EXPECTED.items():
+        truth.update(expected_videos(emulator, profile, **filters))
+    cursor.execute(f"select {', '.join(VIDEO_FIELDS)} from {schema}.videos")
+    rows = cursor.fetchall()
+    assert len(rows) == len(truth)
+    for row in rows:
+        loaded = dict(zip(VIDEO_FIELDS, row, strict=True))
+        url = loaded["profile_url"]
+        info = TaskInfo(loaded["task_id"], url, url.rsplit("@", 1)[-1])
+        record = video_record(dict(truth[loaded["id"]]), info)
+        published = dt.datetime.fromisoformat(record["published_at"]).replace(tzinfo=None)
+        duration = record["duration"]
+        assert loaded == {
+            **record,
+            "published_at": published,  # timestamp without time zone: the UTC time
+            "duration": None if duration is None else Decimal(str(duration)),
+        }
+
+
 def _check_search_results(rows: list[tuple[str, str, int | None]], emulator) -> None:
     """(query, id, likes) rows from a warehouse equal the search ground truth exactly."""
     keys = [(query, result_id) for query, result_id, _ in rows]
@@ -144,6 +179,7 @@ def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
     first = meltano_run("target-postgres", emulator, tmp_path, extra_env=env)
     assert first.returncode == 0, first.stderr[-5000:]
     assert "@notfound_e2e failed: user_not_found" in first.stderr  # the failing profile...
+    assert 'Inserting with SQL: COPY "' in first.stderr  # meltano.yml's use_copy reached it
     with (
         contextlib.closing(psycopg2.connect(**postgres)) as connection,
         connection.cursor() as cursor,
@@ -163,6 +199,7 @@ def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
         assert columns[("profile_tasks", "expires_at")] == "timestamp without time zone"
         cursor.execute(f"select id, profile_url, likes from {schema}.videos")
         _check_videos(cursor.fetchall(), emulator)  # ...and the others still loaded
+        _check_video_fields(cursor, schema, emulator)
         cursor.execute(f"select task_status, count(*) from {schema}.profile_tasks group by 1")
         assert dict(cursor.fetchall()) == {"completed": 4, "failed": 1}
         cursor.execute(f"select query, id, likes from {schema}.search_results")
@@ -238,12 +275,14 @@ def test_postgres_loads_batch_files_exactly(make_emulator, postgres, tmp_path):
             extractor="tap-vidnavigator--batch",
         )  # fmt: skip
         assert run.returncode == 0, run.stderr[-5000:]
+        assert 'Inserting with SQL: COPY "' in run.stderr
         with (
             contextlib.closing(psycopg2.connect(**postgres)) as connection,
             connection.cursor() as cursor,
         ):
             cursor.execute(f"select id, profile_url, likes from {schema}.videos")
             _check_videos(cursor.fetchall(), emulator)  # the rerun duplicates nothing
+            _check_video_fields(cursor, schema, emulator)
             cursor.execute(f"select query, id, likes from {schema}.search_results")
             _check_search_results(cursor.fetchall(), emulator)
             cursor.execute(f"select task_status, count(*) from {schema}.profile_tasks group by 1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -79,7 +80,7 @@ def _hub_validator() -> jsonschema.Draft7Validator:
 
 
 def test_hub_definition_is_valid_and_agrees_with_about():
-    definition = yaml.safe_load((ROOT / "hub" / "tap-vidnavigator.yml").read_text())
+    definition = yaml.safe_load(plugin_metadata.HUB_FILE.read_text())
     _hub_validator().validate(definition)
     about = _about()
     assert [s["name"] for s in definition["settings"]] == list(about["settings"]["properties"])
@@ -89,10 +90,37 @@ def test_hub_definition_is_valid_and_agrees_with_about():
 
 
 def test_hub_validator_rejects_what_the_hub_rejects():
-    definition = yaml.safe_load((ROOT / "hub" / "tap-vidnavigator.yml").read_text())
+    definition = yaml.safe_load(plugin_metadata.HUB_FILE.read_text())
     definition.pop("quality")
     errors = list(_hub_validator().iter_errors(definition))
     assert errors and "quality" in str(errors[0].message)
+
+
+def test_hub_definition_is_as_the_hub_repository_wants_it():
+    definition = yaml.safe_load(plugin_metadata.HUB_FILE.read_text())
+    # meltano/hub keeps extractor definitions at _data/meltano/extractors/<name>/<variant>.yml,
+    # and its hub-utils names a variant after the repository's owner.
+    name, variant = definition["name"], definition["variant"]
+    assert plugin_metadata.HUB_FILE.relative_to(ROOT / "hub").as_posix() == (
+        f"_data/meltano/extractors/{name}/{variant}.yml"
+    )
+    owner = definition["repo"].removeprefix("https://github.com/").split("/")[0]
+    assert variant == owner.lower()
+    # The Hub rates quality from use: a new plugin claims none.
+    assert definition["quality"] == "unknown"
+    assert definition["maintenance_status"] == "active"
+    assert definition["docs"].startswith(definition["repo"])
+    # As it will be once published: the package index's name of this very package.
+    project = re.search(r'^name = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert project and definition["pip_url"] == project.group(1) == name
+
+
+def test_the_licence_declared_is_the_one_shipped():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'license = "Apache-2.0"' in pyproject and 'license-files = ["LICENSE"]' in pyproject
+    licence = (ROOT / "LICENSE").read_text()
+    assert "Apache License\n                           Version 2.0, January 2004" in licence
+    assert "END OF TERMS AND CONDITIONS" in licence
 
 
 def test_hub_validator_accepts_a_published_definition():

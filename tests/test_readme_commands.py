@@ -1,15 +1,23 @@
-"""Every command the README shows runs as written, in order, on a copy of the project.
+"""Every command the README and docs/ show runs as written, in order, on a project copy.
 
-The README's fenced shell blocks are read and each command is run as written (through
-bash), in a throwaway copy of the repository (``meltano config set`` rewrites
-``meltano.yml``), against the emulator and the test PostgreSQL server. The only values
-changed are those the README tells the user to set (``export`` lines: the key, the
-PostgreSQL host and password, ...), plus ``TAP_VIDNAVIGATOR_API_URL``, which points the
-``prod`` environment at the emulator because nothing else can be reached here.
+The fenced shell blocks of the README, then of each page of ``docs/`` (in name order),
+are read and each command is run as written, through bash, in a throwaway copy of the
+repository (``meltano config set`` rewrites ``meltano.yml``), as one shell session: what
+a command does to the environment (``source scripts/activate``, ``eval "$(...)"``,
+``export``) carries to the next. The session starts with a ``PATH`` holding none of the
+project's folders, as a new user's shell: the README's own set-up step puts the tools
+there.
+
+The "Try it locally" commands run exactly as written: the emulator and PostgreSQL are
+the ones ``./scripts/emulator`` and ``./scripts/postgres`` start. The production sections
+ask the user for their own values; only those are replaced: the API key
+(``TAP_VIDNAVIGATOR_API_KEY``) and the hosts (the API the ``prod`` environment points at
+becomes this test's emulator, through ``TAP_VIDNAVIGATOR_API_URL``; the ``PG_...``
+values become those of the README's own ``./scripts/postgres start``).
 
 A command that cannot run here is listed in ``NOT_RUN_HERE`` with the reason, and is
-checked in a form that can (its dry run, or the test that runs it). A README command in
-neither list fails the test, and so does a listed command the README no longer shows.
+checked in a form that can (its dry run, or the test that runs it). A command in
+neither list fails the test, and so does a listed command no page shows any longer.
 Inline ``meltano ...`` commands in the prose must resolve to real Meltano subcommands
 with real options.
 """
@@ -24,6 +32,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 import typing as t
 from pathlib import Path
 
@@ -31,11 +40,11 @@ import psycopg2
 import pytest
 import yaml
 
+from tap_vidnavigator.families import canonical_profile_url
 from tests.conftest import ROOT, expected_videos
 
 pytestmark = pytest.mark.e2e
 
-MELTANO_BIN = ROOT / ".meltano-venv" / "bin"
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console"}
 STATE_ID = "prod:tap-vidnavigator-to-target-postgres"
 PROFILES = ("https://www.tiktok.com/@tiktok", "https://www.tiktok.com/@nasa")
@@ -49,19 +58,37 @@ class Command:
     block: int
 
 
+def documented_text() -> str:
+    """The README, then each page of docs/ in name order: the order the commands run in."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    return "\n".join(page.read_text() for page in pages)
+
+
 def readme_commands(text: str) -> list[Command]:
-    """The commands of the README's fenced shell blocks, in order."""
+    """The commands of the fenced shell blocks of ``text``, in order."""
     commands = []
     blocks = re.findall(r"^```(\w+)\n(.*?)^```", text, re.S | re.M)
     for index, (language, body) in enumerate(blocks):
         if language not in SHELL_LANGUAGES:
             continue
         for line in body.replace("\\\n", " ").splitlines():
-            words = shlex.split(line, comments=True)
-            if words:
-                # The command as written, without its trailing comment.
-                commands.append(Command(shlex.join(words), index))
+            command = _without_comment(line).strip()
+            if command:
+                commands.append(Command(command, index))
     return commands
+
+
+def _without_comment(line: str) -> str:
+    """The line as written up to its comment (a ``#`` after a blank, outside quotes)."""
+    quote = ""
+    for position, char in enumerate(line):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (position == 0 or line[position - 1].isspace()):
+            return line[:position]
+    return line
 
 
 # Commands that cannot run here as written: why, and how each is checked instead (a dry
@@ -109,16 +136,55 @@ def _exported(command: str, substitutes: dict[str, str]) -> dict[str, str]:
     return {name: substitutes.get(name, value) for name, value in values.items()}
 
 
+def new_users_environment() -> dict[str, str]:
+    """This process's environment with none of the project's folders on PATH."""
+    path = [
+        folder
+        for folder in os.environ["PATH"].split(os.pathsep)
+        if folder and not Path(folder).resolve().is_relative_to(ROOT)
+    ]
+    env = {name: value for name, value in os.environ.items() if name != "VIRTUAL_ENV"}
+    env["PATH"] = os.pathsep.join(path)
+    return env
+
+
 @pytest.fixture
-def project_copy(tmp_path: Path) -> Path:
-    """The repository as a fresh clone has it: no virtual environments, no state."""
+def project_copy(tmp_path: Path) -> t.Iterator[Path]:
+    """The repository as a fresh clone has it, no state, with this checkout's virtual
+    environments linked in (bootstrapping new ones takes minutes; scripts/activate still
+    runs ./scripts/bootstrap, which installs the copy's Meltano plugins)."""
+    # Were the checkout's .venv older than pyproject.toml, the copy's bootstrap would
+    # reinstall the tap into it from the copy, which is deleted afterwards.
+    installed = ROOT / ".venv" / ".installed"
+    assert installed.stat().st_mtime >= (ROOT / "pyproject.toml").stat().st_mtime, (
+        "the checkout's .venv predates pyproject.toml: run ./scripts/bootstrap first"
+    )
     copy = tmp_path / "project"
     ignore = shutil.ignore_patterns(
         ".git", ".venv", ".meltano-venv", ".meltano", ".nox", "output", "*.egg-info",
-        "__pycache__", ".*_cache", "build", "dist",
+        "__pycache__", ".*_cache", "build", "dist", ".postgres", ".emulator",
     )  # fmt: skip
     shutil.copytree(ROOT, copy, ignore=ignore)
-    return copy
+    for venv in (".venv", ".meltano-venv"):
+        (copy / venv).symlink_to(ROOT / venv, target_is_directory=True)
+    yield copy
+    # Whatever a failed step left running.
+    env = new_users_environment()
+    for script in ("./scripts/postgres stop", "./scripts/emulator stop"):
+        _run(script, copy, env)
+    folder = _postgres_folder(copy)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _postgres_folder(copy: Path) -> Path | None:
+    # As root the cluster lives in the temporary folder (tests/postgres_server.py).
+    code = "import tests.postgres_server as p; print(p.local_folder())"
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-c", code],
+        cwd=copy, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
 
 
 def _run(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -128,18 +194,43 @@ def _run(command: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPr
     )  # fmt: skip
 
 
+#: Variables bash sets for itself: not carried from one command to the next.
+_SHELL_OWN = {"_", "SHLVL", "PWD", "OLDPWD"}
+
+
+def _run_in_session(
+    command: str, cwd: Path, env: dict[str, str]
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """Run ``command`` as typed into a shell with ``env``; also the environment after it."""
+    with tempfile.NamedTemporaryFile(suffix=".env") as after:
+        script = f'{command}\n__status=$?\nenv -0 > "{after.name}"\nexit $__status\n'
+        result = _run(script, cwd, env)
+        pairs = Path(after.name).read_bytes().decode().split("\0")
+    changed = dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+    return result, {k: v for k, v in changed.items() if k not in _SHELL_OWN}
+
+
 def _warehouse(postgres: dict[str, t.Any], sql: str) -> list[tuple[t.Any, ...]]:
     with (
-        contextlib.closing(psycopg2.connect(**postgres)) as connection,
+        contextlib.closing(psycopg2.connect(**postgres, connect_timeout=5)) as connection,
         connection.cursor() as cursor,
     ):
         cursor.execute(sql)
         return cursor.fetchall()
 
 
-def _check_loaded(postgres: dict[str, t.Any], emulator) -> None:
+def _postgres_of(env: dict[str, str]) -> dict[str, t.Any]:
+    names = ("host", "port", "user", "password", "database")
+    return {name: env[f"PG_{name.upper()}"] for name in names}
+
+
+def _loaded(postgres: dict[str, t.Any], profiles: t.Collection[str]) -> list[str]:
     rows = _warehouse(postgres, "select id, profile_url from tap_vidnavigator.videos")
-    ids = [row[0] for row in rows]
+    return [video_id for video_id, profile in rows if profile in profiles]
+
+
+def _check_loaded(postgres: dict[str, t.Any], emulator) -> None:
+    ids = _loaded(postgres, PROFILES)
     assert len(ids) == len(set(ids))
     truth = {}
     for profile in PROFILES:
@@ -147,34 +238,67 @@ def _check_loaded(postgres: dict[str, t.Any], emulator) -> None:
     assert set(ids) == set(truth)
 
 
-def test_every_readme_command_runs_as_written(make_emulator, postgres, project_copy):
+def _dev_profiles() -> dict[str, dict[str, t.Any]]:
+    """The dev environment's profiles (meltano.yml) and the filters of each."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    [dev] = [e for e in project["environments"] if e["name"] == "dev"]
+    [tap] = dev["config"]["plugins"]["extractors"]
+    profiles = {}
+    for item in tap["config"]["profiles"]:
+        fields = {"profile_url": item} if isinstance(item, str) else dict(item)
+        url = canonical_profile_url(fields.pop("profile_url"))
+        profiles[url] = fields
+    return profiles
+
+
+def _check_local_load(postgres: dict[str, t.Any], truth_source) -> None:
+    """The local run's videos are exactly the dev profiles' ground truth, once each."""
+    profiles = _dev_profiles()
+    ids = _loaded(postgres, profiles)
+    assert len(ids) == len(set(ids))
+    truth = {}
+    for profile, filters in profiles.items():
+        truth.update(expected_videos(truth_source, profile, **filters))
+    assert set(ids) == set(truth) and len(truth) > 5000
+
+
+def _tap_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if " tap-vidnavigator " in line]
+
+
+def test_every_readme_command_runs_as_written(make_emulator, project_copy):
     emulator = make_emulator(processing_seconds=0.3)
-    readme = (ROOT / "README.md").read_text()
-    commands = readme_commands(readme)
+    truth_source = make_emulator()  # the same deterministic data as ./scripts/emulator's
+    # That section's commands are for another Meltano project: tests/test_hub_user.py runs
+    # them, from a freshly built wheel.
+    text = documented_text()
+    start = text.index("## Use it in your own Meltano project")
+    commands = readme_commands(text[:start] + text[text.index("\n## ", start + 1) :])
     shown = {command.text for command in commands}
     assert set(NOT_RUN_HERE) <= shown, (
         f"listed but no longer in the README: {set(NOT_RUN_HERE) - shown}"
     )
     repo_meltano_yml = (ROOT / "meltano.yml").read_bytes()
-    substitutes = {
-        "TAP_VIDNAVIGATOR_API_KEY": "demo-key",
-        "PG_HOST": postgres["host"],
-        "PG_PORT": str(postgres["port"]),
-        "PG_USER": postgres["user"],
-        "PG_PASSWORD": postgres["password"],
-        "PG_DATABASE": postgres["database"],
-    }
-    env = {
-        **os.environ,
-        "PATH": f"{MELTANO_BIN}{os.pathsep}{os.environ['PATH']}",
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "TAP_VIDNAVIGATOR_API_URL": emulator.url,
-    }
+    env = new_users_environment()
+    assert shutil.which("meltano", path=env["PATH"]) is None
+    assert shutil.which("tap-vidnavigator", path=env["PATH"]) is None
     ran: list[str] = []
+    substituted: list[str] = []
     for command in commands:
         text = command.text
-        if text.startswith("export "):
-            env.update(_exported(text, substitutes))
+        if text.startswith("export ") and ("..." in text or "db.internal" in text):
+            # A production value the user supplies: the test's own.
+            substitutes = {"TAP_VIDNAVIGATOR_API_KEY": "demo-key"}
+            if "TAP_VIDNAVIGATOR_API_KEY" in text:
+                env["TAP_VIDNAVIGATOR_API_URL"] = emulator.url  # prod's API host
+            if "PG_HOST" in text:
+                started = _run("./scripts/postgres start", project_copy, env)
+                assert started.returncode == 0, started.stderr
+                substitutes |= _exported(started.stdout.strip(), {})
+            values = _exported(text, substitutes)
+            if values != _exported(text, {}):
+                substituted.append(text)
+            env.update(values)
             continue
         if text in NOT_RUN_HERE:
             _why, checked_by = NOT_RUN_HERE[text]
@@ -189,50 +313,85 @@ def test_every_readme_command_runs_as_written(make_emulator, postgres, project_c
             else:
                 assert RUNS_IT[text] in (ROOT / checked_by).read_text()
             continue
-        result = _run(text, project_copy, env)
+        before = dict(env)
+        result, env = _run_in_session(text, project_copy, env)
         assert result.returncode == 0, f"README command failed: {text}\n{result.stderr[-4000:]}"
         ran.append(text)
-        _check_effect(text, result, emulator, postgres, project_copy, env)
+        _check_effect(text, result, emulator, truth_source, project_copy, before, env)
     assert (ROOT / "meltano.yml").read_bytes() == repo_meltano_yml
+    # Only the production sections' values were replaced, never a local command's.
+    assert substituted == [
+        "export TAP_VIDNAVIGATOR_API_KEY=...",
+        "export PG_HOST=db.internal PG_PORT=5432 PG_USER=loader PG_PASSWORD=... "
+        "PG_DATABASE=analytics",
+    ]
     # Every command was either run or listed with its reason: nothing slipped through.
-    assert shown == {c for c in shown if c.startswith("export ")} | set(ran) | set(NOT_RUN_HERE)
+    exports = {c for c in shown if c.startswith("export ")}
+    assert shown == exports | set(ran) | set(NOT_RUN_HERE)
 
 
-def _check_effect(text, result, emulator, postgres, project_copy, env) -> None:
+def _check_effect(text, result, emulator, truth_source, copy, before, env) -> None:
     """What each command the README shows must have done, beyond exiting 0."""
     output = result.stdout + result.stderr
-    if text.startswith("meltano invoke tap-vidnavigator:check"):
-        assert "Connection test passed" in output and emulator.counters().submits == 0
+    assert "METRIC: " not in "\n".join(_tap_lines(output)), text
+    if text == "source scripts/activate":
+        for tool, venv in (("meltano", ".meltano-venv"), ("tap-vidnavigator", ".venv")):
+            found = shutil.which(tool, path=env["PATH"])
+            assert found and Path(found).parent == copy / venv / "bin", (tool, found)
+    elif text == 'eval "$(./scripts/emulator start)"':
+        url = env["TAP_VIDNAVIGATOR_API_URL"]
+        assert url.startswith("http://127.0.0.1:") and url != before.get("TAP_VIDNAVIGATOR_API_URL")
+    elif text == 'eval "$(./scripts/postgres start)"':
+        assert _warehouse(_postgres_of(env), "select 1") == [(1,)]
+    elif text == "./scripts/postgres stop":
+        with pytest.raises(psycopg2.OperationalError):
+            _warehouse(_postgres_of(env), "select 1")
+    elif text == "./scripts/emulator stop":
+        assert "the emulator stopped" in output
+        assert _run("./scripts/emulator status", copy, env).returncode == 3
+    elif text.startswith("meltano invoke tap-vidnavigator:check"):
+        # The verdict, without the env-parsing lines; against ./scripts/emulator's API.
+        assert "Connection test passed: " + env["TAP_VIDNAVIGATOR_API_URL"] in output
+        assert "Parsing" not in output and "METRIC" not in output
+    elif text.startswith("meltano --environment prod invoke tap-vidnavigator:check"):
+        assert f"Connection test passed: {emulator.url}" in output
+        assert emulator.counters().submits == 0
+    elif text == "meltano run tap-vidnavigator target-postgres":
+        _check_local_load(_postgres_of(env), truth_source)
+        lines = [line.split(" tap-vidnavigator ", 1)[1] for line in _tap_lines(output)]
+        assert sum(line.startswith("Run summary: ") for line in lines) == 2
+    elif text == "meltano run tap-vidnavigator--batch target-postgres":
+        _check_local_load(_postgres_of(env), truth_source)  # the same rows, upserted
+        batches = list((copy / "output" / "batch").iterdir())
+        assert any("--videos--" in path.name for path in batches)
     elif " config set tap-vidnavigator profiles " in text:
-        project = yaml.safe_load((project_copy / "meltano.yml").read_text())
+        project = yaml.safe_load((copy / "meltano.yml").read_text())
         [prod] = [e for e in project["environments"] if e["name"] == "prod"]
         [tap] = prod["config"]["plugins"]["extractors"]
         assert tap["config"]["profiles"] == ["@tiktok", "@nasa"]
-    elif text.endswith("run tap-vidnavigator--batch target-postgres"):
-        _check_loaded(postgres, emulator)  # the same rows, upserted from BATCH files
-        # Its own state, empty: the same requests as an hour ago, which the ledger
+    elif text.endswith("prod run tap-vidnavigator--batch target-postgres"):
+        _check_loaded(_postgres_of(env), emulator)  # the same rows, upserted from BATCH files
+        # Its own state, empty: the same requests as within the hour, which the ledger
         # (.meltano/tap-vidnavigator/ledger) reads again instead of buying.
         assert emulator.counters().submits == 2
-        batches = list((project_copy / "output" / "batch").iterdir())
-        assert any("--videos--" in path.name for path in batches)  # target-postgres keeps them
-    elif text.endswith("run tap-vidnavigator target-postgres"):
-        _check_loaded(postgres, emulator)
+    elif text.endswith("prod run tap-vidnavigator target-postgres"):
+        _check_loaded(_postgres_of(env), emulator)
         assert emulator.counters().submits == 2
     elif text.startswith("meltano install --plugin-type loader target-snowflake"):
-        assert (project_copy / ".meltano" / "loaders" / "target-snowflake").is_dir()
+        assert (copy / ".meltano" / "loaders" / "target-snowflake").is_dir()
     elif "--full-refresh" in text:
-        _check_loaded(postgres, emulator)  # upserted: the same rows, no duplicate
+        _check_loaded(_postgres_of(env), emulator)  # upserted: the same rows, no duplicate
         # Within the hour the ledger's tasks are read again, not bought (force_new_tasks).
         assert emulator.counters().submits == 2
     elif text.startswith("python orchestrate/shard.py reshard --from 4 --to 8"):
         assert "resharded into: " in output
-        listed = _run("meltano --environment dev state list", project_copy, env)
+        listed = _run("meltano --environment dev state list", copy, env)
         new = [line for line in listed.stdout.splitlines() if line.endswith("-of-8")]
         assert len(new) == 8, listed.stdout
     elif text.endswith("state list"):
         assert STATE_ID in output
     elif " state clear " in text:
-        listed = _run("meltano --environment prod state list", project_copy, env)
+        listed = _run("meltano --environment prod state list", copy, env)
         assert STATE_ID not in listed.stdout + listed.stderr
     else:
         pytest.fail(f"no check of what this README command does: {text}")
@@ -247,7 +406,7 @@ def _help(path: list[str]) -> str:
 def _help_of(path: tuple[str, ...]) -> str:
     # Several spans share a subcommand: each `meltano ... --help` is asked once.
     result = subprocess.run(
-        [str(MELTANO_BIN / "meltano"), *path, "--help"],
+        [str(ROOT / ".meltano-venv" / "bin" / "meltano"), *path, "--help"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
         env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"},
     )  # fmt: skip
@@ -293,8 +452,10 @@ def assert_meltano_command_parses(command: str) -> None:
 def inline_meltano_commands() -> list[str]:
     """``meltano ...`` spans in the README's prose, the Hub file and meltano.yml comments."""
     texts = [
-        (ROOT / "README.md").read_text(),
-        (ROOT / "hub" / "tap-vidnavigator.yml").read_text(),
+        documented_text(),
+        (
+            ROOT / "hub" / "_data/meltano/extractors/tap-vidnavigator/tap-vidnavigator.yml"
+        ).read_text(),
         "\n".join(line for line in (ROOT / "meltano.yml").read_text().splitlines() if "#" in line),
     ]
     spans = set()

@@ -143,6 +143,7 @@ def test_the_tap_loop_writes_exactly_what_the_sdk_loop_writes(make_emulator, mon
 
 def test_the_tap_loop_keeps_the_sdk_record_count_metric(emulator, monkeypatch, caplog):
     task_id = create_task(emulator, "big1200")
+    monkeypatch.setenv("TAP_VIDNAVIGATOR_LOGLEVEL", "debug")  # METRIC lines are DEBUG detail
     with caplog.at_level(logging.INFO, logger="singer_sdk.metrics"):
         _sync_messages(emulator, monkeypatch, fast=True, config={"task_ids": [task_id]})
     points = [

@@ -48,6 +48,8 @@ def _env(tmp_path: Path, database: str, batch_root: Path) -> dict[str, str]:
     return {
         "FAKESNOW_DB_PATH": str(tmp_path / "fakesnow"),
         "TARGET_SNOWFLAKE__FAKESNOW_DATABASE": database,
+        # The BATCH messages are counted from the SDK's METRIC lines, DEBUG detail.
+        "TAP_VIDNAVIGATOR_LOGLEVEL": "debug",
         # The batch pipeline's files go to this test's folder (merged into meltano.yml's).
         "TAP_VIDNAVIGATOR__BATCH_BATCH_CONFIG": json.dumps(
             {"storage": {"root": batch_root.as_uri()}, "batch_size": 1000}
@@ -91,9 +93,10 @@ def test_snowflake_loads_records_then_batches_exactly(make_emulator, tmp_path):
         for query, filters in SEARCH_TRUTH.items()
     )
     counts = {url: len(emulator.ground_truth(url, **EXPECTED[url])) for url in EXPECTED}
+    found = sum(len(emulator.state.search_ground_truth(q, **f)) for q, f in SEARCH_TRUTH.items())
 
     def check_everything(tasks: int) -> None:
-        columns, videos, results, statuses, matched = snowflake_sql(
+        columns, videos, results, statuses, matched, observed = snowflake_sql(
             db_path,
             database,
             "select table_name, column_name, data_type from information_schema.columns "
@@ -105,6 +108,8 @@ def test_snowflake_loads_records_then_batches_exactly(make_emulator, tmp_path):
             # Objects stay objects: a VARIANT path reads a field of each task's stats.
             f"select distinct profile_url, stats:videos_matched::number from "
             f"{SCHEMA}.profile_tasks where task_status = 'completed'",
+            f"select source, count(*), count(distinct video_id) from {SCHEMA}.video_stats "
+            "group by 1 order by 1",
         )
         kinds = {(table, column): kind for table, column, kind in columns}
         assert kinds[("VIDEOS", "ID")] == "TEXT"
@@ -118,6 +123,12 @@ def test_snowflake_loads_records_then_batches_exactly(make_emulator, tmp_path):
         _check_search_results([tuple(row) for row in results], emulator)
         assert statuses == [["completed", 4 * tasks, 4 * tasks], ["failed", tasks, tasks]]
         assert {(url, int(n)) for url, n in matched} == set(counts.items())
+        # One observation per video per task: each pipeline's tasks saw every result.
+        assert kinds[("VIDEO_STATS", "OBSERVED_AT")] == "TIMESTAMP_TZ"
+        assert kinds[("VIDEO_STATS", "VIEWS")] == kinds[("VIDEO_STATS", "COLLECTS")] == "NUMBER"
+        videos_seen = sum(counts.values())
+        assert observed == [["profile", videos_seen * tasks, videos_seen],
+                            ["search", found * tasks, found]]  # fmt: skip
 
     records = meltano_run(LOADER, emulator, tmp_path, extra_env=env)
     assert records.returncode == 0, records.stderr[-5000:]

@@ -192,9 +192,8 @@ def test_progress_is_logged(emulator, tmp_path):
     assert result.returncode == 0
     for fragment in (
         "Submitted task",
-        "is completed",
         "completed:",
-        "is failed",
+        "failed: user_not_found",
         "Run summary: 2 profile_tasks records",
     ):
         assert fragment in result.stderr, fragment

@@ -8,5 +8,13 @@ that decides each synthetic profile's size and fate.
 from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultPlan
 from tap_vidnavigator.emulator.server import Emulator
 from tap_vidnavigator.emulator.state import DEMO_KEYS, EmulatorConfig
+from tap_vidnavigator.emulator.transcript_options import TranscriptConfig
 
-__all__ = ["DEMO_KEYS", "FAULT_KINDS", "Emulator", "EmulatorConfig", "FaultPlan"]
+__all__ = [
+    "DEMO_KEYS",
+    "FAULT_KINDS",
+    "Emulator",
+    "EmulatorConfig",
+    "FaultPlan",
+    "TranscriptConfig",
+]

@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 
+from tap_vidnavigator.emulator import transcript_options
 from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultPlan
 from tap_vidnavigator.emulator.pricing import PLANS
 from tap_vidnavigator.emulator.server import Emulator
@@ -163,6 +164,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="delay of an injected slow answer (default 3)",
     )
+    transcript_options.add_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -189,9 +191,10 @@ def main(argv: list[str] | None = None) -> int:
             download_ttl_seconds=args.download_ttl,
             max_active_tasks=args.max_active,
             plan=args.plan,
-            monthly_credits=0 if args.credits is not None else args.monthly_credits,
+            monthly_credits=args.monthly_credits,
             monthly_remaining=args.monthly_remaining,
-            purchased_credits=args.purchased_credits if args.credits is None else args.credits,
+            purchased_credits=args.purchased_credits,
+            credits=args.credits,
             keys=tuple(args.keys or DEMO_KEYS),
             offer_download_url=not args.no_download_url,
             download_shape=args.download_shape,
@@ -199,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             processing_by_handle=_slow_profiles(args.slow_profile),
             clock_offset_seconds=args.clock_offset_days * 86_400,
             calendar_tick_seconds=args.calendar_tick,
+            transcripts=transcript_options.from_arguments(args),
         )
         plan = FaultPlan(
             rate=args.fault_rate,

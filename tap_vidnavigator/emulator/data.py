@@ -156,14 +156,21 @@ def _seed(handle: str) -> int:
     return zlib.crc32(handle.lower().encode())
 
 
-def profile_object(handle: str) -> dict[str, t.Any]:
-    """The ``profile`` object of a completed task."""
+def profile_object(handle: str, moment: int = BASE_EPOCH) -> dict[str, t.Any]:
+    """The ``profile`` object of a task that observed the profile at ``moment``.
+
+    Followers grow by a steady share a day after BASE_EPOCH (0.1% to 1%, fixed per
+    profile), so a profile scraped on two days shows growth (docs/emulator-model.md).
+    """
     rng = random.Random(_seed(handle) ^ 0x5EED)
+    followers = rng.randint(0, 50_000_000)
+    daily = rng.uniform(0.001, 0.01)
+    days = max(0, moment - BASE_EPOCH) // 86_400
     return {
         "uploader": handle,
         "uploader_id": str(rng.getrandbits(63)),
         "nickname": f"{handle.title()} ✨",
-        "follower_count": rng.randint(0, 50_000_000),
+        "follower_count": followers + int(followers * daily * days),
         "verified": rng.random() < 0.2,
     }
 

@@ -85,7 +85,7 @@ class Kind(t.Generic[R]):
     #: What a submit's answer echoes beside the subject.
     accepted: t.Callable[[R], dict[str, t.Any]]
     #: What a poll answer says beside the subject; ``shown`` once completed.
-    described: t.Callable[[R, bool], dict[str, t.Any]]
+    described: t.Callable[[R, bool, int], dict[str, t.Any]]
     #: The name ``EmulatorConfig.processing_by_handle`` knows the task by, if any.
     slow_key: t.Callable[[R], str | None]
 
@@ -133,8 +133,8 @@ PROFILE: Kind[ProfileRequest] = Kind(
         "videos_scanned": 0, "videos_matched": 0, "pages_consumed": 1,
     },
     accepted=lambda request: {},
-    described=lambda request, shown: {
-        "profile": data.profile_object(request.handle) if shown else None
+    described=lambda request, shown, moment: {
+        "profile": data.profile_object(request.handle, moment) if shown else None
     },
     slow_key=lambda request: request.handle.lower(),
 )  # fmt: skip
@@ -162,7 +162,7 @@ SEARCH: Kind[SearchRequest] = Kind(
         "parallel_search_slices": request.filters.parallel_search_slices,
         "filters": request.filters.echo(),
     },
-    described=lambda request, shown: {
+    described=lambda request, shown, _moment: {
         "parallel_search_slices": request.filters.parallel_search_slices
     },
     slow_key=lambda request: None,

@@ -27,6 +27,7 @@ from tap_vidnavigator.emulator.state import (
     error_response,
     iso,
 )
+from tap_vidnavigator.emulator.transcripts import TranscriptDesk
 
 #: Each kind's submit route, by path.
 _SUBMITS = {f"/v1{kind.route}": name for name, kind in KINDS.items()}
@@ -120,6 +121,8 @@ class _ApiHandler(_Handler):
         if path.startswith(ADMIN_PREFIX):
             self._send(self.server.emulator.administer(path.removeprefix(ADMIN_PREFIX), raw))
             return
+        if self._transcripts("POST", path, key, raw, {}):
+            return
         if path not in _SUBMITS:
             self._send(error_response(404, "not_found", f"No route for POST {path}"))
             return
@@ -133,6 +136,8 @@ class _ApiHandler(_Handler):
         parts = urlsplit(self.path)
         if parts.path == USAGE_PATH:
             self._usage()
+            return
+        if self._transcripts("GET", parts.path, self._key(), b"", dict(parse_qsl(parts.query))):
             return
         match = _TASK_PATH.match(parts.path)
         if not match or match.group("route") not in _SUBMITS:
@@ -166,6 +171,20 @@ class _ApiHandler(_Handler):
         if self._inject_fault("usage", key if key in state.accounts else None):
             return
         self._send(state.authorise(key) or state.usage(t.cast("str", key)))
+
+    def _transcripts(
+        self, method: str, path: str, key: str | None, raw: bytes, query: dict[str, str]
+    ) -> bool:
+        """Answer a transcript route (emulator/transcripts.py); False when not one."""
+        desk = self.server.emulator.transcripts
+        route = desk.fault_route(method, path)
+        if route is None:
+            return False
+        refusal = self.server.emulator.state.authorise(key)
+        if self._inject_fault(route, None if refusal else key):
+            return True
+        self._send(refusal or desk.answer(method, path, t.cast("str", key), raw, query))
+        return True
 
 
 class _StorageHandler(_Handler):
@@ -217,6 +236,7 @@ class Emulator:
         verbose: bool = False,
     ) -> None:
         self.state = EmulatorState(config)
+        self.transcripts = TranscriptDesk(self.state)
         self.faults = FaultInjector(faults or FaultPlan())
         self.faults_injected: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
         self._api = _EmulatorHTTPServer((host, port), _ApiHandler, self, verbose=verbose)

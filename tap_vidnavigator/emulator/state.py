@@ -40,6 +40,7 @@ import uuid
 
 from tap_vidnavigator.emulator import data, growth, pricing, search
 from tap_vidnavigator.emulator.kinds import KINDS, PROFILE, SEARCH, Kind
+from tap_vidnavigator.emulator.transcript_options import TranscriptConfig
 
 try:  # orjson is a dependency of the tap; the emulator works without it.
     import orjson
@@ -101,6 +102,9 @@ class EmulatorConfig:
     monthly_remaining: float | None = None
     #: Purchased credits, spent once the monthly pool is (``--purchased-credits``).
     purchased_credits: float = 0.0
+    #: Shorthand for a balance of this many purchased credits and no monthly pool
+    #: (``--credits``): monthly_credits 0, purchased_credits N.
+    credits: float | None = None
     keys: tuple[str, ...] = DEMO_KEYS
     offer_download_url: bool = True
     download_shape: str = "task"
@@ -117,6 +121,8 @@ class EmulatorConfig:
     #: (``--calendar-tick``).
     calendar_tick_seconds: float = float(growth.HOUR)
     signing_secret: bytes = dataclasses.field(default_factory=lambda: secrets.token_bytes(32))
+    #: The transcript routes' latency, rate limit and transcription time (--transcript-*).
+    transcripts: TranscriptConfig = dataclasses.field(default_factory=TranscriptConfig)
 
     def __post_init__(self) -> None:
         if self.download_shape not in DOWNLOAD_SHAPES:
@@ -236,16 +242,17 @@ class EmulatorState:
         )
         self.tasks: dict[str, Task] = {}
         self.counters: dict[str, Counters] = collections.defaultdict(Counters)
-        start = self.calendar.now()
+        start, config = self.calendar.now(), self.config
+        only_purchased = config.credits is not None
         self.accounts: dict[str, pricing.Account] = {
             key: pricing.Account.open(
-                self.config.plan,
-                self.config.monthly_credits,
-                self.config.monthly_remaining,
-                self.config.purchased_credits,
+                config.plan,
+                0 if only_purchased else config.monthly_credits,
+                config.monthly_remaining,
+                t.cast("float", config.credits) if only_purchased else config.purchased_credits,
                 start,
             )
-            for key in self.config.keys
+            for key in config.keys
         }
         self.events: list[tuple[float, str, str]] = []
         #: Every submit body as received (key, raw bytes, HTTP status answered).
@@ -623,7 +630,7 @@ class EmulatorState:
             "task_id": task.task_id,
             "task_status": status,
             kind.subject_field: kind.subject(task.request),
-            **kind.described(task.request, not processing and not task.failure),
+            **kind.described(task.request, not processing and not task.failure, task.observed_at),
             "filters": task.request.filters.echo(),
             "stats": None if processing else task.stats,
             kind.results_field: _VIDEOS_PLACEHOLDER,

@@ -1,0 +1,717 @@
+"""The emulated transcript API: captions now, or speech-to-text as a task.
+
+* ``POST /transcript`` (synchronous): a TikTok video's metadata and captions
+  (:mod:`.captions` decides which videos have captions, in which languages).
+* ``POST /transcribe/async`` then ``GET /transcribe/{task_id}``: speech-to-text as a
+  task with a profile scrape's lifecycle (processing, then completed or failed; polls
+  free; the result kept ``expire_seconds`` after it ends, then 404).
+
+Shapes follow the provider's SDK (``vidnavigator`` 2.1.0: ``TranscriptResponse``,
+``VideoInfo``, ``AsyncJobSubmitResponse``, ``TranscribeJobResponse``) and its API
+reference; docs/emulator-transcripts.md says what is served when, and why.
+
+A video is looked up by the URL the emulator serves in its ``url``: a profile's videos
+by the handle in the URL, a search result once a search task that found it was read.
+:class:`TranscriptDesk` also answers the ground truth and counts calls per key.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import decimal
+import json
+import math
+import re
+import threading
+import time
+import typing as t
+import uuid
+
+from tap_vidnavigator.emulator import captions, data, growth
+from tap_vidnavigator.emulator.kinds import PROFILE, SEARCH, Kind
+from tap_vidnavigator.emulator.state import (
+    EmulatorState,
+    Response,
+    _webhook_status,
+    _webhook_url,
+    dumps,
+    error_response,
+    iso,
+)
+
+TRANSCRIPT_PATH = "/v1/transcript"
+TRANSCRIBE_PATH = "/v1/transcribe/async"
+_TRANSCRIBE_TASK = re.compile(r"^/v1/transcribe/(?P<task_id>[^/]+)$")
+DOCS_URL = "https://docs.vidnavigator.com/guides/async-jobs"
+#: Meter -> units per credit (the provider's "Usage costs" page, CONTRACT.md section 5).
+UNITS_PER_CREDIT = {
+    "standard_request": decimal.Decimal(10_000),
+    "transcription_hour": decimal.Decimal(1),
+}
+ZERO = decimal.Decimal(0)
+_BOOLEANS = ("metadata_only", "fallback_to_metadata", "transcript_text", "include_usage")
+
+
+# ------------------------------------------------------------------------ billing
+def _number(value: decimal.Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def charge(meter: str, quantity: int | float) -> dict[str, t.Any]:
+    """One entry of a usage block's ``charges`` (the SDK's ``UsageCharge``)."""
+    cost = decimal.Decimal(str(quantity)) / UNITS_PER_CREDIT[meter]
+    return {
+        "service_type": meter,
+        "quantity": quantity,
+        "credits": _number(cost),
+        "waived": False,
+        "credits_saved": 0,
+    }
+
+
+def total(charges: t.Sequence[t.Mapping[str, t.Any]]) -> decimal.Decimal:
+    """The exact credits of some charges."""
+    return sum((decimal.Decimal(str(item["credits"])) for item in charges), ZERO)
+
+
+def usage_block(
+    charges: list[dict[str, t.Any]], remaining: decimal.Decimal | None
+) -> dict[str, t.Any]:
+    """The ``usage`` object beside ``data`` (the SDK's ``UsageBlock``)."""
+    return {
+        "charges": charges,
+        "total_credits": _number(total(charges)),
+        "credits_remaining_after": None if remaining is None else _number(remaining),
+        "waived": None,
+    }
+
+
+def transcription_hours(duration: t.Any) -> float:
+    """The ``transcription_hour`` quantity of a video: its audio in hours (6 decimals)."""
+    return round(captions.length_of(duration) / 3600, 6)
+
+
+# ---------------------------------------------------------------------- counters
+@dataclasses.dataclass
+class TranscriptCounters:
+    """One key's transcript and transcription calls (after injected faults)."""
+
+    #: Every ``POST /transcript`` the key sent, whatever it was answered.
+    transcript_calls: int = 0
+    #: Answers with a caption track.
+    transcripts_served: int = 0
+    #: Answers about a video without captions (404, or the metadata fallback).
+    no_captions: int = 0
+    metadata_only: int = 0
+    rate_limited: int = 0
+    #: ``POST /transcribe/async`` accepted (a task was created).
+    transcriptions_submitted: int = 0
+    #: Submits refused: 402, or 429 ``too_many_active_jobs``.
+    transcriptions_refused: int = 0
+    transcription_polls: int = 0
+    #: Transcriptions that completed and were charged: speech-to-text bought.
+    transcriptions_completed: int = 0
+    transcriptions_failed: int = 0
+    #: 400s, 402s and 404s of both routes.
+    errors: int = 0
+    credits_charged: decimal.Decimal = ZERO
+
+
+# ------------------------------------------------------------------------- tasks
+class Failure(t.NamedTuple):
+    """Why a transcription fails (the code and status the sync route would answer)."""
+
+    code: str
+    message: str
+    http_status: int
+
+
+@dataclasses.dataclass
+class Transcription:
+    """One speech-to-text task."""
+
+    task_id: str
+    key: str
+    video_url: str
+    video_id: str
+    transcript_text: bool
+    all_videos: bool
+    webhook_url: str | None
+    created_at: float
+    completes_at: float
+    expires_at: float
+    #: The calendar's offset at submit: served times are the real ones plus this.
+    offset: float
+    failure: Failure | None
+    settled: bool = False
+    result: dict[str, t.Any] | None = None
+    usage: dict[str, t.Any] | None = None
+
+    def status(self, now: float) -> str:
+        """``processing``, ``completed`` or ``failed`` at ``now``."""
+        if now < self.completes_at:
+            return "processing"
+        return "failed" if self.failure else "completed"
+
+    def served_time(self, real: float) -> str | None:
+        return iso(real + self.offset)
+
+
+class _BadRequestError(Exception):
+    def __init__(self, code: str, message: str, field: str) -> None:
+        super().__init__(message)
+        self.response = error_response(400, code, message, field=field)
+
+
+class _Found(t.NamedTuple):
+    kind: Kind[t.Any]
+    #: The video as the catalogue generated it (settled counts).
+    video: dict[str, t.Any]
+    channel: str
+
+
+def _body(raw: bytes) -> dict[str, t.Any]:
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise _BadRequestError("request_body_required", "Request body must be a JSON object", "")
+    return body
+
+
+def _video_ref(body: t.Mapping[str, t.Any]) -> captions.VideoRef:
+    url = body.get("video_url")
+    if url is None or url == "":
+        raise _BadRequestError("missing_parameter", "video_url is required", "video_url")
+    ref = captions.parse_video_url(url)
+    if ref is None:
+        raise _BadRequestError(
+            "invalid_url",
+            "video_url must be a TikTok video URL such as "
+            "https://www.tiktok.com/@tiktok/video/7300000000000000000",
+            "video_url",
+        )
+    return ref
+
+
+def _flag(body: t.Mapping[str, t.Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise _BadRequestError("invalid_parameter", f"{name} must be true or false", name)
+    return value
+
+
+def _language(body: t.Mapping[str, t.Any]) -> str | None:
+    value = body.get("language")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{2}", value):
+        raise _BadRequestError(
+            "invalid_parameter", "language must be an ISO 639-1 code such as en", "language"
+        )
+    return value.lower()
+
+
+class TranscriptDesk:
+    """The transcript routes of one emulator, their counters and their ground truth."""
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+        self.options = state.config.transcripts
+        self.counters: dict[str, TranscriptCounters] = collections.defaultdict(TranscriptCounters)
+        self.tasks: dict[str, Transcription] = {}
+        #: Credits taken by these routes, per key (see :meth:`_balance`).
+        self.spent: dict[str, decimal.Decimal] = collections.defaultdict(lambda: ZERO)
+        #: Every POST /transcript that reached a video, by video id (all keys).
+        self.calls_by_video: collections.Counter[str] = collections.Counter()
+        #: Every transcription task, by video id (all keys).
+        self.tasks_by_video: dict[str, list[str]] = collections.defaultdict(list)
+        #: Videos transcribed before (the provider's cache: no metadata fetch again).
+        self.transcribed: set[str] = set()
+        self._index: dict[str, _Found] = {}
+        self._indexed_tasks: set[str] = set()
+        self._recent: dict[str, collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ the routes
+    @staticmethod
+    def fault_route(method: str, path: str) -> str | None:
+        """The fault-injection route of a request this desk answers, else None."""
+        if method == "POST" and path == TRANSCRIPT_PATH:
+            return "transcript"
+        if method == "POST" and path == TRANSCRIBE_PATH:
+            return "submit"
+        if method == "GET" and _TRANSCRIBE_TASK.match(path):
+            return "poll"
+        return None
+
+    def answer(
+        self, method: str, path: str, key: str, raw: bytes, query: dict[str, str]
+    ) -> Response:
+        """Answer a request of an authorised key (:meth:`fault_route` said it is ours)."""
+        if method == "POST" and path == TRANSCRIPT_PATH:
+            return self.transcript(key, raw)
+        if method == "POST":
+            return self.submit(key, raw)
+        match = _TRANSCRIBE_TASK.match(path)
+        assert match is not None
+        return self.poll(key, match.group("task_id"), query)
+
+    def transcript(self, key: str, raw: bytes) -> Response:
+        """``POST /transcript``: one ``standard_request``, answered or not."""
+        counters = self.counters[key]
+        counters.transcript_calls += 1
+        limited = self._rate_limit(key)
+        if limited is not None:
+            counters.rate_limited += 1
+            return limited
+        if self.options.latency_seconds:
+            time.sleep(self.options.latency_seconds)
+        try:
+            body = _body(raw)
+            ref = _video_ref(body)
+            language = _language(body)
+            flags = {name: _flag(body, name) for name in _BOOLEANS}
+        except _BadRequestError as exc:
+            counters.errors += 1
+            return exc.response
+        price = [charge("standard_request", 1)]
+        refusal = self._refuse_unpaid(key, price)
+        if refusal is not None:
+            return refusal
+        found = self._find(ref)
+        remaining = self._bill(key, price)
+        with self._lock:
+            self.calls_by_video[ref.video_id] += 1
+        if found is None:
+            counters.errors += 1
+            return _video_not_found(ref)
+        answer = self._transcript_data(found, language, flags)
+        if answer is None:
+            counters.no_captions += 1
+            return error_response(
+                404,
+                "transcript_not_available",
+                "No transcript is available for this video: it has no captions "
+                "(POST /transcribe/async runs speech-to-text)",
+            )
+        if flags["metadata_only"]:
+            counters.metadata_only += 1
+        elif answer.get("transcript"):
+            counters.transcripts_served += 1
+        else:
+            counters.no_captions += 1
+        envelope: dict[str, t.Any] = {"status": "success", "data": answer}
+        if flags["include_usage"]:
+            envelope["usage"] = usage_block(price, remaining)
+        return Response(200, dumps(envelope), {})
+
+    def _transcript_data(
+        self, found: _Found, language: str | None, flags: dict[str, bool]
+    ) -> dict[str, t.Any] | None:
+        """The ``data`` of a 200 answer; None when the answer is the 404."""
+        video_id = str(found.video["id"])
+        seen = self._observed(found, self.state.calendar.moment())
+        available = captions.caption_languages(found.channel, video_id)
+        if flags["metadata_only"]:
+            return {"video_info": _video_info(found, seen, available, None)}
+        track = captions.captions(found.channel, video_id, found.video["duration"], language)
+        if track is None:
+            if not flags["fallback_to_metadata"]:
+                return None
+            empty: list[t.Any] | str = "" if flags["transcript_text"] else []
+            return {"video_info": _video_info(found, seen, available, None), "transcript": empty}
+        return {
+            "video_info": _video_info(found, seen, available, track.language),
+            "transcript": track.served(flags["transcript_text"]),
+        }
+
+    def submit(self, key: str, raw: bytes) -> Response:
+        """``POST /transcribe/async``: a speech-to-text task, charged when it ends."""
+        counters = self.counters[key]
+        try:
+            body = _body(raw)
+            ref = _video_ref(body)
+            transcript_text = _flag(body, "transcript_text")
+            all_videos = _flag(body, "all_videos")
+            try:
+                webhook_url = _webhook_url(body.get("webhook_url"))
+            except data.FilterError as exc:
+                raise _BadRequestError("invalid_parameter", str(exc), exc.field) from exc
+        except _BadRequestError as exc:
+            counters.errors += 1
+            return exc.response
+        refusal = self._refuse_unpaid(key, [charge("standard_request", 1)])
+        if refusal is not None:
+            counters.transcriptions_refused += 1
+            return refusal
+        found = self._find(ref)
+        with self._lock:
+            now = self.state.clock()
+            busy = self._active(key, now)
+            if busy >= self.state.config.max_active_tasks:
+                counters.transcriptions_refused += 1
+                return error_response(
+                    429,
+                    "too_many_active_jobs",
+                    f"You already have {busy} active jobs; wait for one to finish",
+                    {"Retry-After": "1"},
+                )
+            task = self._task(
+                key,
+                ref=ref,
+                found=found,
+                now=now,
+                transcript_text=transcript_text,
+                all_videos=all_videos,
+                webhook_url=webhook_url,
+            )
+            self.tasks[task.task_id] = task
+            self.tasks_by_video[ref.video_id].append(task.task_id)
+            counters.transcriptions_submitted += 1
+        payload = {
+            "status": "success",
+            "data": {
+                "task_id": task.task_id,
+                "task_status": "processing",
+                "job_type": "transcribe",
+                "expires_at": task.served_time(task.created_at + self.state.config.expire_seconds),
+                "check_status_url": f"/v1/transcribe/{task.task_id}",
+                "webhook_url": task.webhook_url,
+                "message": "Transcription started",
+                "docs_url": DOCS_URL,
+            },
+        }
+        return Response(202, dumps(payload), {})
+
+    def _task(
+        self,
+        key: str,
+        *,
+        ref: captions.VideoRef,
+        found: _Found | None,
+        now: float,
+        transcript_text: bool,
+        all_videos: bool,
+        webhook_url: str | None,
+    ) -> Transcription:
+        seconds = self.options.transcription_seconds
+        processing = self.state.config.processing_seconds if seconds is None else seconds
+        failure = None
+        if found is None:
+            failure = Failure("video_not_found", f"Video {ref.video_id} was not found", 404)
+        elif not captions.has_speech(found.channel):
+            failure = Failure(
+                "transcription_failed", "No speech could be transcribed from this video", 500
+            )
+        completes_at = now + processing
+        return Transcription(
+            task_id=str(uuid.uuid4()),
+            key=key,
+            video_url=f"https://www.tiktok.com/@{ref.handle}/video/{ref.video_id}",
+            video_id=ref.video_id,
+            transcript_text=transcript_text,
+            all_videos=all_videos,
+            webhook_url=webhook_url,
+            created_at=now,
+            completes_at=completes_at,
+            expires_at=completes_at + self.state.config.expire_seconds,
+            offset=self.state.calendar.offset,
+            failure=failure,
+        )
+
+    def _active(self, key: str, now: float) -> int:
+        """The key's processing jobs: scrapes, searches and transcriptions alike."""
+        scrapes = sum(
+            1
+            for task in list(self.state.tasks.values())
+            if task.key == key and task.status(now) == "processing"
+        )
+        return scrapes + sum(
+            1
+            for task in self.tasks.values()
+            if task.key == key and task.status(now) == "processing"
+        )
+
+    def poll(self, key: str, task_id: str, query: t.Mapping[str, str]) -> Response:
+        """``GET /transcribe/{task_id}`` (free)."""
+        counters = self.counters[key]
+        now = self.state.clock()
+        task = self.tasks.get(task_id)
+        if task is None or task.key != key or now >= task.expires_at:
+            counters.errors += 1
+            return error_response(
+                404,
+                "task_not_found",
+                "Task not found. It may have expired or does not belong to you.",
+            )
+        counters.transcription_polls += 1
+        status = task.status(now)
+        if status != "processing":
+            self._settle(task)
+        body: dict[str, t.Any] = {"status": "success", "data": self._job(task, status)}
+        if status == "completed" and query.get("include_usage", "").lower() == "true":
+            body["usage"] = task.usage
+        return Response(200, dumps(body), {})
+
+    def _job(self, task: Transcription, status: str) -> dict[str, t.Any]:
+        """The SDK's ``TranscribeJob``."""
+        processing = status == "processing"
+        # Until the task ends its expiry is provisional (submit time plus the lifetime).
+        expire = self.state.config.expire_seconds
+        expiry = task.created_at + expire if processing else task.expires_at
+        failure = task.failure if status == "failed" else None
+        return {
+            "task_id": task.task_id,
+            "task_status": status,
+            "job_type": "transcribe",
+            "request": {
+                "video_url": task.video_url,
+                "transcript_text": task.transcript_text,
+                "all_videos": task.all_videos,
+            },
+            "created_at": task.served_time(task.created_at),
+            "started_at": task.served_time(task.created_at),
+            "completed_at": None if processing else task.served_time(task.completes_at),
+            "expires_at": task.served_time(expiry),
+            "check_status_url": f"/v1/transcribe/{task.task_id}",
+            "webhook": _webhook_status(task.webhook_url, processing),
+            "error": None
+            if failure is None
+            else {
+                "error": failure.code,
+                "message": failure.message,
+                "http_status": failure.http_status,
+            },
+            "result": task.result if status == "completed" else None,
+        }
+
+    def _settle(self, task: Transcription) -> None:
+        """Once a task ended: its result and charges (a failed one costs nothing)."""
+        with self._lock:
+            if task.settled:
+                return
+            task.settled = True
+            counters = self.counters[task.key]
+            if task.failure is not None:
+                counters.transcriptions_failed += 1
+                return
+            found = self._find(captions.VideoRef("", task.video_id))
+            assert found is not None  # a task of an unknown video fails
+            moment = self.state.calendar.moment(task.completes_at, task.offset)
+            task.result = _transcription_result(found, self._observed(found, moment), task)
+            charges = transcription_charges(found.video, cached=task.video_id in self.transcribed)
+            self.transcribed.add(task.video_id)
+            task.usage = usage_block(charges, self._bill(task.key, charges))
+            counters.transcriptions_completed += 1
+
+    # ---------------------------------------------------------- admission
+    def _rate_limit(self, key: str) -> Response | None:
+        """The 429 of a key over ``rate_limit`` calls in the window, else None."""
+        limit = self.options.rate_limit
+        if limit is None:
+            return None
+        window = self.options.rate_window_seconds
+        now = self.state.clock()
+        with self._lock:
+            calls = self._recent[key]
+            while calls and calls[0] <= now - window:
+                calls.popleft()
+            if len(calls) >= limit:
+                wait = max(1, math.ceil(calls[0] + window - now))
+                return error_response(
+                    429,
+                    "limit_exceeded",
+                    f"Rate limit exceeded: at most {limit} transcript requests per {window:g} s",
+                    {"Retry-After": str(wait)},
+                    usage=len(calls),
+                    limit=limit,
+                )
+            calls.append(now)
+        return None
+
+    def _refuse_unpaid(self, key: str, price: list[dict[str, t.Any]]) -> Response | None:
+        balance = self._balance(key)
+        if balance is None or balance >= total(price):
+            return None
+        self.counters[key].errors += 1
+        return error_response(402, "limit_exceeded", "Insufficient credits: top up your plan")
+
+    # The two hooks into the emulator's accounts (pricing.py): the key's plan and
+    # balance, monthly credits first, shared with the scrape tasks.
+    def _balance(self, key: str) -> decimal.Decimal | None:
+        """The key's credits left (None: unlimited)."""
+        return self.state.account(key).balance()
+
+    def _bill(self, key: str, charges: list[dict[str, t.Any]]) -> decimal.Decimal | None:
+        """Take the charges' credits from the key; its balance after."""
+        cost = total(charges)
+        with self._lock:
+            self.spent[key] += cost
+            self.counters[key].credits_charged += cost
+            self.state._charge(key, charges)
+            return self._balance(key)
+
+    # -------------------------------------------------------------- lookup
+    def _find(self, ref: captions.VideoRef) -> _Found | None:
+        """The catalogue video a URL names, or None when the emulator knows none."""
+        with self._lock:
+            found = self._index.get(ref.video_id)
+            if found is None and ref.handle:
+                self._index_results(PROFILE, self.state.profile_videos(ref.handle))
+                found = self._index.get(ref.video_id)
+            if found is None:
+                for task in list(self.state.tasks.values()):
+                    fresh = task.task_id not in self._indexed_tasks
+                    if task.kind == SEARCH.name and task.scraped and fresh:
+                        self._indexed_tasks.add(task.task_id)
+                        self._index_results(SEARCH, SEARCH.results(self.state, task.request))
+                found = self._index.get(ref.video_id)
+            return found
+
+    def _index_results(self, kind: Kind[t.Any], results: t.Iterable[dict[str, t.Any]]) -> None:
+        for result in results:
+            video_id = str(result["id"])
+            if video_id not in self._index:
+                ref = captions.parse_video_url(result["url"])
+                channel = ref.handle if ref is not None else ""
+                self._index[video_id] = _Found(kind, result, channel)
+
+    @staticmethod
+    def _observed(found: _Found, moment: int) -> dict[str, t.Any]:
+        seen = growth.observe([found.video], moment, found.kind.counts)
+        return seen[0] if seen else found.video
+
+    def _known(self, video_url: str) -> _Found:
+        ref = captions.parse_video_url(video_url)
+        found = None if ref is None else self._find(ref)
+        if found is None:
+            msg = f"the emulator knows no video {video_url!r}"
+            raise LookupError(msg)
+        return found
+
+    # -------------------------------------------------------- ground truth
+    def transcript_of(
+        self, video_url: str, language: str | None = None
+    ) -> captions.Transcript | None:
+        """The caption track ``POST /transcript`` serves for a video (None: no captions).
+
+        LookupError for a video the emulator does not know.
+        """
+        found = self._known(video_url)
+        video_id = str(found.video["id"])
+        return captions.captions(found.channel, video_id, found.video["duration"], language)
+
+    def has_captions(self, video_url: str) -> bool:
+        """Whether a video has captions."""
+        return self.transcript_of(video_url) is not None
+
+    def captionless(self, video_urls: t.Iterable[str]) -> list[str]:
+        """The videos without captions among these, in the same order."""
+        return [url for url in video_urls if not self.has_captions(url)]
+
+    def speech_of(self, video_url: str) -> captions.Transcript | None:
+        """What a transcription of the video serves (None: the transcription fails)."""
+        found = self._known(video_url)
+        return captions.speech(found.channel, str(found.video["id"]), found.video["duration"])
+
+    def video_info_of(
+        self, video_url: str, language: str | None = None, *, metadata_only: bool = False
+    ) -> dict[str, t.Any]:
+        """The ``video_info`` ``POST /transcript`` serves for a video now."""
+        found = self._known(video_url)
+        flags = dict.fromkeys(_BOOLEANS, False)
+        flags.update(metadata_only=metadata_only, fallback_to_metadata=True)
+        answer = self._transcript_data(found, language, flags)
+        assert answer is not None  # the fallback always answers
+        return t.cast("dict[str, t.Any]", answer["video_info"])
+
+    def transcription_usage(self, video_url: str, *, cached: bool = False) -> dict[str, t.Any]:
+        """The ``usage`` charges of a completed transcription of the video: with the
+        metadata fetch the first time the provider transcribes it, without it after."""
+        charges = transcription_charges(self._known(video_url).video, cached=cached)
+        return usage_block(charges, None)
+
+    def calls_for(self, video_url: str) -> int:
+        """How many ``POST /transcript`` asked for this video (all keys)."""
+        ref = captions.parse_video_url(video_url)
+        return 0 if ref is None else self.calls_by_video[ref.video_id]
+
+    def transcriptions_of(self, video_url: str) -> list[str]:
+        """The transcription tasks submitted for this video (all keys), oldest first."""
+        ref = captions.parse_video_url(video_url)
+        return [] if ref is None else list(self.tasks_by_video.get(ref.video_id, ()))
+
+    def bought(self, video_url: str) -> int:
+        """How many times speech-to-text of this video was bought (completed, charged)."""
+        return sum(
+            1
+            for task_id in self.transcriptions_of(video_url)
+            if self.tasks[task_id].usage is not None
+        )
+
+
+def transcription_charges(video: t.Mapping[str, t.Any], *, cached: bool) -> list[dict[str, t.Any]]:
+    """A completed transcription's charges: the metadata fetch (a ``standard_request``)
+    unless the provider transcribed the video before, and its audio in hours."""
+    hours = charge("transcription_hour", transcription_hours(video["duration"]))
+    return [hours] if cached else [charge("standard_request", 1), hours]
+
+
+def _video_not_found(ref: captions.VideoRef) -> Response:
+    return error_response(404, "video_not_found", f"Video {ref.video_id} was not found")
+
+
+def _count(value: t.Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _video_info(
+    found: _Found, seen: t.Mapping[str, t.Any], available: t.Sequence[str], selected: str | None
+) -> dict[str, t.Any]:
+    """The SDK's ``VideoInfo`` of a TikTok video as seen at some moment."""
+    video = found.video
+    counts = found.kind.counts.read(seen)
+    if found.kind is SEARCH:
+        title = video["description"]
+        keywords = list(video.get("hashtags") or [])
+        thumbnail = None
+    else:
+        title = video["title"]
+        keywords = re.findall(r"#(\w+)", video["description"] or "")
+        thumbnails = video.get("thumbnails") or []
+        thumbnail = thumbnails[0]["url"] if thumbnails else None
+    return {
+        "title": title,
+        "description": video["description"],
+        "thumbnail": thumbnail,
+        "url": video["url"],
+        "channel": found.channel,
+        "channel_url": f"https://www.tiktok.com/@{found.channel}",
+        "duration": None if video["duration"] is None else float(video["duration"]),
+        "views": _count(counts["views"]),
+        "likes": _count(counts["likes"]),
+        "published_date": iso(int(video["timestamp"])),
+        "keywords": keywords,
+        "category": None,
+        "available_languages": list(available),
+        "selected_language": selected,
+    }
+
+
+def _transcription_result(
+    found: _Found, seen: t.Mapping[str, t.Any], task: Transcription
+) -> dict[str, t.Any]:
+    """A completed transcription's ``result``: the ``data`` of a sync ``/transcribe``."""
+    video_id = str(found.video["id"])
+    heard = captions.speech(found.channel, video_id, found.video["duration"])
+    assert heard is not None  # a video without speech fails
+    available = captions.caption_languages(found.channel, video_id)
+    return {
+        "video_info": _video_info(found, seen, available, heard.language),
+        "transcript": heard.served(task.transcript_text),
+    }
