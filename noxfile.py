@@ -173,7 +173,7 @@ def _sync_against_the_emulator(session: nox.Session, venv: Path, run: t.Callable
 
     Exactly the set of videos, each once, tied to its task and profile. Every field of every
     record is compared on each Python by the matrix's tests and, from this wheel, by
-    tests/test_hub_user.py: here the counts would need the task's moment, which only the
+    tests/e2e/test_hub_user.py: here the counts would need the task's moment, which only the
     emulator process that ran the task knows.
     """
     # The videos the emulator serves, from the repository's sources in nox's environment;

@@ -46,8 +46,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tap_vidnavigator.families import IN_FLIGHT, state_layout  # noqa: E402
+from tap_vidnavigator.families import IN_FLIGHT, TRANSCRIPTS, state_layout  # noqa: E402
 from tap_vidnavigator.shards import shard_of  # noqa: E402
+from tap_vidnavigator.transcript_state import merge_entry, only_subjects  # noqa: E402
 
 #: The project's Meltano (scripts/bootstrap installs it), else MELTANO_BIN or `meltano`.
 MELTANO = (
@@ -227,6 +228,8 @@ def _merge_states(states: t.Iterable[dict[str, t.Any]]) -> dict[str, t.Any]:
         for stream, value in (state.get("bookmarks") or {}).items():
             target = bookmarks.setdefault(stream, {})
             for key, entry in value.items():
+                if stream == TRANSCRIPTS.stream and merge_entry(target, key, entry):
+                    continue
                 if key == IN_FLIGHT:
                     target.setdefault(IN_FLIGHT, {}).update(entry)
                 elif key == "partitions":
@@ -262,6 +265,11 @@ def _only_shard(state: dict[str, t.Any], index: int, count: int) -> dict[str, t.
             bookmarks[results_stream]["partitions"] = [
                 p for p in partitions if shard_of(str(p["context"][subject]), count) == index
             ]
+    transcripts = bookmarks.get(TRANSCRIPTS.stream)
+    if isinstance(transcripts, dict):
+        only_subjects(
+            transcripts, lambda subject: shard_of(subject, count) == index, first=index == 0
+        )
     return {"bookmarks": bookmarks}
 
 

@@ -302,3 +302,75 @@ def state_layout() -> tuple[tuple[str, str, str], ...]:
     """Per task family: the stream whose STATE holds its in-flight tasks, the stream
     whose STATE holds its bookmarks, and the subject both are kept by."""
     return tuple((f.tasks_stream, f.results_stream, f.subject_field) for f in TASK_FAMILIES)
+
+
+# ------------------------------------------------------------- transcripts
+@dataclasses.dataclass(frozen=True)
+class TranscriptFamily:
+    """The words of the videos the task families found: one row per video, fetched once.
+
+    Its candidates are the results of its ``sources`` (collected while they sync); its
+    own requests are ``POST {route}`` (captions, synchronous) and, for a video without
+    captions, the speech-to-text task kind ``speech_to_text`` (on the shared lifecycle).
+    """
+
+    stream: str
+    key: tuple[str, ...]
+    #: The object setting that turns it on and says which videos, how and how many.
+    setting: str
+    title: str
+    description: str
+    route: str
+    sources: tuple[TaskFamily, ...]
+    speech_to_text: TaskFamily
+
+
+SPEECH_TO_TEXT = TaskFamily(
+    name="speech-to-text",
+    # POST /transcribe/async submits (kinds.TaskKind.submit_route); GET /transcribe/{id}
+    # polls (free).
+    route="/transcribe",
+    tasks_stream="video_transcripts",
+    results_stream="video_transcripts",
+    result_key=("video_id",),
+    subject_field="video_url",
+    canonical_subject=lambda text: text.strip() or None,
+    results_field="result",
+    requests_setting="transcripts",
+    task_ids_setting="transcripts",
+    filters=(),
+    ranges=(),
+    item="a video URL",
+    items="video URLs",
+    not_a_subject="{where} {text!r} is not a video URL",
+    requests_title="Transcripts",
+    requests_description="",
+    task_ids_title="Transcripts",
+    task_ids_description="",
+)
+
+TRANSCRIPTS = TranscriptFamily(
+    stream="video_transcripts",
+    key=("video_id",),
+    setting="transcripts",
+    title="Transcripts",
+    description="Opt-in: the transcript of every video the profiles and searches find, "
+    "fetched once per video into video_transcripts. An object: enabled (default false), "
+    "sources (profiles, searches or both; default both), min_views (default 0), languages "
+    "(preferred ISO 639-1 codes, first first), max_per_run (videos per run, newest "
+    "first; the rest wait for later runs), concurrency (requests at once, default 8), "
+    "speech_to_text (paid speech-to-text for videos without captions, default false), "
+    "max_transcription_hours_per_run (audio hours speech-to-text may buy per run, "
+    "default 1) and ledger_path (the local file that keeps speech-to-text from being "
+    "bought twice; default .tap-vidnavigator/transcriptions.jsonl). Captions cost 1 "
+    "credit per 10,000 videos, speech-to-text 1 credit per hour of audio.",
+    route="/transcript",
+    sources=TASK_FAMILIES,
+    speech_to_text=SPEECH_TO_TEXT,
+)
+#: The ``sources`` choices of the setting, each the families it takes videos from.
+TRANSCRIPT_SOURCES: dict[str, tuple[TaskFamily, ...]] = {
+    PROFILES.requests_setting: (PROFILES,),
+    SEARCHES.requests_setting: (SEARCHES,),
+    "both": TASK_FAMILIES,
+}

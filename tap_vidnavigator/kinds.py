@@ -33,6 +33,14 @@ class TaskKind:
     result_schema: dict[str, t.Any]
     #: A task record's ``stats`` as the completion log line says them.
     describe_stats: t.Callable[[t.Mapping[str, t.Any]], str]
+    #: ``POST {submit_route}`` submits when it is not the poll route (speech-to-text's
+    #: ``/transcribe/async``, polled at ``/transcribe/{task_id}``).
+    submit_route: str | None = None
+
+    @property
+    def submit_path(self) -> str:
+        """Where a task of this kind is submitted."""
+        return self.submit_route or self.family.route
 
     @property
     def name(self) -> str:

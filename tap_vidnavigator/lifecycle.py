@@ -232,7 +232,9 @@ class TaskLifecycle:
                 self._skip_pending()
                 return
             try:
-                data = self.api("POST", kind.route, body=kind.submit_body(request, sent))["data"]
+                data = self.api("POST", kind.submit_path, body=kind.submit_body(request, sent))[
+                    "data"
+                ]
             except TooManyActiveJobsError as exc:
                 self._too_many_active_jobs(exc, now)
                 return
@@ -590,3 +592,14 @@ class TaskLifecycle:
         delay = (min(wakeups) if wakeups else now + self.settings.poll_interval) - now
         if delay > 0:
             self.sleep(delay)
+
+    # ------------------------------------------------------------- late work
+    def add_work(self, work: KindWork) -> None:
+        """Add a kind whose requests are known only once the run is under way
+        (speech-to-text, for the videos found without captions): planned at once, its
+        saved tasks resumed, then submitted and polled with the others."""
+        if not self._planned:
+            self._plan()
+            self._planned = True
+        self.work = (*self.work, work)
+        self._plan_kind(work)

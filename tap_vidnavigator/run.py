@@ -32,6 +32,7 @@ if t.TYPE_CHECKING:
     from tap_vidnavigator.observations import Observations
     from tap_vidnavigator.settings import Settings, TaskRequest
     from tap_vidnavigator.streams import TasksStream
+    from tap_vidnavigator.transcript_stream import TranscriptCandidates
 
 
 @dataclasses.dataclass
@@ -90,6 +91,8 @@ class Run:
         self._batch_label = run_label()
         #: The rows of video_stats, written beside the results streams' records.
         self.observations: Observations | None = None
+        #: The videos video_transcripts takes, collected beside the results streams.
+        self.transcript_candidates: TranscriptCandidates | None = None
         #: Each kind's tasks stream, by kind name (the latest built, should the tap
         #: build its streams again), in the order the tap lists them.
         self.tasks_streams: dict[str, TasksStream] = {}

@@ -27,6 +27,8 @@ from tap_vidnavigator.families import (
     top_level_filters,
 )
 from tap_vidnavigator.shards import shard_of
+from tap_vidnavigator.transcript_settings import PROPERTY as TRANSCRIPTS_PROPERTY
+from tap_vidnavigator.transcript_settings import TranscriptSettings, parse_transcripts
 
 DEFAULT_API_URL = "https://api.vidnavigator.com/v1"
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -234,6 +236,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         "hours. Their BATCH messages went out in earlier runs; target-snowflake deletes "
         "each file once loaded, target-postgres never does.",
     ),
+    TRANSCRIPTS_PROPERTY,
 ).to_dict()
 
 
@@ -304,6 +307,8 @@ class Settings:
     force_new_tasks: bool = False
     #: How many items of each list setting the whole configuration has (all shards).
     configured: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: The ``transcripts`` object (transcript_settings.py).
+    transcripts: TranscriptSettings = dataclasses.field(default_factory=TranscriptSettings)
 
     def requests_for(self, family: TaskFamily) -> tuple[TaskRequest, ...]:
         """The requests of a family that this run (this shard) makes."""
@@ -624,6 +629,7 @@ def parse_settings(
         use_ledger=flags["use_ledger"] is True,
         ledger_dir=ledger_dir if isinstance(ledger_dir, str) and ledger_dir.strip() else None,
         force_new_tasks=flags["force_new_tasks"] is True,
+        transcripts=parse_transcripts(config.get(TRANSCRIPTS_PROPERTY.name), errors),
     )
     errors.extend(batch_config_errors(config.get("batch_config")))
     if errors:

@@ -32,6 +32,7 @@ from tap_vidnavigator.records.values import RecordError, exact
 from tap_vidnavigator.records.video_stats import VIDEO_STATS_SCHEMA
 from tap_vidnavigator.results import TaskResults, page_results
 from tap_vidnavigator.spool import Spool
+from tap_vidnavigator.transcript_stream import VideoTranscriptsStream, both
 
 if t.TYPE_CHECKING:
     import requests
@@ -368,6 +369,9 @@ class ResultsStream(VidNavigatorStream):
         finished = self.run.finished(context["task_id"])
         observations = self.run.observations
         observe = observations.recorder(finished) if observations else None
+        candidates = self.run.transcript_candidates
+        collect = candidates.recorder(finished) if candidates else None
+        observe = both(observe, collect)
         results = TaskResults(finished, run=self.run, logger=self.logger, observe=observe)
         complete = False
         if finished.spooled is not None:
@@ -399,6 +403,9 @@ class ResultsStream(VidNavigatorStream):
             yield from results.typed(self._paged(finished, context), strict=False)
         if observations is not None:
             observations.task_done()
+        if candidates is not None and collect is not None:
+            # In STATE before the bookmark below moves past these videos.
+            candidates.task_done(finished, complete=results.has_all)
         # Under batch the last file is still open: its BATCH message goes first, then
         # the SDK writes the STATE holding this bookmark.
         batching = self.get_batch_config(self.config) is not None
@@ -527,4 +534,5 @@ STREAM_CLASSES: tuple[type[VidNavigatorStream], ...] = (
     SearchResultsStream,
     VideoStatsStream,
     AccountUsageStream,
+    VideoTranscriptsStream,
 )

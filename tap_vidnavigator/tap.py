@@ -30,6 +30,7 @@ from tap_vidnavigator.redaction import install_redaction, redact, register_secre
 from tap_vidnavigator.run import Run
 from tap_vidnavigator.settings import CONFIG_SCHEMA, Settings, SettingsError, parse_settings
 from tap_vidnavigator.streams import STREAM_CLASSES, ResultsStream, TasksStream, VideoStatsStream
+from tap_vidnavigator.transcript_stream import transcript_observers
 from tap_vidnavigator.writer import OrjsonWriter
 
 _LOGGER = logging.getLogger("tap-vidnavigator")
@@ -113,7 +114,10 @@ class TapVidNavigator(Tap):
         # video_stats has no parent (its rows come from every family's results), yet
         # the results streams must sync when it alone is selected: the SDK decides that
         # by asking a stream's children whether anything below it is selected.
-        observers = [stream for stream in streams if isinstance(stream, VideoStatsStream)]
+        observers: list[VidNavigatorStream] = [
+            stream for stream in streams if isinstance(stream, VideoStatsStream)
+        ]
+        observers += transcript_observers(streams, self.config)
         for stream in streams:
             if isinstance(stream, ResultsStream):
                 stream.child_streams.extend(observers)

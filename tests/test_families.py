@@ -6,14 +6,26 @@ import ast
 from pathlib import Path
 
 from orchestrate import shard
-from tap_vidnavigator.families import ACCOUNT_USAGE, TASK_FAMILIES, VIDEO_STATS, state_layout
+from tap_vidnavigator.families import (
+    ACCOUNT_USAGE,
+    TASK_FAMILIES,
+    TRANSCRIPTS,
+    VIDEO_STATS,
+    state_layout,
+)
 from tap_vidnavigator.tap import TapVidNavigator
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _family_names() -> set[str]:
-    names = {VIDEO_STATS.stream, VIDEO_STATS.window_setting, ACCOUNT_USAGE.stream}
+    names = {
+        VIDEO_STATS.stream,
+        VIDEO_STATS.window_setting,
+        TRANSCRIPTS.stream,
+        TRANSCRIPTS.setting,
+        ACCOUNT_USAGE.stream,
+    }
     for family in TASK_FAMILIES:
         names |= {
             family.tasks_stream,

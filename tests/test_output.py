@@ -124,8 +124,9 @@ def test_discovery_without_config_warns_nothing():
     assert result.returncode == 0
     assert result.stderr == ""
     streams = {s["tap_stream_id"] for s in json.loads(result.stdout)["streams"]}
-    # Every stream that calls the API, and video_stats, which calls none.
-    assert streams == {*ROUTES, "video_stats"}
+    # Every stream that calls the API, video_stats, which calls none, and
+    # video_transcripts (off unless its setting turns it on).
+    assert streams == {*ROUTES, "video_stats", "video_transcripts"}
 
 
 def test_help_says_test_is_the_free_key_check():

@@ -18,6 +18,8 @@ CONFIG = {
     "searches": ["#airfryer size60", {"query": "cats size40", "sort_by": "most_liked"}],
     "poll_interval": 0.05,
     "page_size": 50,
+    # Captions only: nothing is bought, so the speech-to-text ledger is never written.
+    "transcripts": {"enabled": True},
 }
 
 TestTapVidNavigator = get_tap_test_class(

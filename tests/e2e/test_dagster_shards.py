@@ -20,7 +20,7 @@ import pytest
 from orchestrate import shard
 from tap_vidnavigator.shards import shard_of
 from tests.conftest import expected_videos
-from tests.test_meltano_e2e import _pg_env
+from tests.e2e.test_meltano_e2e import _pg_env
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +77,7 @@ def _execute(tmp_path, run_config):
 
 def _system_database(postgres: dict[str, t.Any]) -> str:
     """A new database on the test PostgreSQL for Meltano's own tables, as several
-    machines would share (tests/test_demo.py runs shards on a brand-new SQLite one)."""
+    machines would share (tests/e2e/test_demo.py runs shards on a brand-new SQLite one)."""
     database = f"meltano_{uuid.uuid4().hex[:6]}"
     with contextlib.closing(psycopg2.connect(**postgres)) as connection:
         connection.autocommit = True

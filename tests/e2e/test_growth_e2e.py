@@ -13,7 +13,7 @@ import pytest
 
 from tap_vidnavigator.emulator import data
 from tap_vidnavigator.records.values import to_int
-from tests.test_meltano_e2e import _pg_env, meltano_run, readme_sql
+from tests.e2e.test_meltano_e2e import _pg_env, meltano_run, readme_sql
 
 pytestmark = pytest.mark.e2e
 

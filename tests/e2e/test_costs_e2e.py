@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_meltano_e2e import _pg_env, meltano_run
+from tests.e2e.test_meltano_e2e import _pg_env, meltano_run
 
 pytestmark = pytest.mark.e2e
 

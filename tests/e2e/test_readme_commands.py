@@ -95,8 +95,8 @@ def _without_comment(line: str) -> str:
 # run, or the file that runs it as written).
 NOT_RUN_HERE: dict[str, tuple[str, str]] = {
     "./scripts/demo": (
-        "the README's first command: tests/test_demo.py runs it as written, twice",
-        "tests/test_demo.py",
+        "the README's first command: tests/e2e/test_demo.py runs it as written, twice",
+        "tests/e2e/test_demo.py",
     ),
     "./scripts/test": (
         "the command that runs this very test: CI's .ci/run is ./scripts/test",
@@ -108,12 +108,12 @@ NOT_RUN_HERE: dict[str, tuple[str, str]] = {
     ),
     "meltano --environment prod run tap-vidnavigator--batch target-snowflake": (
         "needs a real Snowflake account; its dry run resolves both plugins and the block "
-        "(tests/test_snowflake_e2e.py runs the same target on fakesnow)",
+        "(tests/e2e/test_snowflake_e2e.py runs the same target on fakesnow)",
         "--dry-run",
     ),
     "./scripts/shards 4": (
-        "bootstraps a whole project and runs Dagster: tests/test_demo.py runs it as written",
-        "tests/test_demo.py",
+        "bootstraps a whole project and runs Dagster: tests/e2e/test_demo.py runs it as written",
+        "tests/e2e/test_demo.py",
     ),
     ".venv/bin/dagster dev -f orchestrate/definitions.py": (
         "a web server that runs until stopped; Dagster loads and validates the same "
@@ -269,7 +269,7 @@ def _tap_lines(output: str) -> list[str]:
 def test_every_readme_command_runs_as_written(make_emulator, project_copy):
     emulator = make_emulator(processing_seconds=0.3)
     truth_source = make_emulator()  # the same deterministic data as ./scripts/emulator's
-    # That section's commands are for another Meltano project: tests/test_hub_user.py runs
+    # That section's commands are for another Meltano project: tests/e2e/test_hub_user.py runs
     # them, from a freshly built wheel.
     text = documented_text()
     start = text.index("## Use it in your own Meltano project")

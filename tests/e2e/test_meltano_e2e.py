@@ -128,7 +128,7 @@ def _check_video_fields(cursor, schema: str, emulator) -> None:
     """Every field of every video in PostgreSQL equals the tap's record of it, value for
     value: what meltano.yml's loader settings (COPY, no validation in the loader) must
     keep exact, down to descriptions with quotes, newlines and backslashes."""
-    from tap_vidnavigator.records import TaskInfo, video_record
+    from tap_vidnavigator.records.profiles import video_typer
 
     truth: dict[str, dict] = {}
     for profile, filters in EXPECTED.items():
@@ -139,8 +139,7 @@ def _check_video_fields(cursor, schema: str, emulator) -> None:
     for row in rows:
         loaded = dict(zip(VIDEO_FIELDS, row, strict=True))
         url = loaded["profile_url"]
-        info = TaskInfo(loaded["task_id"], url, url.rsplit("@", 1)[-1])
-        record = video_record(dict(truth[loaded["id"]]), info)
+        record = video_typer(loaded["task_id"], url)(dict(truth[loaded["id"]]))
         published = dt.datetime.fromisoformat(record["published_at"]).replace(tzinfo=None)
         duration = record["duration"]
         assert loaded == {
@@ -292,7 +291,9 @@ def test_postgres_loads_batch_files_exactly(make_emulator, postgres, tmp_path):
         files = set(batch_root.iterdir())
         assert kept < files
         if run_number == 1:  # the second run is incremental: fewer videos, fewer files
-            assert len(files) == files_per_run
+            # Each task's results and their video_stats rows: the same files, twice.
+            assert len(files) == 2 * files_per_run
+            assert sum("--video_stats--" in path.name for path in files) == files_per_run
         kept = files
 
 
@@ -300,7 +301,8 @@ def readme_sql(containing: str) -> str:
     """The README's one SQL block that contains ``containing``."""
     readme = (ROOT / "README.md").read_text()
     blocks = readme.split("```sql\n")[1:]
-    [query] = [block.split("```")[0] for block in blocks if containing in block]
+    queries = [block.split("```")[0] for block in blocks]
+    [query] = [query for query in queries if containing in query]
     return query
 
 

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.test_meltano_e2e import (
+from tests.e2e.test_meltano_e2e import (
     EXPECTED,
     SEARCH_TRUTH,
     _check_search_results,

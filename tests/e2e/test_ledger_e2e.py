@@ -12,7 +12,7 @@ import contextlib
 import psycopg2
 import pytest
 
-from tests.test_meltano_e2e import (
+from tests.e2e.test_meltano_e2e import (
     PROFILES,
     SEARCHES,
     _check_search_results,
