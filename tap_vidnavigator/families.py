@@ -19,6 +19,11 @@ import typing as t
 
 #: The Singer STATE of a tasks stream keeps submitted, not yet extracted tasks here.
 IN_FLIGHT = "in_flight"
+#: ...and the requests the budget did not submit, to be submitted first next run.
+SKIPPED = "skipped"
+#: ...and, until they expire, the tasks whose results were all emitted (the ledger
+#: reuses no task the STATE already holds).
+EXTRACTED = "extracted"
 #: The task families' results: their bookmark field and their identity within a task.
 REPLICATION_KEY = "published_at"
 RESULT_ID = "id"
@@ -264,6 +269,23 @@ VIDEO_STATS = ObservationFamily(
     "More pages per scrape, at the provider's price; 0 (the default) observes only what "
     "lookback_days re-scrapes.",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class AccountFamily:
+    """A stream read from one free call per run, about the account (not a task).
+
+    Its rows are keyed by when the tap read them, so each run adds one and a table of
+    them is the account's history.
+    """
+
+    stream: str
+    key: tuple[str, ...]
+    #: ``GET {route}`` answers it (free).
+    route: str
+
+
+ACCOUNT_USAGE = AccountFamily(stream="account_usage", key=("read_at",), route="/usage")
 
 
 def top_level_filters() -> tuple[Filter, ...]:

@@ -16,6 +16,7 @@ import logging
 import time
 import typing as t
 
+from tap_vidnavigator.budget import Decision
 from tap_vidnavigator.errors import (
     ApiError,
     BadResponseError,
@@ -24,6 +25,9 @@ from tap_vidnavigator.errors import (
     TaskNotFoundError,
     TooManyActiveJobsError,
 )
+from tap_vidnavigator.families import ACCOUNT_USAGE
+from tap_vidnavigator.ledger import Entry
+from tap_vidnavigator.records.account_usage import account_usage_record, balance_of
 from tap_vidnavigator.run import FinishedTask, Run
 from tap_vidnavigator.state import InFlightTasks, parse_time
 
@@ -75,10 +79,14 @@ class _Tracked:
     work: KindWork
     subject: str
     request: TaskRequest | None
-    origin: str  # "submitted" (this run), "resumed" (from state) or "given" (task ids)
+    # "submitted" (this run), "resumed" (from state), "reused" (from the ledger) or
+    # "given" (task ids)
+    origin: str
     started: float
     next_poll: float
     status: str | None = None
+    #: The filters the task was bought with (its ledger fingerprint), when known.
+    sent: dict[str, t.Any] | None = None
 
     @property
     def described(self) -> str:
@@ -120,15 +128,26 @@ class TaskLifecycle:
         self._planned = False
         #: Finished tasks of another kind than the one being asked for, in order.
         self._ready: list[tuple[FinishedTask, KindWork]] = []
+        #: The ledger entries of the tasks reused in this run, by task id.
+        self._ledger_entries: dict[str, Entry] = {}
 
     # ----------------------------------------------------------------- setup
     def _plan(self) -> None:
+        ledger = self.run.ledger
+        if ledger is not None:
+            removed = ledger.sweep()
+            if removed:
+                self.logger.debug("Removed %d expired task(s) from the ledger", removed)
         for work in self.work:
+            work.in_flight.drop_expired_extracted(dt.datetime.now(dt.timezone.utc))
             self._plan_kind(work)
 
     def _plan_kind(self, work: KindWork) -> None:
         kind, in_flight = work.kind, work.in_flight
         configured = {request.key for request in work.requests}
+        for stale in in_flight.skipped_keys():
+            if stale not in configured:
+                in_flight.unskip(stale)
         for stale in in_flight.saved_keys():
             if stale not in configured:
                 self.logger.info(
@@ -138,7 +157,10 @@ class TaskLifecycle:
                     kind.name,
                 )
                 in_flight.forget(stale)
-        for request in work.requests:
+        # What a budget skipped last time goes first, oldest skip first.
+        skipped = {key: rank for rank, key in enumerate(in_flight.skipped_keys())}
+        ordered = sorted(work.requests, key=lambda r: skipped.get(r.key, len(skipped)))
+        for request in ordered:
             saved = in_flight.get(request)
             if saved is None:
                 self._pending.append((work, request))
@@ -164,6 +186,8 @@ class TaskLifecycle:
             self._track(
                 saved["task_id"], work, subject=request.subject, request=request, origin="resumed"
             )
+            filters = saved.get("filters")
+            self._running[saved["task_id"]].sent = filters if isinstance(filters, dict) else None
         for task_id in work.task_ids:
             if task_id not in self._running:
                 self._track(task_id, work, subject="", request=None, origin="given")
@@ -194,7 +218,19 @@ class TaskLifecycle:
             sent = work.submit_filters(request)
             if sent is None:
                 self._pending.popleft()
+                work.in_flight.unskip(request.key)
                 continue
+            if self._reuse(work, request, sent):
+                self._pending.popleft()
+                continue
+            decision = self._budget_decision(kind)
+            if decision is Decision.WAIT:
+                # Its price is unknown until a task of its kind ends; polls go on.
+                self._wait_for_a_finish = True
+                return
+            if decision is Decision.STOP:
+                self._skip_pending()
+                return
             try:
                 data = self.api("POST", kind.submit_path, body=kind.submit_body(request, sent))[
                     "data"
@@ -221,6 +257,11 @@ class TaskLifecycle:
                 msg = f"The submit for {kind.describe(request)} was answered without a task_id"
                 raise BadResponseError(msg)
             work.in_flight.remember(request, task_id, sent, data.get("expires_at"))
+            work.in_flight.unskip(request.key)
+            self.run.budget.submitted(kind.name, task_id)
+            if self.run.ledger is not None:
+                expires = data.get("expires_at")
+                self.run.ledger.record(kind.name, request.subject, sent, task_id, expires)
             self.logger.info("Submitted task %s for %s", task_id, kind.describe(request))
             self._track(
                 task_id,
@@ -230,6 +271,81 @@ class TaskLifecycle:
                 origin="submitted",
                 first_poll_in=self._interval(0.0),
             )
+            self._running[task_id].sent = sent
+
+    def _reuse(self, work: KindWork, request: TaskRequest, sent: dict[str, t.Any]) -> bool:
+        """Track an unexpired ledger task bought for exactly this request, if any."""
+        ledger, kind = self.run.ledger, work.kind
+        if ledger is None or self.settings.force_new_tasks:
+            return False
+        if (kind.name, request.key) in self._replaced:
+            return False
+        entry = ledger.find(kind.name, request.subject, sent)
+        if entry is None or entry.task_id in work.in_flight.extracted_ids():
+            # The STATE holds it: a run that succeeded read it, so buy fresh counts.
+            return False
+        work.in_flight.remember(request, entry.task_id, sent, entry.expires_at)
+        work.in_flight.unskip(request.key)
+        self.logger.info(
+            "Reusing task %s for %s from the ledger (bought %s, expires %s): no credits spent",
+            entry.task_id,
+            kind.describe(request),
+            entry.submitted_at,
+            entry.expires_at,
+        )
+        self._track(entry.task_id, work, subject=request.subject, request=request, origin="reused")
+        self._running[entry.task_id].sent = sent
+        self._ledger_entries[entry.task_id] = entry
+        return True
+
+    def _budget_decision(self, kind: TaskKind) -> Decision:
+        budget = self.run.budget
+        if not budget.active:
+            return Decision.GO
+        if budget.needs_balance:
+            self._read_balance()
+        return budget.decide(kind.name)
+
+    def _read_balance(self) -> None:
+        """The balance before the first submit, for ``min_credits_balance`` (free)."""
+        budget = self.run.budget
+        try:
+            data = self.api("GET", ACCOUNT_USAGE.route)["data"]
+        except KeyRefusedError:
+            raise
+        except ApiError as exc:
+            self.logger.error(
+                "min_credits_balance is set but the balance could not be read (GET %s: %s); "
+                "nothing is submitted",
+                ACCOUNT_USAGE.route,
+                exc,
+            )
+            self.run.problem(f"the balance could not be read for min_credits_balance: {exc}")
+            budget.know_balance(budget.min_balance)  # a cap of 0: buy nothing
+            return
+        now = dt.datetime.now(dt.timezone.utc).isoformat()
+        budget.know_balance(balance_of(account_usage_record(data, now)))
+
+    def _skip_pending(self) -> None:
+        """The budget is spent: every queued request waits for the next run."""
+        budget = self.run.budget
+        if not self._pending:
+            return
+        self.logger.warning(
+            "Budget: %s; not submitting the %d request(s) left (kept in the STATE for the "
+            "next run)",
+            budget.reason(),
+            len(self._pending),
+        )
+        for work, request in self._pending:
+            budget.skip(work.kind.name, work.kind.describe(request))
+            work.in_flight.skip(request)
+        if self.settings.fail_when_over_budget:
+            self.run.problem(
+                f"budget reached, {len(self._pending)} request(s) not submitted "
+                "(fail_when_over_budget)"
+            )
+        self._pending.clear()
 
     def _too_many_active_jobs(self, exc: TooManyActiveJobsError, now: float) -> None:
         self.logger.info(
@@ -320,7 +436,16 @@ class TaskLifecycle:
             # A finished task's expires_at is exact (the submit's may be an estimate);
             # a run that dies now resumes against the right deadline.
             tracked.work.in_flight.update_expiry(tracked.request, data.get("expires_at"))
+            if self.run.ledger is not None and tracked.sent is not None:
+                self.run.ledger.update_expiry(
+                    kind.name,
+                    tracked.subject,
+                    tracked.sent,
+                    tracked.task_id,
+                    data.get("expires_at"),
+                )
         usage = answer.get("usage")
+        self.run.budget.ended(tracked.task_id, usage if isinstance(usage, dict) else None)
         return FinishedTask(
             task_id=tracked.task_id,
             kind=kind,
@@ -337,14 +462,19 @@ class TaskLifecycle:
 
     def _gone(self, tracked: _Tracked, exc: TaskNotFoundError) -> None:
         del self._running[tracked.task_id]
+        self.run.budget.gone(tracked.task_id)
         self._room_freed()
         work, request = tracked.work, tracked.request
-        if tracked.origin == "resumed" and request is not None:
+        entry = self._ledger_entries.pop(tracked.task_id, None)
+        if entry is not None and self.run.ledger is not None:
+            self.run.ledger.forget(entry)
+        if tracked.origin in {"resumed", "reused"} and request is not None:
             replaced = (work.kind.name, request.key)
             if replaced not in self._replaced:
                 self.logger.info(
-                    "Saved task %s for %s is gone (404 task_not_found: expired or removed); "
+                    "%s task %s for %s is gone (404 task_not_found: expired or removed); "
                     "submitting a new one",
+                    "Saved" if tracked.origin == "resumed" else "Ledger",
                     tracked.task_id,
                     tracked.described,
                 )
@@ -360,6 +490,7 @@ class TaskLifecycle:
 
     def _timed_out(self, tracked: _Tracked, age: float) -> None:
         del self._running[tracked.task_id]
+        self.run.budget.gone(tracked.task_id)
         self._room_freed()
         where = tracked.described
         self.logger.error(
@@ -403,17 +534,40 @@ class TaskLifecycle:
                 if finished is None:
                     continue
                 if not _of(finished, kind):
+                    self._spool(finished)
                     self._ready.append((finished, tracked.work))
                     continue
                 yield from self._hand_over(finished, tracked.work)
             if self._has_work(kind) and not any(_of(item[0], kind) for item in self._ready):
                 self._wait()
 
+    def _spool(self, finished: FinishedTask) -> None:
+        """Read a finished task that must wait for its own stream into a local file now:
+        its stream may come after longer than the task lives (spool.py)."""
+        if finished.data.get("task_status") != "completed":
+            return
+        path, count = self.run.spool.write(
+            self.api, finished.kind, finished.task_id, finished.data, self.settings.page_size
+        )
+        finished.spooled = path
+        self.logger.debug(
+            "Task %s for %s finished while another stream syncs: its %d %s were read "
+            "now, before the task can expire, and wait on local disk for their stream",
+            finished.task_id,
+            finished.described,
+            count,
+            finished.kind.results_field,
+        )
+
     def _hand_over(self, finished: FinishedTask, work: KindWork) -> t.Iterator[FinishedTask]:
         with self.run.handing_over(finished):
             yield finished
         # Resumed here only after the task's results were all emitted.
+        if finished.spooled is not None:
+            self.run.spool.remove(finished.spooled)
         if finished.request is not None:
+            expires = finished.data.get("expires_at")
+            work.in_flight.extracted(finished.request, finished.task_id, expires)
             work.in_flight.forget(finished.request.key)
         self._submit_some()
 

@@ -9,11 +9,19 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import logging
 import typing as t
+from pathlib import Path
 
 from tap_vidnavigator.batch import BatchFiles, remove_old_batch_files, run_label
+from tap_vidnavigator.budget import Budget
 from tap_vidnavigator.errors import RunFailedError
+from tap_vidnavigator.ledger import Ledger, default_folder
+from tap_vidnavigator.records.account_usage import balance_of
+from tap_vidnavigator.spool import Spool
 from tap_vidnavigator.state import Bookmarks, InFlightTasks
+
+_LOGGER = logging.getLogger("tap-vidnavigator")
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
@@ -38,6 +46,8 @@ class FinishedTask:
     request: TaskRequest | None = None
     #: The ``usage`` block beside ``data`` (credits this task cost), when answered.
     usage: dict[str, t.Any] | None = None
+    #: Its results, read into a local file while another stream synced (spool.py).
+    spooled: Path | None = None
 
     @property
     def download_url(self) -> str | None:
@@ -75,6 +85,8 @@ class Run:
         self._in_flight: dict[str, InFlightTasks] = {}
         self._bookmarks: dict[str, Bookmarks] = {}
         self._lifecycle: TaskLifecycle | None = None
+        #: Results of finished tasks that wait for their own stream (spool.py).
+        self.spool = Spool()
         self._batch_files: dict[str, BatchFiles] = {}
         self._batch_label = run_label()
         #: The rows of video_stats, written beside the results streams' records.
@@ -119,6 +131,26 @@ class Run:
         """The validated settings of this run."""
         return self._load_settings()
 
+    @functools.cached_property
+    def budget(self) -> Budget:
+        """What this run may spend, and what it skipped (budget.py)."""
+        settings = self.settings
+        return Budget(settings.max_credits_per_run, settings.min_credits_balance)
+
+    @functools.cached_property
+    def ledger(self) -> Ledger | None:
+        """The ledger of tasks bought (ledger.py), or None when there is none."""
+        settings = self.settings
+        folder = Path(settings.ledger_dir) if settings.ledger_dir else default_folder()
+        if not settings.use_ledger or folder is None:
+            return None
+        return Ledger(folder, api_url=settings.api_url, api_key=settings.api_key, logger=_LOGGER)
+
+    def account_read(self, record: t.Mapping[str, t.Any]) -> None:
+        """An ``account_usage`` row was read: its balance serves the budget's floor."""
+        if not self.budget.balance_known:
+            self.budget.know_balance(balance_of(record))
+
     def batch_files(self, stream_name: str, batch_config: BatchConfig) -> BatchFiles:
         """A stream's batch file writer for this run; the first one asked for first
         removes the tap's batch files older than ``batch_file_retention_hours``."""
@@ -142,6 +174,11 @@ class Run:
 
     def raise_if_failed(self) -> None:
         """After every stream synced: RunFailedError when anything went wrong."""
+        self.spool.close()
+        summary = self.budget.summary()
+        if summary is not None:
+            # Said last, after every stream's summary: the one thing to act on.
+            _LOGGER.warning("%s", summary)
         if self._problems:
             raise RunFailedError(
                 f"{len(self._problems)} problem(s): "

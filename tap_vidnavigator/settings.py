@@ -36,6 +36,8 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # Seconds may arrive as numbers or as numeric strings: Meltano 4.4 passes a setting of
 # kind "string" (the only kind that works from an environment variable) as a string.
 _SECONDS = th.CustomType({"type": ["number", "string"]})
+#: Credits are fractional (0.0001 a standard page): numbers, or numeric strings.
+_CREDITS = _SECONDS
 
 
 def _filter_property(item: Filter) -> th.Property:
@@ -174,6 +176,57 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Which shard this run extracts, from 0 to shard_count - 1.",
     ),
     th.Property(
+        "max_credits_per_run",
+        _CREDITS,
+        title="Max credits per run",
+        description="Stop buying once this run's tasks cost this many credits: what ended "
+        "tasks cost (their usage) plus an estimate for those still running (each at the "
+        "most a task of its kind cost in this run). Requests left are skipped, kept in the "
+        "STATE and submitted first on the next run. Fractions allowed; unset: no cap.",
+    ),
+    th.Property(
+        "min_credits_balance",
+        _CREDITS,
+        title="Min credits balance",
+        description="Keep at least this many credits on the account: the balance is read "
+        "from GET /usage (free) before the first submit, and this run spends at most the "
+        "balance minus this, counted as for max_credits_per_run. Unset: no floor.",
+    ),
+    th.Property(
+        "fail_when_over_budget",
+        th.BooleanType,
+        default=False,
+        title="Fail when over budget",
+        description="Exit non-zero when max_credits_per_run or min_credits_balance kept "
+        "requests from being submitted (the records extracted are kept either way).",
+    ),
+    th.Property(
+        "use_ledger",
+        th.BooleanType,
+        default=True,
+        title="Use ledger",
+        description="Keep a local ledger of the tasks this tap bought (until they expire) "
+        "and, before submitting, reuse an unexpired one bought for exactly the same "
+        "request that the STATE does not hold: a rerun after a failed loader or a retried "
+        "shard polls it (free) instead of buying it again. Needs ledger_dir, or Meltano.",
+    ),
+    th.Property(
+        "ledger_dir",
+        th.StringType,
+        title="Ledger folder",
+        description="The ledger's folder (one JSON file per task; safe for parallel shards "
+        "sharing it, e.g. a volume). Default when Meltano runs the tap: "
+        "<project>/.meltano/tap-vidnavigator/ledger; outside Meltano, no ledger unless set.",
+    ),
+    th.Property(
+        "force_new_tasks",
+        th.BooleanType,
+        default=False,
+        title="Force new tasks",
+        description="Buy a new task for every request, reusing none from the ledger (tasks "
+        "in the STATE are still resumed): for fresh counts within the hour after a run.",
+    ),
+    th.Property(
         "batch_file_retention_hours",
         th.IntegerType(minimum=0),
         default=24,
@@ -245,6 +298,13 @@ class Settings:
     batch_file_retention_hours: int
     shard_index: int = 0
     shard_count: int = 1
+    max_credits_per_run: decimal.Decimal | None = None
+    min_credits_balance: decimal.Decimal | None = None
+    fail_when_over_budget: bool = False
+    use_ledger: bool = True
+    #: The ledger's folder as set (None: the default, ledger.default_folder).
+    ledger_dir: str | None = None
+    force_new_tasks: bool = False
     #: How many items of each list setting the whole configuration has (all shards).
     configured: dict[str, int] = dataclasses.field(default_factory=dict)
     #: The ``transcripts`` object (transcript_settings.py).
@@ -326,6 +386,22 @@ def _check_number(name: str, value: t.Any, errors: list[str]) -> float:
         errors.append(f"{name} must be a number of seconds greater than 0, got {value!r}")
         return 1.0
     return number
+
+
+def _check_credits(name: str, value: t.Any, errors: list[str]) -> decimal.Decimal | None:
+    # Exact: a cap of 0.0003 credits is three standard pages, not 0.000299999...
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        credits = decimal.Decimal(str(value).strip())
+        if not credits.is_finite() or credits < 0:
+            raise ValueError
+    except (ValueError, decimal.InvalidOperation):
+        errors.append(f"{name} must be a number of credits >= 0 (fractions allowed), got {value!r}")
+        return None
+    return credits
 
 
 def _choice(where: str, value: t.Any, allowed: tuple[str, ...], errors: list[str]) -> t.Any:
@@ -515,6 +591,14 @@ def parse_settings(
     use_download = setting("use_download_url")
     if not isinstance(use_download, bool):
         errors.append(f"use_download_url must be true or false, got {use_download!r}")
+    flags = {}
+    for flag in ("fail_when_over_budget", "use_ledger", "force_new_tasks"):
+        flags[flag] = setting(flag)
+        if not isinstance(flags[flag], bool):
+            errors.append(f"{flag} must be true or false, got {flags[flag]!r}")
+    ledger_dir = config.get("ledger_dir")
+    if ledger_dir is not None and (not isinstance(ledger_dir, str) or not ledger_dir.strip()):
+        errors.append(f"ledger_dir must be a folder path, got {ledger_dir!r}")
 
     settings = Settings(
         api_key=api_key,
@@ -535,6 +619,16 @@ def parse_settings(
         shard_index=shard_index,
         shard_count=shard_count,
         configured=configured,
+        max_credits_per_run=_check_credits(
+            "max_credits_per_run", config.get("max_credits_per_run"), errors
+        ),
+        min_credits_balance=_check_credits(
+            "min_credits_balance", config.get("min_credits_balance"), errors
+        ),
+        fail_when_over_budget=flags["fail_when_over_budget"] is True,
+        use_ledger=flags["use_ledger"] is True,
+        ledger_dir=ledger_dir if isinstance(ledger_dir, str) and ledger_dir.strip() else None,
+        force_new_tasks=flags["force_new_tasks"] is True,
         transcripts=parse_transcripts(config.get(TRANSCRIPTS_PROPERTY.name), errors),
     )
     errors.extend(batch_config_errors(config.get("batch_config")))

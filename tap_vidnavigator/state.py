@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
-from tap_vidnavigator.families import IN_FLIGHT
+from tap_vidnavigator.families import EXTRACTED, IN_FLIGHT, SKIPPED
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
@@ -109,6 +109,67 @@ class InFlightTasks:
         """Drop a request's task (extracted, or gone) and write STATE."""
         if self._entries.pop(key, None) is not None:
             emit_state(self._stream)
+
+    # Tasks fully extracted, until they expire: what a successful run's STATE holds, so
+    # that the ledger never reuses them (only what a failed load never committed).
+    def extracted(self, request: TaskRequest, task_id: str, expires_at: t.Any) -> None:
+        """A request's task had all its results emitted (STATE is written with the
+        bookmarks that follow)."""
+        entries = self._stream.stream_state.setdefault(EXTRACTED, {})
+        entries[request.key] = {"task_id": task_id, "expires_at": expires_at}
+
+    def extracted_ids(self) -> set[str]:
+        """The tasks the STATE says were extracted."""
+        entries = self._stream.stream_state.get(EXTRACTED)
+        if not isinstance(entries, dict):
+            return set()
+        return {e["task_id"] for e in entries.values() if isinstance(e, dict) and "task_id" in e}
+
+    def drop_expired_extracted(self, now: dt.datetime) -> None:
+        """Forget extracted tasks past their expiry (no ledger entry outlives them)."""
+        entries = self._stream.stream_state.get(EXTRACTED)
+        if not isinstance(entries, dict):
+            return
+        for key, entry in list(entries.items()):
+            expires = parse_time(entry.get("expires_at")) if isinstance(entry, dict) else None
+            if expires is None or expires <= now:
+                del entries[key]
+        if not entries:
+            del self._stream.stream_state[EXTRACTED]
+
+    # Requests the budget skipped live beside the tasks in flight, by request key; the
+    # entry exists only while one does (most STATE never has it).
+    def _skipped(self, *, create: bool = False) -> dict[str, dict[str, t.Any]]:
+        state = self._stream.stream_state
+        entries = state.get(SKIPPED)
+        if not isinstance(entries, dict):
+            entries = {}
+            if create:
+                state[SKIPPED] = entries
+        return entries
+
+    def skipped_keys(self) -> list[str]:
+        """Requests a budget skipped in an earlier run, oldest first."""
+        return list(self._skipped())
+
+    def skip(self, request: TaskRequest) -> None:
+        """Keep a request the budget did not submit, and write STATE."""
+        entries = self._skipped(create=True)
+        if request.key not in entries:
+            entries[request.key] = {
+                self._subject_field: request.subject,
+                "skipped_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            }
+            emit_state(self._stream)
+
+    def unskip(self, key: str) -> None:
+        """A skipped request was submitted (or is no longer configured): drop it."""
+        entries = self._skipped()
+        if entries.pop(key, None) is None:
+            return
+        if not entries:
+            self._stream.stream_state.pop(SKIPPED, None)
+        emit_state(self._stream)
 
 
 class Bookmarks:

@@ -8,6 +8,7 @@ from its declaration (families.py).
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import itertools
 import typing as t
 
@@ -15,15 +16,22 @@ from typing_extensions import override
 
 from tap_vidnavigator.client import VidNavigatorStream, envelope_data
 from tap_vidnavigator.download import DownloadError, download_session, iter_download
-from tap_vidnavigator.families import TASK_FAMILIES, VIDEO_STATS
+from tap_vidnavigator.errors import ApiError, KeyRefusedError, RetriesExhaustedError
+from tap_vidnavigator.families import ACCOUNT_USAGE, TASK_FAMILIES, VIDEO_STATS
 from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
 from tap_vidnavigator.observations import Observations
 from tap_vidnavigator.paging import CursorPaginator, next_cursor, page_pagination
+from tap_vidnavigator.records.account_usage import (
+    ACCOUNT_USAGE_SCHEMA,
+    account_usage_record,
+    describe_account,
+)
 from tap_vidnavigator.records.profiles import PROFILE_KIND
 from tap_vidnavigator.records.searches import SEARCH_KIND
-from tap_vidnavigator.records.values import RecordError
+from tap_vidnavigator.records.values import RecordError, exact
 from tap_vidnavigator.records.video_stats import VIDEO_STATS_SCHEMA
 from tap_vidnavigator.results import TaskResults, page_results
+from tap_vidnavigator.spool import Spool
 from tap_vidnavigator.transcript_stream import VideoTranscriptsStream, both
 
 if t.TYPE_CHECKING:
@@ -47,10 +55,14 @@ def _declare(cls: type, **attributes: t.Any) -> None:
 
 
 class CreditTally:
-    """What this run's tasks cost, from their ``usage`` blocks, for the run summary."""
+    """What this run's tasks cost, from their ``usage`` blocks, for the run summary.
+
+    Credits are fractional (0.0001 per standard page): summed as decimals of what the
+    API sent, so the summary says exactly what a warehouse's numeric sum says.
+    """
 
     def __init__(self) -> None:
-        self.used = 0.0
+        self.used = decimal.Decimal(0)
         self.reported = 0
         self.unreported = 0
         self.remaining: float | None = None
@@ -62,7 +74,7 @@ class CreditTally:
             self.unreported += 1
             return
         self.reported += 1
-        self.used += record["credits_used"]
+        self.used += exact(record["credits_used"])
         # The balance after the task settled last is the newest one known.
         settled = record["completed_at"] or ""
         if record["credits_remaining_after"] is not None and settled >= self._latest:
@@ -70,13 +82,14 @@ class CreditTally:
             self.remaining = record["credits_remaining_after"]
 
     def summary(self) -> str:
-        """``credits: 12 used by 3 task(s), 988 remaining`` or what is unknown."""
+        """``credits: 0.0012 used by 3 task(s), 79.9988 remaining`` or what is unknown."""
         if not self.reported and not self.unreported:
             return "credits: none (no task of this kind)"
         if not self.reported:
             return "credits: not reported by the API"
-        text = f"credits: {self.used:g} used by {self.reported} task(s)"
-        text += f", {self.remaining:g} remaining" if self.remaining is not None else ""
+        text = f"credits: {self.used.normalize():f} used by {self.reported} task(s)"
+        if self.remaining is not None:
+            text += f", {exact(self.remaining).normalize():f} remaining"
         if self.unreported:
             text += f" ({self.unreported} task(s) without a usage report)"
         return text
@@ -361,7 +374,11 @@ class ResultsStream(VidNavigatorStream):
         observe = both(observe, collect)
         results = TaskResults(finished, run=self.run, logger=self.logger, observe=observe)
         complete = False
-        if self.settings.use_download_url and finished.download_url:
+        if finished.spooled is not None:
+            # Read while another stream synced, before it could expire (spool.py).
+            yield from results.typed(Spool.read(finished.spooled), strict=False)
+            complete = True
+        elif self.settings.use_download_url and finished.download_url:
             try:
                 yield from results.typed(self._downloaded(finished), strict=True)
                 complete = results.has_all
@@ -468,6 +485,47 @@ class VideoStatsStream(VidNavigatorStream):
         return None
 
 
+class AccountUsageStream(VidNavigatorStream):
+    """The account's balance, plan and meter counters: one row per run (free).
+
+    The SDK syncs streams in name order, so it is read first, before this run buys
+    anything: its row is the balance each run started from, and the budget's
+    ``min_credits_balance`` reads the same answer (budget.py).
+    """
+
+    name = ACCOUNT_USAGE.stream
+    path = ACCOUNT_USAGE.route
+    primary_keys = ACCOUNT_USAGE.key
+    replication_key = None
+    schema = ACCOUNT_USAGE_SCHEMA
+
+    @override
+    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
+        # One small row per run.
+        return None
+
+    @override
+    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
+        read_at = dt.datetime.now(dt.timezone.utc).isoformat()
+        try:
+            data = self.call_api("GET", self.path)["data"]
+        except KeyRefusedError:
+            raise
+        except (ApiError, RetriesExhaustedError) as exc:
+            # The balance is a report: the run's data is extracted whatever it says.
+            self.logger.warning(
+                "Could not read the account's usage (GET %s): %s; %s has no row this run",
+                self.path,
+                exc,
+                self.name,
+            )
+            return
+        record = account_usage_record(data, read_at)
+        self.logger.info("Account: %s", describe_account(record))
+        self.run.account_read(record)
+        yield record
+
+
 #: Every stream of the tap, in the order it lists (and syncs) them.
 STREAM_CLASSES: tuple[type[VidNavigatorStream], ...] = (
     ProfileTasksStream,
@@ -475,5 +533,6 @@ STREAM_CLASSES: tuple[type[VidNavigatorStream], ...] = (
     SearchTasksStream,
     SearchResultsStream,
     VideoStatsStream,
+    AccountUsageStream,
     VideoTranscriptsStream,
 )

@@ -124,7 +124,7 @@ def test_state_never_runs_ahead_of_the_batch_messages(make_emulator, tmp_path):
                 assert record["task_id"] in submitted
         if message["type"] == "STATE":
             bookmarks = message["value"]["bookmarks"]
-            for entry in bookmarks["profile_tasks"]["in_flight"].values():
+            for entry in bookmarks.get("profile_tasks", {}).get("in_flight", {}).values():
                 submitted.add(entry["task_id"])
             for partition in bookmarks.get("videos", {}).get("partitions", []):
                 if "replication_key_value" in partition:

@@ -387,11 +387,17 @@ def test_no_download_url_when_disabled(make_emulator):
 
 
 def test_out_of_credits_is_402_and_creates_nothing(make_emulator):
-    emulator = make_emulator(credits=1)
-    assert submit(emulator).status_code == 202
+    # 0.0002 credits: a 1-page task (0.0001) leaves 0.0001, a 3-page one overdraws.
+    emulator = make_emulator(plan="trial", monthly_remaining=0.0001, purchased_credits=0.0001)
+    assert submit(emulator, "https://www.tiktok.com/@size20").status_code == 202
+    assert submit(emulator, "https://www.tiktok.com/@size90").status_code == 202
+    # A running task always finishes: its charge may take purchased credits below 0.
     answer = submit(emulator)
     assert answer.status_code == 402 and answer.json()["status"] == "error"
-    assert emulator.counters("demo-key").submits == 1 and len(emulator.state.tasks) == 1
+    assert answer.json()["error"] == "insufficient_credits"
+    assert emulator.counters("demo-key").submits == 2 and len(emulator.state.tasks) == 2
+    credits = requests.get(f"{emulator.url}/usage", headers=KEY, timeout=10).json()["data"]
+    assert credits["credits"] == {"monthly_total": 5, "monthly_remaining": 0, "purchased": -0.0002}
 
 
 def test_too_many_active_jobs_is_429(make_emulator):

@@ -21,9 +21,11 @@ def test_refused_key_stops_the_run(emulator, tmp_path):
 
 
 def test_out_of_credits_stops_submits_but_finishes_running_tasks(make_emulator, tmp_path):
-    emulator = make_emulator(credits=2)
+    # One page (0.0001 credits) each: two are paid for, the third submit is refused.
+    emulator = make_emulator(plan="trial", monthly_remaining=0, purchased_credits=0.0002)
     profiles = ["@size10", "@size20", "@size30", "@size40"]
-    result = run_tap(tmp_path, base_config(emulator, profiles=profiles))
+    config = base_config(emulator, profiles=profiles, max_active_tasks=1)
+    result = run_tap(tmp_path, config)
     assert result.returncode == 1
     assert "no credits left" in result.stderr
     assert (

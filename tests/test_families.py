@@ -6,7 +6,13 @@ import ast
 from pathlib import Path
 
 from orchestrate import shard
-from tap_vidnavigator.families import TASK_FAMILIES, TRANSCRIPTS, VIDEO_STATS, state_layout
+from tap_vidnavigator.families import (
+    ACCOUNT_USAGE,
+    TASK_FAMILIES,
+    TRANSCRIPTS,
+    VIDEO_STATS,
+    state_layout,
+)
 from tap_vidnavigator.tap import TapVidNavigator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +24,7 @@ def _family_names() -> set[str]:
         VIDEO_STATS.window_setting,
         TRANSCRIPTS.stream,
         TRANSCRIPTS.setting,
+        ACCOUNT_USAGE.stream,
     }
     for family in TASK_FAMILIES:
         names |= {
@@ -65,5 +72,7 @@ def test_the_streams_settings_and_state_layout_follow_the_declarations():
         assert {family.requests_setting, family.task_ids_setting} <= set(schema)
         for item in family.filters:
             assert item.name in schema or not item.top_level
+    usage = tap.streams[ACCOUNT_USAGE.stream]
+    assert tuple(usage.primary_keys) == ACCOUNT_USAGE.key and usage.path == ACCOUNT_USAGE.route
     assert state_layout() == shard.STATE_STREAMS
     assert [s for s, _, _ in state_layout()] == [f.tasks_stream for f in TASK_FAMILIES]

@@ -7,6 +7,7 @@ whole timeline of calls (seconds on the fake clock, method, subject or task id).
 from __future__ import annotations
 
 import dataclasses
+import decimal
 import logging
 import types
 import typing as t
@@ -92,6 +93,10 @@ class FakeApi:
         credits: int | None = None,
         retry_after: float | None = None,
         vanished: t.Iterable[str] = (),
+        costs: dict[str, float] | None = None,
+        balance: float | str | None = None,
+        results: dict[str, list[dict[str, t.Any]]] | None = None,
+        lifetime: float | None = None,
     ) -> None:
         self.clock = clock
         self.durations = durations
@@ -101,6 +106,15 @@ class FakeApi:
         self.credits = credits
         self.retry_after = retry_after
         self.vanished = set(vanished)
+        #: What each subject's task costs (its usage's total_credits; 1 by default).
+        self.costs = dict(costs or {})
+        #: What GET /usage says is left (monthly_remaining; "unlimited" allowed).
+        self.balance = balance
+        #: Each subject's results, served ``page`` a page; a task answers 404 once
+        #: ``lifetime`` seconds passed after it ended.
+        self.results = results or {}
+        self.page = 2
+        self.lifetime = lifetime
         self.tasks: dict[str, FakeTask] = {}
         self.calls: list[tuple[float, str, str]] = []
 
@@ -133,12 +147,24 @@ class FakeApi:
             task_id = f"t{len(self.tasks) + 1}"
             self.tasks[task_id] = FakeTask(subject, now + self.durations[subject], route=path)
             return {"status": "success", "data": {"task_id": task_id, "expires_at": FAR_FUTURE}}
+        if path == "/usage":
+            self.calls.append((now, "GET", "usage"))
+            credits = {"monthly_total": 15, "monthly_remaining": self.balance, "purchased": 0}
+            return {"status": "success", "data": {"credits": credits}}
         task_id = path.rsplit("/", 1)[-1]
-        self.calls.append((now, "GET", task_id))
-        assert params == {"limit": 500, "include_usage": "true"}
+        assert params is not None
+        cursor = params.get("cursor")
+        self.calls.append((now, "GET", task_id if cursor is None else f"{task_id}@{cursor}"))
+        assert params == (
+            {"limit": 500, "include_usage": "true"}
+            if cursor is None
+            else {"cursor": cursor, "limit": 500}
+        )
         task = self.tasks.get(task_id)
         if task is None or task_id in self.vanished or not path.startswith(task.route):
             raise TaskNotFoundError("gone", task_id=task_id)
+        if self.lifetime is not None and now >= task.done_at + self.lifetime:
+            raise TaskNotFoundError("expired", task_id=task_id)
         status = "processing" if now < task.done_at else task.status
         subject = (
             {"query": task.subject}
@@ -148,7 +174,17 @@ class FakeApi:
         data = {"task_id": task_id, "task_status": status, **subject, "expires_at": FAR_FUTURE}
         answer: dict[str, t.Any] = {"status": "success", "data": data}
         if status != "processing":
-            answer["usage"] = {"total_credits": 1}
+            # Pages of ``page`` results; the cursor is the offset.
+            everything = self.results.get(task.subject, [])
+            start = int(cursor or 0)
+            end = min(start + self.page, len(everything))
+            data["results" if task.route == SEARCHES.route else "videos"] = everything[start:end]
+            data["pagination"] = {
+                "has_next": end < len(everything),
+                "next_cursor": str(end) if end < len(everything) else None,
+            }
+            if cursor is None:
+                answer["usage"] = {"total_credits": self.costs.get(task.subject, 1)}
         return answer
 
 
@@ -387,3 +423,112 @@ def test_asking_for_one_kind_keeps_the_others_running():
         (3, "GET", "t2"),
         (4, "GET", "t2"),
     ]
+
+
+# ------------------------------------------------------------------------- budget
+FIVE = ["@aa", "@bb", "@cc", "@dd", "@ee"]
+TWO_SECONDS = dict.fromkeys(["aa", "bb", "cc", "dd", "ee"], 2)
+PAGE = dict.fromkeys(["aa", "bb", "cc", "dd", "ee"], 0.0001)
+
+
+def _posts(h: Harness) -> list[tuple[float, str]]:
+    return [(when, subject) for when, method, subject in h.api.calls if method == "POST"]
+
+
+def test_a_budget_stops_submits_at_the_cap_exactly(caplog):
+    h = harness(FIVE, TWO_SECONDS, max_credits_per_run="0.0003", api_options={"costs": PAGE})
+    with caplog.at_level(logging.INFO):
+        finished = h.finish_all()
+    # The first task's price is unknown: it runs alone. Then each running task counts
+    # at 0.0001 (the most one cost): 0.0001 settled + 2 x 0.0001 running reach 0.0003.
+    assert _posts(h) == [(0, "aa"), (2, "bb"), (2, "cc")]
+    assert [task_id for _, task_id, _ in finished] == ["t1", "t2", "t3"]
+    assert h.run.budget.settled == decimal.Decimal("0.0003")
+    assert list(h.parent.stream_state["skipped"]) == [
+        "https://www.tiktok.com/@dd",
+        "https://www.tiktok.com/@ee",
+    ]
+    assert h.run.problems == ()  # not asked to fail
+    assert h.run.budget.summary() == (
+        "Budget: 2 request(s) not submitted, max_credits_per_run 0.0003 reached: 0.0003 "
+        "credits settled + 0 estimated for 0 running task(s) >= the cap of 0.0003. Skipped "
+        "profile: https://www.tiktok.com/@dd, https://www.tiktok.com/@ee. They are kept in "
+        "the STATE and submitted first on the next run."
+    )
+    assert (
+        "Budget: max_credits_per_run 0.0003 reached: 0.0001 credits settled + 0.0002 "
+        "estimated for 2 running task(s) >= the cap of 0.0003; not submitting the 2 "
+        "request(s) left (kept in the STATE for the next run)"
+    ) in caplog.text
+
+    # The next run submits the skipped ones first, and forgets them once submitted.
+    again = harness(FIVE, TWO_SECONDS, state=h.parent.stream_state, max_active_tasks=5)
+    again.finish_all()
+    assert [subject for _, subject in _posts(again)] == ["dd", "ee", "aa", "bb", "cc"]
+    assert "skipped" not in again.parent.stream_state
+
+
+def test_a_failed_task_counts_at_what_it_would_have_cost():
+    h = harness(FIVE, TWO_SECONDS, max_credits_per_run="0.0003", api_options={"costs": PAGE})
+    h.api.costs["aa"] = 0
+    real = h.api.__call__
+
+    def waived(method, path, **kwargs):
+        answer = real(method, path, **kwargs)
+        if answer.get("usage") and answer["data"]["task_id"] == "t1":
+            answer["usage"] = {"total_credits": 0, "waived": {"credits_saved": 0.0002}}
+        return answer
+
+    h.lifecycle.api = waived
+    h.finish_all()
+    # 0 settled; each running task is estimated at 0.0002: one more fits, not two.
+    assert _posts(h) == [(0, "aa"), (2, "bb"), (2, "cc")]
+
+
+def test_min_credits_balance_reads_the_balance_before_the_first_submit():
+    api = {"costs": PAGE, "balance": 1.0002}
+    h = harness(FIVE, TWO_SECONDS, min_credits_balance=1, api_options=api)
+    h.finish_all()
+    assert h.api.calls[0] == (0, "GET", "usage")
+    assert _posts(h) == [(0, "aa"), (2, "bb")]
+    assert h.run.budget.settled == decimal.Decimal("0.0002")
+    unlimited = harness(FIVE, TWO_SECONDS, min_credits_balance=1,
+                        api_options={"balance": "unlimited"})  # fmt: skip
+    unlimited.finish_all()
+    assert len(_posts(unlimited)) == 5
+
+
+def test_a_run_over_budget_fails_only_when_asked():
+    h = harness(FIVE, TWO_SECONDS, max_credits_per_run=0, fail_when_over_budget=True)
+    assert h.finish_all() == []
+    assert _posts(h) == []
+    assert h.run.problems == ("budget reached, 5 request(s) not submitted (fail_when_over_budget)",)
+
+
+# --------------------------------------------------------------- expiry while waiting
+def test_a_task_that_ends_while_another_stream_syncs_is_read_before_it_expires(caplog):
+    # The search ends at 5 and lives an hour; the profile scrape runs for two hours.
+    found = [{"id": f"r{i}"} for i in range(5)]
+    api = {"results": {"cats": found}, "lifetime": 3600}
+    h = harness(
+        ["@aa"], {"aa": 7200, "cats": 5}, searches=["cats"], api_options=api, task_timeout=9999
+    )
+    with caplog.at_level(logging.DEBUG):
+        profiles = [(h.clock.now, f.task_id) for f in h.lifecycle.finished_tasks(PROFILES)]
+    assert profiles == [(7201, "t1")]  # polled every 3 s
+    # Its three pages were read at 5, the moment it ended, and never asked for again.
+    assert [call for call in h.api.calls if call[2].startswith("t2")] == [
+        *[(s, "GET", "t2") for s in range(1, 6)],
+        (5, "GET", "t2@2"),
+        (5, "GET", "t2@4"),
+    ]
+    assert "its 5 results were read now, before the task can expire" in caplog.text
+    handed = []
+    for search in h.lifecycle.finished_tasks(SEARCHES):
+        # What its results stream reads while the task is handed over.
+        assert search.spooled is not None
+        handed.append((h.clock.now, list(h.run.spool.read(search.spooled))))
+    assert handed == [(7201, found)]
+    # Handed over, its file is gone; the run's folder goes with the run.
+    assert not search.spooled.exists()
+    h.run.spool.close()

@@ -28,6 +28,7 @@ ROUTES = {
     "videos": "/tiktok/profile/",
     "search_tasks": "/tiktok/search",
     "search_results": "/tiktok/search/",
+    "account_usage": "/usage",
 }
 
 
@@ -59,8 +60,9 @@ def test_default_output_is_a_line_per_state_change_and_a_summary(make_emulator, 
         assert re.match(rf"Task {task_id} (completed: |failed: )", mine[2]), mine[2]
     summaries = [line for line in lines if line.startswith("Run summary: ")]
     assert len(summaries) == 2
-    # Nothing else: each line above, the two summaries and no other line.
-    assert len(lines) == 3 * 3 + 2, lines
+    assert lines[0] == "Account: plan Odyssey, unlimited monthly credits, 0 purchased"
+    # Nothing else: the balance, each line above, the two summaries and no other line.
+    assert len(lines) == 1 + 3 * 3 + 2, lines
 
 
 def test_a_kind_without_tasks_says_so_in_its_summary(emulator, tmp_path):

@@ -11,6 +11,7 @@ two disagree, the emulator is wrong.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import typing as t
 
@@ -80,7 +81,10 @@ def sdk_client(emulator, key: str = KEY) -> tuple[VidNavigatorClient, Recorder]:
 
 
 def test_submit_wait_and_page_with_the_sdk_while_the_limit_changes(make_emulator):
-    emulator = make_emulator(processing_seconds=0.3, modern_fields=True, credits=50)
+    emulator = make_emulator(
+        processing_seconds=0.3, modern_fields=True, plan="trial", monthly_remaining=0.001,
+        purchased_credits=2,
+    )  # fmt: skip
     client, recorder = sdk_client(emulator)
     profile = "https://www.tiktok.com/@big1200"
     job = client.submit_tiktok_profile_scrape(
@@ -124,10 +128,26 @@ def test_submit_wait_and_page_with_the_sdk_while_the_limit_changes(make_emulator
         profile, max_posts=900, after_datetime="2025-06-01", before_datetime="2025-12-31",
         min_likes=100,
     )  # fmt: skip
-    assert usage.total_credits == expected["total_credits"] == 1 + -(-len(truth) // 100)
-    assert usage.charge_for("tiktok_profile_videos").quantity == len(truth)
-    assert usage.charge_for("tiktok_profile_scrape").credits == 1
-    assert usage.credits_remaining_after == 50 - expected["total_credits"]
+    # The published table: 1 credit per 10,000 standard pages, whatever was matched.
+    pages = first.data.stats.pages_consumed
+    assert pages == -(-first.data.stats.videos_scanned // 30) > 1
+    assert [(c.service_type, c.quantity, c.credits) for c in usage.charges] == [
+        ("standard_request", pages, pages / 10_000)
+    ]
+    assert usage.total_credits == expected["total_credits"] == pages / 10_000
+    # Monthly credits first (0.001 left), purchased ones for the rest.
+    assert usage.credits_remaining_after == float(
+        decimal.Decimal("2.001") - decimal.Decimal(pages) / 10_000
+    )
+    balance = client.get_usage()
+    assert isinstance(balance, models.UsageResponse)
+    spent = max(decimal.Decimal(pages) / 10_000 - decimal.Decimal("0.001"), decimal.Decimal(0))
+    assert (balance.data.credits.monthly_total, balance.data.credits.monthly_remaining) == (
+        5,
+        float(max(decimal.Decimal("0.001") - decimal.Decimal(pages) / 10_000, 0)),
+    )
+    assert balance.data.credits.purchased == float(2 - spent)
+    assert balance.data.usage.standard_request.used == pages
 
     # Page with next_cursor while the limit changes: nothing skipped or repeated.
     seen = [video.id for video in first.data.videos]
@@ -144,7 +164,11 @@ def test_submit_wait_and_page_with_the_sdk_while_the_limit_changes(make_emulator
     assert video.published_at == dt.datetime.fromtimestamp(video.timestamp, dt.timezone.utc)
 
     # Every answer the SDK read has exactly its models' fields.
-    polls = [body for request, status, body in recorder.answers if request.method == "GET"]
+    polls = [
+        body
+        for request, status, body in recorder.answers
+        if request.method == "GET" and "/tiktok/profile/" in request.url
+    ]
     assert any(body["data"]["task_status"] == "processing" for body in polls)
     for body in polls:
         assert_task_answer(body)
@@ -161,7 +185,7 @@ def test_usage_only_when_asked_and_only_once_terminal(make_emulator):
     processing = client.get_tiktok_profile_scrape(job.task_id, include_usage=True)
     assert processing.data.is_processing and processing.usage is None
     done = job.wait(include_usage=True, poll_interval=0.05)
-    assert done.usage.total_credits == 2 and done.usage.credits_remaining_after is None
+    assert done.usage.total_credits == 0.0001 and done.usage.credits_remaining_after is None
     assert client.get_tiktok_profile_scrape(job.task_id).usage is None  # not asked
 
 
@@ -182,10 +206,11 @@ def test_a_failed_task_raises_the_sdk_exception_of_its_error_object(
     assert raised.value.error_code == code and raised.value.status_code == http_status
     failed = job.last_response
     assert failed.data.is_failed and failed.data.error.http_status == http_status
-    # The failed task's scrape credit is waived and given back.
-    assert failed.usage.total_credits == 0 and failed.usage.waived.credits_saved == 1
+    # The failed task's page is waived: nothing charged, what it saved said.
+    assert failed.usage.total_credits == 0 and failed.usage.waived.credits_saved == 0.0001
     [charge] = failed.usage.charges
-    assert charge.waived is True and charge.credits_saved == 1
+    assert (charge.service_type, charge.quantity) == ("standard_request", 1)
+    assert charge.waived is True and charge.credits == 0 and charge.credits_saved == 0.0001
     assert emulator.counters().credits_charged == 0
     assert_task_answer(recorder.answers[-1][2])
 
@@ -248,13 +273,13 @@ def test_documented_errors_raise_the_sdks_exception_classes(emulator, what, key,
 
 
 def test_out_of_credits_and_too_many_active_jobs_raise_the_sdks_classes(make_emulator):
-    emulator = make_emulator(processing_seconds=30, credits=2, max_active_tasks=1)
+    emulator = make_emulator(processing_seconds=30, max_active_tasks=1)
     client, _ = sdk_client(emulator)
     client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
     with pytest.raises(exceptions.TooManyActiveJobsError) as busy:
         client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size21")
     assert busy.value.status_code == 429
-    other, _ = sdk_client(make_emulator(credits=0))
+    other, _ = sdk_client(make_emulator(plan="trial", monthly_remaining=0))
     with pytest.raises(exceptions.PaymentRequiredError) as broke:
         other.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
     assert broke.value.error_code == "insufficient_credits"
@@ -287,7 +312,7 @@ def assert_search_answer(body: dict[str, t.Any]) -> None:
 
 
 def test_search_with_every_filter_through_the_sdk(make_emulator):
-    emulator = make_emulator(processing_seconds=0.3, credits=100)
+    emulator = make_emulator(processing_seconds=0.3, plan="voyager")
     client, recorder = sdk_client(emulator)
     filters = {
         "max_results": 150,
@@ -350,8 +375,10 @@ def test_search_with_every_filter_through_the_sdk(make_emulator):
     expected = emulator.state.expected_search_usage(
         "#airfryer size400", after_datetime="2025-08-01", before_datetime="2025-12-31", **filters
     )
-    assert first.usage.total_credits == expected["total_credits"] == 1 + -(-len(truth) // 100)
-    assert first.usage.charge_for("tiktok_search_results").quantity == len(truth)
+    # Search pages are proxy-backed scraper pages: 1 credit per 200.
+    assert first.usage.total_credits == expected["total_credits"] == stats.pages_fetched / 200
+    assert first.usage.charge_for("residential_request").quantity == stats.pages_fetched == 14
+    assert first.usage.credits_remaining_after == 80 - 14 / 200
     for _request, _status, answer in recorder.answers[1:]:
         assert_search_answer(answer)
     # The signed download holds the whole result, under the search's own list name.
@@ -371,7 +398,8 @@ def test_search_queries_that_share_a_word_share_results_and_the_special_queries(
     stamps = [r["timestamp"] for r in newest]
     assert stamps == sorted(stamps, reverse=True)
     empty = client.submit_tiktok_search(query="empty").wait(poll_interval=0.05, include_usage=True)
-    assert empty.data.results == [] and empty.usage.total_credits == 1
+    # An empty search still fetched its one page.
+    assert empty.data.results == [] and empty.usage.total_credits == 1 / 200
     failing = client.submit_tiktok_search(query="fail on purpose")
     with pytest.raises(exceptions.ServerError) as raised:
         failing.wait(poll_interval=0.05)
@@ -454,3 +482,68 @@ def test_the_client_reads_counts_that_grew_between_two_moments(emulator):
     for request, _status, body in recorder.answers:
         if request.method == "GET":
             assert_task_answer(body)
+
+
+# ------------------------------------------------------------------ account balance
+USAGE_PARTS = {
+    "usage_period": models.UsagePeriod,
+    "billing_period": models.BillingPeriod,
+    "subscription": models.Subscription,
+    "credits": models.CreditsInfo,
+    "channels_indexed": models.CapacityMetric,
+    "storage": models.StorageUsage,
+}
+METERS = ("standard_request", "residential_request", "search_request", "analysis_request",
+          "transcription_hour")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("config", "monthly"),
+    [
+        ({}, ("unlimited", "unlimited")),
+        ({"plan": "navigator", "monthly_remaining": 0.0003, "purchased_credits": 1}, (15, 0)),
+    ],
+)
+def test_usage_parses_into_the_sdks_model_and_counts_every_meter(make_emulator, config, monthly):
+    emulator = make_emulator(**config)
+    client, recorder = sdk_client(emulator)
+    client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size45")  # 2 pages
+    proxy = client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@proxy_shop")
+    client.submit_tiktok_search(query="cats size31")  # 2 pages
+    # Nobody polled the tasks: the provider charges a task when it ends, all the same.
+    answer = client.get_usage()
+    raw = recorder.answers[-1][2]
+    assert_exact(raw, models.UsageResponse)
+    assert_exact(raw["data"], models.UsageData)
+    for part, model in USAGE_PARTS.items():
+        assert_exact(raw["data"][part], model)
+    assert_exact(raw["data"]["usage"], models.UsageDetails,
+                 optional=_fields(models.UsageDetails) - set(METERS))  # fmt: skip
+    proxy_pages = emulator.state.tasks[proxy.task_id].stats["pages_consumed"]
+    usage = answer.data.usage
+    assert (usage.standard_request.used, usage.standard_request.unit) == (2, "requests")
+    assert usage.residential_request.used == proxy_pages + 2
+    assert usage.transcription_hour.unit == "hours" and usage.search_request.used == 0
+    spent = decimal.Decimal(2) / 10_000 + decimal.Decimal(proxy_pages + 2) / 200
+    assert emulator.counters().credits_charged == spent
+    credits = answer.data.credits
+    assert (credits.monthly_total, credits.monthly_remaining) == monthly
+    # Unlimited: purchased credits stay untouched. Else the monthly 0.0003 went first.
+    left = decimal.Decimal("1.0003") - spent if config else 0
+    assert credits.purchased == float(left)
+    assert answer.data.subscription.plan_id == config.get("plan", "odyssey")
+    assert emulator.counters().submits == 3 and emulator.counters().usage_reads == 1
+
+
+def test_the_monthly_pool_is_full_again_in_a_new_billing_period(make_emulator):
+    emulator = make_emulator(plan="trial", monthly_remaining=0)
+    client, _ = sdk_client(emulator)
+    with pytest.raises(exceptions.PaymentRequiredError):
+        client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
+    before = client.get_usage().data
+    emulator.advance_clock(days=32)
+    after = client.get_usage().data
+    assert before.billing_period.end <= after.billing_period.start
+    assert (after.credits.monthly_total, after.credits.monthly_remaining) == (5, 5)
+    job = client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
+    assert job.wait(include_usage=True, poll_interval=0.05).usage.credits_remaining_after == 4.9999

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 
 import pytest
 
@@ -29,7 +30,7 @@ def assert_results_match(records, emulator, query: str, **filters) -> None:
 
 
 def test_profiles_and_searches_in_one_run_are_exactly_the_ground_truth(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3, credits=200)
+    emulator = make_emulator(processing_seconds=0.3, plan="voyager")
     searches = ["#airfryer size150", CATS, "empty", "fail on purpose", "  #airfryer   size150 "]
     config = base_config(emulator, profiles=["@size40"], searches=searches)
     result = run_tap(tmp_path, config)
@@ -62,7 +63,7 @@ def test_profiles_and_searches_in_one_run_are_exactly_the_ground_truth(make_emul
         assert tasks[query]["credits_used"] == usage["total_credits"]
     assert "Run summary: 4 search_tasks records (3 completed, 1 failed)" in result.stderr
     assert emulator.counters().credits_charged == sum(
-        task.usage["total_credits"] for task in emulator.state.tasks.values()
+        decimal.Decimal(str(task.usage["total_credits"])) for task in emulator.state.tasks.values()
     )
 
 

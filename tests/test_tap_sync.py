@@ -119,12 +119,13 @@ def test_task_ids_are_read_without_submitting(emulator, tmp_path):
     # Its usage is asked for too: what it cost, though this run paid nothing.
     [task] = result.records("profile_tasks")
     expected = emulator.state.expected_usage("https://www.tiktok.com/@size321")
-    assert task["credits_used"] == expected["total_credits"] == 1 + 4
-    assert [c["service_type"] for c in task["charges"]] == [
-        "tiktok_profile_scrape",
-        "tiktok_profile_videos",
-    ]
-    assert "credits: 5 used by 1 task(s)" in result.stderr
+    # 321 videos are 11 listing pages of 30: 11 standard requests, 1 credit per 10,000.
+    assert task["credits_used"] == expected["total_credits"] == 0.0011
+    assert task["charges"] == [
+        {"service_type": "standard_request", "quantity": 11, "credits": 0.0011,
+         "waived": False, "credits_saved": 0},
+    ]  # fmt: skip
+    assert "credits: 0.0011 used by 1 task(s)" in result.stderr
 
 
 def test_the_same_request_twice_is_submitted_once(emulator, tmp_path):

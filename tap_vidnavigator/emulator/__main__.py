@@ -9,6 +9,7 @@ import threading
 
 from tap_vidnavigator.emulator import transcript_options
 from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultPlan
+from tap_vidnavigator.emulator.pricing import PLANS
 from tap_vidnavigator.emulator.server import Emulator
 from tap_vidnavigator.emulator.state import DEMO_KEYS, DOWNLOAD_SHAPES, EmulatorConfig
 
@@ -92,12 +93,42 @@ def _parser() -> argparse.ArgumentParser:
         help="processing tasks a key may have before 429 too_many_active_jobs",
     )
     parser.add_argument(
-        "--credits",
-        type=int,
+        "--plan",
+        choices=tuple(PLANS),
+        default="odyssey",
+        help="each key's plan: its monthly credits (trial 5, navigator 15, voyager 80, "
+        "odyssey unlimited, the default); tasks are charged by the published price table "
+        "(docs/emulator-model.md), monthly credits first, then purchased ones; 402 once "
+        "both are spent",
+    )
+    parser.add_argument(
+        "--monthly-credits",
+        type=float,
         default=None,
         metavar="N",
-        help="each key's credit balance: a task costs 1 at submit (402 below 1) and "
-        "1 per started 100 matched videos when read (default unlimited)",
+        help="the monthly pool instead of the plan's",
+    )
+    parser.add_argument(
+        "--monthly-remaining",
+        type=float,
+        default=None,
+        metavar="N",
+        help="what is left of the monthly pool at the start (default all of it)",
+    )
+    parser.add_argument(
+        "--purchased-credits",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="purchased credits, spent once the monthly pool is (default 0)",
+    )
+    parser.add_argument(
+        "--credits",
+        type=float,
+        default=None,
+        metavar="N",
+        help="shorthand for --monthly-credits 0 --purchased-credits N: a balance of N "
+        "credits that no new month refills",
     )
     parser.add_argument(
         "--key",
@@ -159,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             expire_seconds=args.expire,
             download_ttl_seconds=args.download_ttl,
             max_active_tasks=args.max_active,
+            plan=args.plan,
+            monthly_credits=args.monthly_credits,
+            monthly_remaining=args.monthly_remaining,
+            purchased_credits=args.purchased_credits,
             credits=args.credits,
             keys=tuple(args.keys or DEMO_KEYS),
             offer_download_url=not args.no_download_url,

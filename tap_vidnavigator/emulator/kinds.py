@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import typing as t
 
-from tap_vidnavigator.emulator import data, growth, search
+from tap_vidnavigator.emulator import data, growth, pricing, search
 
 Result = dict[str, t.Any]
 
@@ -63,8 +63,9 @@ class Kind(t.Generic[R]):
     id_prefix: str
     storage_folder: str
     started: str
-    scrape_charge: str
-    results_charge: str
+    #: The meters a terminal task fired, (meter, quantity) each, from its request and
+    #: ``stats`` (:mod:`.pricing`).
+    meters: t.Callable[[R, t.Mapping[str, t.Any]], list[tuple[str, int]]]
     #: Where a result keeps the counts that grow with its age (:mod:`.growth`).
     counts: growth.Counts
     #: Whether today's shape adds ``published_at`` to the page's older one
@@ -117,8 +118,10 @@ PROFILE: Kind[ProfileRequest] = Kind(
     id_prefix="tt_profile_",
     storage_folder="tiktok_profiles",
     started="TikTok profile scrape started",
-    scrape_charge="tiktok_profile_scrape",
-    results_charge="tiktok_profile_videos",
+    # Every listing page the scraper consumed is one scraper request.
+    meters=lambda request, stats: [
+        (pricing.profile_page_meter(request.handle), int(stats.get("pages_consumed") or 0))
+    ],
     counts=growth.Counts(None, ("views", "likes", "comments", "reposts")),
     adds_published_at=True,
     parse=_parse_profile,
@@ -144,8 +147,8 @@ SEARCH: Kind[SearchRequest] = Kind(
     id_prefix="tt_search_",
     storage_folder="tiktok_searches",
     started="TikTok search started",
-    scrape_charge="tiktok_search",
-    results_charge="tiktok_search_results",
+    # TikTok's search listing is only served to the proxy-backed scraper.
+    meters=lambda request, stats: [("residential_request", int(stats.get("pages_fetched") or 0))],
     counts=growth.Counts("stats", ("views", "likes", "comments", "shares", "collects")),
     adds_published_at=False,
     parse=_parse_search,

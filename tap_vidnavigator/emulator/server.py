@@ -31,6 +31,8 @@ from tap_vidnavigator.emulator.transcripts import TranscriptDesk
 
 #: Each kind's submit route, by path.
 _SUBMITS = {f"/v1{kind.route}": name for name, kind in KINDS.items()}
+#: The account's balance and meter counters (free).
+USAGE_PATH = "/v1/usage"
 _TASK_PATH = re.compile(r"^(?P<route>/v1/.+)/(?P<task_id>[^/]+)$")
 #: The emulator's own administration (not the provider's API): no key, loopback only.
 ADMIN_PREFIX = "/_emulator/"
@@ -124,7 +126,7 @@ class _ApiHandler(_Handler):
         if path not in _SUBMITS:
             self._send(error_response(404, "not_found", f"No route for POST {path}"))
             return
-        known_key = key if key in state.credits_left else None
+        known_key = key if key in state.accounts else None
         if self._inject_fault("submit", known_key):
             return
         refusal = state.authorise(key)
@@ -132,6 +134,9 @@ class _ApiHandler(_Handler):
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
+        if parts.path == USAGE_PATH:
+            self._usage()
+            return
         if self._transcripts("GET", parts.path, self._key(), b"", dict(parse_qsl(parts.query))):
             return
         match = _TASK_PATH.match(parts.path)
@@ -140,7 +145,7 @@ class _ApiHandler(_Handler):
             return
         state = self.server.emulator.state
         key = self._key()
-        known_key = key if key in state.credits_left else None
+        known_key = key if key in state.accounts else None
         if self._inject_fault("poll", known_key):
             return
         refusal = state.authorise(key)
@@ -158,6 +163,14 @@ class _ApiHandler(_Handler):
                 _SUBMITS[match.group("route")],
             )
         )
+
+    def _usage(self) -> None:
+        # Free, and outside the default fault routes ("usage" can be asked for).
+        state = self.server.emulator.state
+        key = self._key()
+        if self._inject_fault("usage", key if key in state.accounts else None):
+            return
+        self._send(state.authorise(key) or state.usage(t.cast("str", key)))
 
     def _transcripts(
         self, method: str, path: str, key: str | None, raw: bytes, query: dict[str, str]

@@ -11,21 +11,14 @@ it. Every task kind runs through the same code, driven by its declaration in
   serves: a task's ``created_at``/``completed_at``/``expires_at`` are its real times
   plus the offset at its submit, and it observes counts at its completion moment.
 
-Credits (the emulator's own rule: the provider publishes none; deterministic, so tests
-can check every figure):
-
-* ``tiktok_profile_scrape``: 1 credit per task, taken at submit. A submit needs a
-  balance of at least 1, else 402 and no task. A failed task's scrape credit is waived
-  and given back (``waived: true``, ``credits: 0``, ``credits_saved: 1``).
-* ``tiktok_profile_videos``: quantity = videos matched, 1 credit per started 100
-  (``ceil(matched / 100)``), taken when the completed task is first read; a running
-  task always finishes, so this charge may take the balance below zero.
-* A terminal poll with ``include_usage=true`` answers ``usage`` beside ``data``:
-  ``charges``, ``total_credits`` (their sum), ``credits_remaining_after`` (the key's
-  balance right after this task was settled; null for a key with unlimited credits)
-  and ``waived`` (``{"credits_saved": N}``, or null when nothing was waived).
-
-A search is charged the same way under its own names (``kinds.SEARCH``).
+Credits follow the provider's published price table (:mod:`.pricing`,
+docs/emulator-model.md): a task's meters are charged when it ends (first read after
+completion, or ``GET /usage``), monthly credits first, then purchased ones; a submit
+is refused (402) once both are spent. A terminal poll with ``include_usage=true``
+answers ``usage`` beside ``data``: ``charges`` (the meters that fired),
+``total_credits`` (their sum), ``credits_remaining_after`` (monthly plus purchased
+credits left right after this task was settled; null on an unlimited plan) and
+``waived`` (``{"credits_saved": N}`` for a failed task, whose meters are waived).
 """
 
 from __future__ import annotations
@@ -35,6 +28,7 @@ import binascii
 import collections
 import dataclasses
 import datetime as dt
+import decimal
 import hashlib
 import hmac
 import json
@@ -44,7 +38,7 @@ import time
 import typing as t
 import uuid
 
-from tap_vidnavigator.emulator import data, growth, search
+from tap_vidnavigator.emulator import data, growth, pricing, search
 from tap_vidnavigator.emulator.kinds import KINDS, PROFILE, SEARCH, Kind
 from tap_vidnavigator.emulator.transcript_options import TranscriptConfig
 
@@ -63,8 +57,6 @@ except ImportError:  # pragma: no cover
 
 
 DEMO_KEYS = ("demo-key", "demo-key-2")
-SCRAPE_CREDITS = 1
-VIDEOS_PER_CREDIT = 100
 DOWNLOAD_SHAPES = ("task", "envelope", "list")
 _VIDEOS_PLACEHOLDER = "\x00videos\x00"
 
@@ -101,7 +93,18 @@ class EmulatorConfig:
     expire_seconds: float = 3600.0
     download_ttl_seconds: float = 300.0
     max_active_tasks: int = 10
-    credits: int | None = None
+    #: Each key's plan (``pricing.PLANS``: trial, navigator, voyager, or odyssey, whose
+    #: monthly credits are unlimited) and its balance at the start.
+    plan: str = "odyssey"
+    #: The monthly pool instead of the plan's (``--monthly-credits``).
+    monthly_credits: float | None = None
+    #: What is left of it at the start, when not all of it (``--monthly-remaining``).
+    monthly_remaining: float | None = None
+    #: Purchased credits, spent once the monthly pool is (``--purchased-credits``).
+    purchased_credits: float = 0.0
+    #: Shorthand for a balance of this many purchased credits and no monthly pool
+    #: (``--credits``): monthly_credits 0, purchased_credits N.
+    credits: float | None = None
     keys: tuple[str, ...] = DEMO_KEYS
     offer_download_url: bool = True
     download_shape: str = "task"
@@ -125,11 +128,12 @@ class EmulatorConfig:
         if self.download_shape not in DOWNLOAD_SHAPES:
             msg = f"download_shape must be one of {DOWNLOAD_SHAPES}"
             raise ValueError(msg)
+        pricing.Account.open(self.plan, self.monthly_credits, self.monthly_remaining, 0, 0)
 
 
 @dataclasses.dataclass
 class Counters:
-    """Per-key request counts; ``submits`` is the credits spent."""
+    """Per-key request counts; ``credits_charged`` is every credit taken (exact)."""
 
     submits: int = 0
     refused_submits: int = 0
@@ -140,7 +144,8 @@ class Counters:
     leaked_keys: int = 0
     faults: int = 0
     errors: int = 0
-    credits_charged: int = 0
+    usage_reads: int = 0
+    credits_charged: decimal.Decimal = pricing.ZERO
 
 
 @dataclasses.dataclass
@@ -237,9 +242,18 @@ class EmulatorState:
         )
         self.tasks: dict[str, Task] = {}
         self.counters: dict[str, Counters] = collections.defaultdict(Counters)
-        self.credits_left: dict[str, int | None] = dict.fromkeys(
-            self.config.keys, self.config.credits
-        )
+        start, config = self.calendar.now(), self.config
+        only_purchased = config.credits is not None
+        self.accounts: dict[str, pricing.Account] = {
+            key: pricing.Account.open(
+                config.plan,
+                0 if only_purchased else config.monthly_credits,
+                config.monthly_remaining,
+                t.cast("float", config.credits) if only_purchased else config.purchased_credits,
+                start,
+            )
+            for key in config.keys
+        }
         self.events: list[tuple[float, str, str]] = []
         #: Every submit body as received (key, raw bytes, HTTP status answered).
         self.submissions: list[tuple[str, bytes, int]] = []
@@ -374,9 +388,12 @@ class EmulatorState:
     def _expected_usage(
         self, kind: Kind[t.Any], subject: str, filters: dict[str, t.Any]
     ) -> dict[str, t.Any]:
-        failed = kind.failure(kind.parse({kind.subject_field: subject})) is not None
-        matched = len(self._truth(kind, subject, None, filters))
-        return _usage(failed, matched, None, kind)
+        body = {kind.subject_field: subject, **{k: v for k, v in filters.items() if v is not None}}
+        request = kind.parse(body)
+        seen = growth.observe(kind.results(self, request), self.calendar.moment(), kind.counts)
+        failed = kind.failure(request) is not None
+        stats = kind.failed_stats(request, seen) if failed else kind.select(seen, request)[1]
+        return pricing.usage_block(_charges(kind, request, stats, failed), None)
 
     # ------------------------------------------------------------ accounting
     def _event(self, kind: str, task_id: str) -> None:
@@ -397,16 +414,27 @@ class EmulatorState:
         """None when the key is a user's; otherwise the 401 to answer."""
         if key is None:
             return error_response(401, "missing_api_key", "Missing X-API-Key header")
-        if key not in self.credits_left:
+        if key not in self.accounts:
             return error_response(401, "invalid_api_key", "Invalid API key")
         return None
 
-    def _charge(self, key: str, credits: int) -> None:
-        """Take credits from a key's balance (a negative amount gives them back)."""
-        balance = self.credits_left[key]
-        if balance is not None:
-            self.credits_left[key] = balance - credits
-        self.counters[key].credits_charged += credits
+    def account(self, key: str) -> pricing.Account:
+        """A key's account, in the billing period of the emulated clock."""
+        account = self.accounts[key]
+        account.roll(self.calendar.now())
+        return account
+
+    def _charge(self, key: str, charges: t.Sequence[t.Mapping[str, t.Any]]) -> None:
+        """Count a call's meters and take their credits from the key's balance."""
+        self.counters[key].credits_charged += self.account(key).take(charges)
+
+    def usage(self, key: str) -> Response:
+        """``GET /usage`` (free): the key's plan, balance and meter counters."""
+        with self._lock:
+            self._settle_finished(key)
+            self.counters[key].usage_reads += 1
+            answer = self.account(key).usage_data(self.calendar.now())
+        return Response(200, dumps({"status": "success", "data": answer}), {})
 
     # ---------------------------------------------------------------- routes
     def submit(self, key: str, raw_body: bytes, kind: str = "profile") -> Response:
@@ -445,7 +473,6 @@ class EmulatorState:
             if refusal is not None:
                 return refusal
             task = self._task(kind, key, request, now)
-            self._charge(key, SCRAPE_CREDITS)
             self.counters[key].submits += 1
             task.webhook_url = webhook_url
             self.tasks[task.task_id] = task
@@ -455,8 +482,8 @@ class EmulatorState:
     def _admit(self, key: str, now: float) -> Response | None:
         """None when a key may start a task now; else the 402 or 429 to answer."""
         counters = self.counters[key]
-        credits = self.credits_left[key]
-        if credits is not None and credits < SCRAPE_CREDITS:
+        self._settle_finished(key)
+        if not self.account(key).can_submit():
             counters.refused_submits += 1
             return error_response(
                 402, "insufficient_credits", "Insufficient credits: top up your plan"
@@ -520,12 +547,18 @@ class EmulatorState:
         return task
 
     def _settle(self, task: Task) -> None:
-        """Charge a terminal task's results, or give back a failed one's scrape credit."""
-        failed = task.failure is not None
-        usage = _usage(failed, len(task.matched), None, KINDS[task.kind])
-        self._charge(task.key, usage["total_credits"] - SCRAPE_CREDITS)
-        usage["credits_remaining_after"] = self.credits_left[task.key]
-        task.usage = usage
+        """Charge a terminal task's meters (waived when it failed)."""
+        charges = _charges(KINDS[task.kind], task.request, task.stats, task.failure is not None)
+        self._charge(task.key, charges)
+        task.usage = pricing.usage_block(charges, self.account(task.key).balance())
+
+    def _settle_finished(self, key: str) -> None:
+        """Charge every task of a key that ended and was not read yet: the provider
+        charges a task when it ends, whether or not anyone polls it."""
+        now = self.clock()
+        for task in list(self.tasks.values()):
+            if task.key == key and not task.scraped and task.completes_at <= now:
+                self._scrape(task)
 
     def _find_task(self, key: str, task_id: str, now: float, kind: str) -> Task | None:
         task = self.tasks.get(task_id)
@@ -750,31 +783,11 @@ def _webhook_status(url: str | None, processing: bool) -> dict[str, t.Any] | Non
     }
 
 
-def _usage(
-    failed: bool, matched: int, remaining: int | None, kind: Kind[t.Any]
-) -> dict[str, t.Any]:
-    """The usage block of a terminal task (the credit rule in the module docstring)."""
-    scrape = {
-        "service_type": kind.scrape_charge,
-        "quantity": 1,
-        "credits": 0 if failed else SCRAPE_CREDITS,
-        "waived": failed,
-        "credits_saved": SCRAPE_CREDITS if failed else 0,
-    }
-    charges = [scrape]
-    if not failed:
-        charges.append(
-            {
-                "service_type": kind.results_charge,
-                "quantity": matched,
-                "credits": -(-matched // VIDEOS_PER_CREDIT),
-                "waived": False,
-                "credits_saved": 0,
-            }
-        )
-    return {
-        "charges": charges,
-        "total_credits": sum(charge["credits"] for charge in charges),
-        "credits_remaining_after": remaining,
-        "waived": {"credits_saved": SCRAPE_CREDITS} if failed else None,
-    }
+def _charges(
+    kind: Kind[t.Any], request: t.Any, stats: t.Mapping[str, t.Any], failed: bool
+) -> list[dict[str, t.Any]]:
+    """The charges of a terminal task: the meters its kind fired, waived if it failed."""
+    return [
+        pricing.charge(meter, quantity, waived=failed)
+        for meter, quantity in kind.meters(request, stats)
+    ]

@@ -541,15 +541,11 @@ class TranscriptDesk:
         self.counters[key].errors += 1
         return error_response(402, "limit_exceeded", "Insufficient credits: top up your plan")
 
-    # The two hooks into the emulator's accounts. Today a key's balance is
-    # ``state.credits_left`` (whole credits, charged by the scrape tasks) less what
-    # these routes spent. With the published price table (pricing.py) they become:
-    #   _balance: return self.state.account(key).balance()
-    #   _bill:    self.state._charge(key, charges); return self.state.account(key).balance()
+    # The two hooks into the emulator's accounts (pricing.py): the key's plan and
+    # balance, monthly credits first, shared with the scrape tasks.
     def _balance(self, key: str) -> decimal.Decimal | None:
         """The key's credits left (None: unlimited)."""
-        start = self.state.credits_left.get(key)
-        return None if start is None else decimal.Decimal(start) - self.spent[key]
+        return self.state.account(key).balance()
 
     def _bill(self, key: str, charges: list[dict[str, t.Any]]) -> decimal.Decimal | None:
         """Take the charges' credits from the key; its balance after."""
@@ -557,6 +553,7 @@ class TranscriptDesk:
         with self._lock:
             self.spent[key] += cost
             self.counters[key].credits_charged += cost
+            self.state._charge(key, charges)
             return self._balance(key)
 
     # -------------------------------------------------------------- lookup

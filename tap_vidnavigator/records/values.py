@@ -4,6 +4,7 @@ as the typed values a record holds. Every record table types its values with the
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import logging
 import math
 import typing as t
@@ -43,6 +44,14 @@ def _to_int(value: t.Any) -> int | None:
                 return None
             return int(number) if math.isfinite(number) else None
     return None
+
+
+def exact(value: float | int) -> decimal.Decimal:
+    """A number as the decimal the API wrote (``0.0001``, not the nearest binary float).
+
+    Credits are summed so: a run's total then equals a warehouse's numeric sum.
+    """
+    return decimal.Decimal(repr(value)) if isinstance(value, float) else decimal.Decimal(value)
 
 
 def to_number(value: t.Any) -> float | int | None:

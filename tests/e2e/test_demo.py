@@ -44,7 +44,10 @@ def test_demo_twice(tmp_path):
     )
     assert set(first) == set(second) == {
         "profile_tasks", "videos", "search_tasks", "search_results", "video_stats",
+        "account_usage",
     }  # fmt: skip
+    # The account's balance, read once per run: two runs (two days) a demo.
+    assert (first["account_usage"], second["account_usage"]) == (2, 4)
     # Each demo publishes new videos (two days, two profiles): nothing else is added twice.
     assert first["videos"] > 5000 and second["videos"] == first["videos"] + 2 * (3 + 2)
     assert first["search_results"] == second["search_results"]  # upserted on (query, id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import decimal
 import json
 import os
 import subprocess
@@ -85,6 +86,8 @@ def isolated_meltano(workdir: Path) -> dict[str, str]:
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
         "MELTANO_SYS_DIR_ROOT": str(linked_system_folder(workdir / "meltano-system", ROOT)),
+        # The tap's ledger too (by default in the project's .meltano, shared by all).
+        "TAP_VIDNAVIGATOR_LEDGER_DIR": str(workdir / "ledger"),
     }
 
 
@@ -225,21 +228,25 @@ def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
         assert cursor.fetchall() == []
         # The README's "what does tracking @x cost us per month" query, as written there.
         cursor.execute(readme_sql("credits_used").replace("tap_vidnavigator.", f"{schema}."))
-        costs = {
-            (uploader, month, scrapes, int(credits)) for uploader, month, scrapes, credits in cursor
-        }
-    truth: dict[tuple[str, dt.datetime], list[int]] = {}
+        # credits is numeric: fractional credits (0.0001 a page) sum exactly.
+        costs = set(cursor)
+    truth: dict[tuple[str, dt.datetime], list[decimal.Decimal]] = {}
     for task in _profile_tasks(emulator):
         completed = dt.datetime.fromtimestamp(int(task.completes_at), dt.timezone.utc)
         month = completed.replace(tzinfo=None, day=1, hour=0, minute=0, second=0)
-        truth.setdefault((task.handle, month), []).append(task.usage["total_credits"])
+        truth.setdefault((task.handle, month), []).append(_credits(task))
     assert costs == {(h, m, len(c), sum(c)) for (h, m), c in truth.items()}
-    everything = sum(task.usage["total_credits"] for task in emulator.state.tasks.values())
+    everything = sum(_credits(task) for task in emulator.state.tasks.values())
     assert everything == emulator.counters().credits_charged
     summary = [line for line in second.stderr.splitlines() if "profile_tasks records" in line][-1]
     second_run = _profile_tasks(emulator)[5:]
-    used = sum(task.usage["total_credits"] for task in second_run)
-    assert f"credits: {used} used by 5 task(s)" in summary
+    used = sum(_credits(task) for task in second_run).normalize()
+    assert f"credits: {used:f} used by 5 task(s)" in summary
+
+
+def _credits(task) -> decimal.Decimal:
+    """What an emulated task cost, exactly as the API wrote it."""
+    return decimal.Decimal(str(task.usage["total_credits"]))
 
 
 def test_postgres_loads_batch_files_exactly(make_emulator, postgres, tmp_path):

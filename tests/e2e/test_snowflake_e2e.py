@@ -8,6 +8,7 @@ lists exactly what is emulated). The checks are SQL against what landed.
 
 from __future__ import annotations
 
+import decimal
 import json
 import re
 import subprocess
@@ -133,13 +134,31 @@ def test_snowflake_loads_records_then_batches_exactly(make_emulator, tmp_path):
     assert records.returncode == 0, records.stderr[-5000:]
     assert _batch_messages(records.stderr) == 0
     check_everything(tasks=1)
-    # The batch pipeline has its own state (everything again) and upserts: no duplicates.
+    # The batch pipeline has its own state (everything again, bought anew rather than
+    # reused from the ledger within the hour) and upserts: no duplicates.
     batches = meltano_run(
-        LOADER, emulator, tmp_path, extra_env=env, extractor="tap-vidnavigator--batch"
-    )
+        LOADER, emulator, tmp_path, extractor="tap-vidnavigator--batch",
+        extra_env={**env, "TAP_VIDNAVIGATOR_FORCE_NEW_TASKS": "true"},
+    )  # fmt: skip
     assert batches.returncode == 0, batches.stderr[-5000:]
     assert _batch_messages(batches.stderr) == files
     check_everything(tasks=2)
+    # account_usage, one row per run: an unlimited plan's pool is null plus a flag, and
+    # the purchased credits a number. Credits are FLOAT here: sums within 1e-9.
+    usage, spent = snowflake_sql(
+        db_path,
+        database,
+        f"select monthly_total, monthly_remaining, monthly_unlimited, purchased, balance, "
+        f"plan_id from {SCHEMA}.account_usage order by read_at",
+        f"select sum(credits_used) from {SCHEMA}.profile_tasks",
+    )
+    assert usage == [[None, None, True, 0, None, "odyssey"]] * 2
+    truth = sum(
+        decimal.Decimal(str(task.usage["total_credits"]))
+        for task in emulator.state.tasks.values()
+        if task.kind == "profile"
+    )
+    assert abs(decimal.Decimal(str(spent[0][0])) - truth) <= decimal.Decimal("1e-9")
     # target-snowflake deleted the tap's batch files once loaded (clean_up_batch_files).
     assert batch_root.exists() and list(batch_root.iterdir()) == []
 
