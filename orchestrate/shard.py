@@ -46,7 +46,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tap_vidnavigator.families import IN_FLIGHT, TRANSCRIPTS, state_layout  # noqa: E402
+from tap_vidnavigator.families import (  # noqa: E402
+    EXTRACTED,
+    IN_FLIGHT,
+    SKIPPED,
+    TRANSCRIPTS,
+    state_layout,
+)
 from tap_vidnavigator.shards import shard_of  # noqa: E402
 from tap_vidnavigator.transcript_state import merge_entry, only_subjects  # noqa: E402
 
@@ -61,6 +67,9 @@ PLUGIN_FOLDERS = ("extractors", "loaders", "mappers", "utilities", "transformers
 #: Per task family: its tasks stream (in-flight tasks) and results stream (bookmarks),
 #: and the subject both are kept by, as the tap declares them.
 STATE_STREAMS = state_layout()
+#: What a tasks stream keeps per request (tasks in flight, tasks extracted until they
+#: expire, requests a budget skipped): united on merge, split by subject.
+KEYED_BY_REQUEST = (IN_FLIGHT, EXTRACTED, SKIPPED)
 
 
 class ShardError(RuntimeError):
@@ -230,8 +239,8 @@ def _merge_states(states: t.Iterable[dict[str, t.Any]]) -> dict[str, t.Any]:
             for key, entry in value.items():
                 if stream == TRANSCRIPTS.stream and merge_entry(target, key, entry):
                     continue
-                if key == IN_FLIGHT:
-                    target.setdefault(IN_FLIGHT, {}).update(entry)
+                if key in KEYED_BY_REQUEST:
+                    target.setdefault(key, {}).update(entry)
                 elif key == "partitions":
                     partitions = target.setdefault("partitions", [])
                     for partition in entry:
@@ -253,13 +262,15 @@ def _only_shard(state: dict[str, t.Any], index: int, count: int) -> dict[str, t.
     """The part of a merged state whose items belong to one shard."""
     bookmarks = json.loads(json.dumps(state.get("bookmarks", {})))
     for tasks_stream, results_stream, subject in STATE_STREAMS:
-        in_flight = bookmarks.get(tasks_stream, {}).get(IN_FLIGHT)
-        if isinstance(in_flight, dict):
-            bookmarks[tasks_stream][IN_FLIGHT] = {
-                key: entry
-                for key, entry in in_flight.items()
-                if shard_of(str(entry.get(subject, key)), count) == index
-            }
+        for name in KEYED_BY_REQUEST:
+            entries = bookmarks.get(tasks_stream, {}).get(name)
+            if isinstance(entries, dict):
+                # A request's key starts with its subject (settings.TaskRequest.key).
+                bookmarks[tasks_stream][name] = {
+                    key: entry
+                    for key, entry in entries.items()
+                    if shard_of(str(entry.get(subject) or key.split("?", 1)[0]), count) == index
+                }
         partitions = bookmarks.get(results_stream, {}).get("partitions")
         if isinstance(partitions, list):
             bookmarks[results_stream]["partitions"] = [
