@@ -66,6 +66,7 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
         # The envelope around each record's JSON: a prefix per stream (records of two
         # streams may alternate: videos and video_stats), a suffix per second.
         self._prefixes: dict[str, bytes] = {}
+        self._suffixes: dict[dt.datetime | None, bytes] = {}
         self._moment: dt.datetime | None = None
         self._suffix = b"}\n"
         _LIVE_WRITERS.add(self)
@@ -91,9 +92,14 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
     def _set_moment(self, time_extracted: dt.datetime | None) -> None:
         if self._sink is None:
             self._sink = sys.stdout.buffer
-        # Two streams keep their own (equal) times of the same second.
-        if self._moment is None or time_extracted != self._moment:
-            self._suffix = _time_suffix(time_extracted)
+        # Records of two streams alternate, each with its own second: a suffix per
+        # second, kept for the few seconds in use.
+        suffix = self._suffixes.get(time_extracted)
+        if suffix is None:
+            if len(self._suffixes) >= 8:
+                self._suffixes.clear()
+            suffix = self._suffixes[time_extracted] = _time_suffix(time_extracted)
+        self._suffix = suffix
         self._moment = time_extracted
 
     def write_pending(self) -> None:
