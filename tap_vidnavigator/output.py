@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import singer_sdk
@@ -55,7 +56,16 @@ _FILTER = SdkDetailFilter()
 def install_quiet_output() -> None:
     """Attach the filter to the root logger's handlers, where the console output goes
     (idempotent). A handler of the user's own on another logger (the SDK's metrics
-    logger, say, in a SINGER_SDK_LOG_CONFIG file) keeps everything it is sent."""
+    logger, say, in a SINGER_SDK_LOG_CONFIG file) keeps everything it is sent.
+
+    Also keeps singer-sdk's notice that the running Python (3.10) has reached its end of
+    life to DEBUG: the tap supports 3.10 and tests on it; the notice is the SDK's plan.
+    """
+    if not detail_wanted():
+        # By its words: the warning's class lives in a private module of the SDK.
+        warnings.filterwarnings(
+            "ignore", message=r"Python 3\.\d+ reached its end of life", category=FutureWarning
+        )
     for handler in logging.getLogger().handlers:
         if _FILTER not in handler.filters:
             handler.addFilter(_FILTER)
