@@ -25,7 +25,7 @@ def test_faults_of_every_kind_lose_and_duplicate_nothing(
         emulator,
         profiles=PROFILES,
         page_size=500,
-        request_timeout=0.5,
+        request_timeout=2.0,
         use_download_url=use_download_url,
     )
     result = run_tap(tmp_path, config)
