@@ -140,7 +140,11 @@ class BatchSink:
 
     def add(self, record: dict[str, t.Any]) -> None:
         """Add one record to the current file."""
-        self._lines.append(encode_record(record))
+        self.add_encoded(encode_record(record))
+
+    def add_encoded(self, record_json: bytes) -> None:
+        """Add one record, already encoded by encode_record, to the current file."""
+        self._lines.append(record_json)
         self._count += 1
         if len(self._lines) == _WRITE_RECORDS:
             self._write_lines()

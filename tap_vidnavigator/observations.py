@@ -14,7 +14,7 @@ import datetime as dt
 import typing as t
 
 from tap_vidnavigator.batch import BatchSink
-from tap_vidnavigator.records.video_stats import observation_maker
+from tap_vidnavigator.records.video_stats import TaskObservations
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BatchConfig
@@ -58,13 +58,25 @@ class Observations:
         if not completed_at:
             completed_at = dt.datetime.now(dt.timezone.utc).isoformat()
         kind = finished.kind
-        make = observation_maker(kind.name, kind.result_schema["properties"], completed_at)
+        rows = TaskObservations(
+            kind.name,
+            kind.result_schema["properties"],
+            {kind.subject_field: finished.subject, "task_id": finished.task_id},
+            completed_at,
+        )
+        encoded = rows.encoded
         sink = self._batch_sink()
         if sink is not None:
-            add = sink.add
-            return lambda record: add(make(record))
-        write = self._stream.write_one
-        return lambda record: write(make(record))
+            add = sink.add_encoded
+            return lambda record: add(encoded(record))
+        direct = self._stream.direct_writer()
+        if direct is None:  # stream maps or deselected columns: the SDK's pipeline
+            write, make = self._stream.write_one, rows.row
+            return lambda record: write(make(record))
+        writer, name = direct
+        clock = self._stream.extraction_time
+        write_encoded = writer.write_encoded
+        return lambda record: write_encoded(name, encoded(record), clock())
 
     def task_done(self) -> None:
         """A task's results are all emitted: BATCH messages for its observations' files

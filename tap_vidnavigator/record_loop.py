@@ -102,11 +102,20 @@ class FastRecordLoopStream(RESTStream[str]):
             self._write_record_message(record)
             return
         writer, stream_name = fast
+        writer.write_record(stream_name, record, self.extraction_time())
+
+    def direct_writer(self) -> tuple[OrjsonWriter, str] | None:
+        """The tap's writer and this stream's name, when records may go to it as they
+        are (see ``passes_through``); None when the SDK's pipeline must see them."""
+        return self._record_writer
+
+    def extraction_time(self) -> datetime.datetime:
+        """``time_extracted`` for a record written now: to the second, read once a second."""
         now = time.monotonic()
         if now - self._extracted_checked >= 1.0:
             self._extracted_checked = now
             self._extracted_at = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-        writer.write_record(stream_name, record, self._extracted_at)
+        return self._extracted_at
 
     def write_batch(self, encoding: BaseBatchFileEncoding, urls: list[str]) -> None:
         """A BATCH message of this stream for files already written."""

@@ -89,6 +89,20 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
         if len(pending) >= _WRITE_LINES:
             self.write_pending()
 
+    def write_encoded(
+        self, stream: str, record_json: bytes, time_extracted: dt.datetime | None
+    ) -> None:
+        """Queue one RECORD line whose record is already encoded (by encode_record)."""
+        if time_extracted is not self._moment:
+            self._set_moment(time_extracted)
+        prefix = self._prefixes.get(stream)
+        if prefix is None:
+            prefix = self._prefixes[stream] = _record_prefix(stream)
+        pending = self._pending
+        pending.append(b"".join((prefix, record_json, self._suffix)))
+        if len(pending) >= _WRITE_LINES:
+            self.write_pending()
+
     def _set_moment(self, time_extracted: dt.datetime | None) -> None:
         if self._sink is None:
             self._sink = sys.stdout.buffer

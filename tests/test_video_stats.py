@@ -185,3 +185,35 @@ def test_each_batch_file_is_in_place_when_its_message_is_read(make_emulator, tmp
     streams = [m["stream"] for m in messages if m["type"] == "BATCH"]
     assert streams.count("video_stats") == streams.count("videos") == 3
     assert missing == []
+
+
+@pytest.mark.parametrize("family", ["profile", "search"])
+def test_the_encoded_row_is_the_row(family):
+    """The writer's pre-encoded form of a row decodes to exactly the row."""
+    from tap_vidnavigator.emulator import data
+    from tap_vidnavigator.emulator.search import search_results
+    from tap_vidnavigator.records.profiles import PROFILE_KIND, video_typer
+    from tap_vidnavigator.records.searches import SEARCH_KIND, search_result_typer
+    from tap_vidnavigator.records.video_stats import VIDEO_STATS_SCHEMA, TaskObservations
+
+    if family == "profile":
+        kind, subject = PROFILE_KIND, "https://www.tiktok.com/@size300"
+        typer = video_typer("tt_1", subject)
+        raws = data.profile_videos("size300")
+    else:
+        kind, subject = SEARCH_KIND, 'say "cheese" size300'
+        typer = search_result_typer("tt_1", subject)
+        raws = search_results(subject)
+    rows = TaskObservations(
+        kind.name,
+        kind.result_schema["properties"],
+        {kind.subject_field: subject, "task_id": "tt_1"},
+        "2026-11-30T10:00:00Z",
+    )
+    records = [typer(dict(raw)) for raw in raws]
+    assert any(r["views"] is None for r in records)  # nulls among them
+    for record in records:
+        row = rows.row(record)
+        assert json.loads(rows.encoded(record)) == row
+        assert set(row) == set(VIDEO_STATS_SCHEMA["properties"])
+        assert row["observed_at"] == "2026-11-30T10:00:00+00:00"
