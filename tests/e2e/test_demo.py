@@ -44,8 +44,10 @@ def test_demo_twice(tmp_path):
     )
     assert set(first) == set(second) == {
         "profile_tasks", "videos", "search_tasks", "search_results", "video_stats",
-        "account_usage",
+        "account_usage", "video_transcripts",
     }  # fmt: skip
+    # Transcripts are opt-in and off in the demo: the table is there, empty.
+    assert first["video_transcripts"] == second["video_transcripts"] == 0
     # The account's balance, read once per run: two runs (two days) a demo.
     assert (first["account_usage"], second["account_usage"]) == (2, 4)
     # Each demo publishes new videos (two days, two profiles): nothing else is added twice.
