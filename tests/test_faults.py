@@ -19,13 +19,13 @@ def test_faults_of_every_kind_lose_and_duplicate_nothing(
     # A slow fault outlasts request_timeout; a real answer, even on a loaded CI machine,
     # does not (a submit answered after the tap gave up would be bought twice: the API
     # has no idempotency key, so that is the API's hazard, not what this test measures).
-    plan = FaultPlan(rate=0.2, kinds=FAULT_KINDS, seed=seed, retry_after=0.1, slow_seconds=2.5)
+    plan = FaultPlan(rate=0.2, kinds=FAULT_KINDS, seed=seed, retry_after=0.1, slow_seconds=6.0)
     emulator = make_emulator(processing_seconds=0.5, faults=plan)
     config = base_config(
         emulator,
         profiles=PROFILES,
         page_size=500,
-        request_timeout=2.0,
+        request_timeout=5.0,
         use_download_url=use_download_url,
     )
     result = run_tap(tmp_path, config)
