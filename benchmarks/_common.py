@@ -76,8 +76,17 @@ def tap_command(config: dict[str, t.Any], python: str = sys.executable) -> list[
     return [python, "-m", "tap_vidnavigator.tap", "--config", path]
 
 
-def timed(command: list[str]) -> tuple[float, int]:
-    """Run a command with stdout to /dev/null; return (seconds, peak RSS in MB)."""
+class Timing(t.NamedTuple):
+    """One run of a command: wall seconds, peak RSS, and the CPU seconds it used (user
+    and system: less disturbed than wall time by the other work of a shared machine)."""
+
+    seconds: float
+    peak_mb: int
+    cpu_seconds: float
+
+
+def timed(command: list[str]) -> Timing:
+    """Run a command with stdout to /dev/null; its wall time, peak RSS and CPU time."""
     probe = (
         "import resource, subprocess, sys, time\n"
         "start = time.perf_counter()\n"
@@ -85,12 +94,13 @@ def timed(command: list[str]) -> tuple[float, int]:
         "    sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL\n"
         ").returncode\n"
         "elapsed = time.perf_counter() - start\n"
-        "print(elapsed, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, code)\n"
+        "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(elapsed, usage.ru_maxrss // 1024, usage.ru_utime + usage.ru_stime, code)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe, *command], capture_output=True, text=True, check=True
     )
-    elapsed, peak_mb, code = out.stdout.split()
+    elapsed, peak_mb, cpu, code = out.stdout.split()
     if code != "0":
         raise RuntimeError(f"{command} exited {code}")
-    return float(elapsed), int(peak_mb)
+    return Timing(float(elapsed), int(peak_mb), float(cpu))

@@ -14,10 +14,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import typing as t
+from pathlib import Path
 
 from _common import completed_task, emulator_process, machine, tap_command
-from throughput import raw_loop
+from throughput import catalog_without, raw_loop
 
 
 def instructions(command: list[str]) -> int:
@@ -44,10 +46,13 @@ def main() -> int:
     with emulator_process("--processing", "0") as url:
         big, empty = completed_task(url, f"big{args.videos}"), completed_task(url, "empty")
 
-        def tap(use_download: bool) -> t.Callable[[str], list[str]]:
-            config = {"api_key": "demo-key", "api_url": url, "page_size": 500}
-            config["use_download_url"] = use_download
-            return lambda task: tap_command({**config, "task_ids": [task]})
+        base = {"api_key": "demo-key", "api_url": url, "page_size": 500}
+        folder = Path(tempfile.mkdtemp(prefix="tap-vidnavigator-instructions-"))
+        no_stats = ["--catalog", catalog_without(tap_command(base), "video_stats", folder)]
+
+        def tap(use_download: bool, *extra: str) -> t.Callable[[str], list[str]]:
+            config = {**base, "use_download_url": use_download}
+            return lambda task: [*tap_command({**config, "task_ids": [task]}), *extra]
 
         def loop(json_module: str) -> t.Callable[[str], list[str]]:
             return lambda task: [sys.executable, "-c", raw_loop(json_module), url, task]
@@ -55,6 +60,8 @@ def main() -> int:
         candidates = {
             "tap, cursor pages of 500": tap(False),
             "tap, download_url": tap(True),
+            "tap, pages, no video_stats": tap(False, *no_stats),
+            "tap, download, no video_stats": tap(True, *no_stats),
             "raw loop, requests + json": loop("json"),
             "raw loop, requests + orjson": loop("orjson"),
         }

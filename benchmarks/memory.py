@@ -37,7 +37,7 @@ def main() -> int:
                     "task_ids": [tasks[size]],
                     "use_download_url": use_download,
                 }
-                _, peak = timed(tap_command(config, python))
+                peak = timed(tap_command(config, python)).peak_mb
                 peaks.append(peak)
             spread = max(peaks) / min(peaks) - 1
             path = label + ("download_url" if use_download else "cursor pages")

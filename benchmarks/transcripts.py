@@ -43,10 +43,10 @@ def main() -> int:
     ledger = f"{tempfile.mkdtemp()}/ledger.jsonl"
     small = max(1, args.videos // 4)
     with emulator_process("--processing", "0", "--transcript-latency", str(args.latency)) as url:
-        scrape, scrape_mb = timed(tap_command(_config(url, args.videos, ledger, None)))
-        whole, whole_mb = timed(tap_command(_config(url, args.videos, ledger, args.concurrency)))
+        scrape, scrape_mb, _ = timed(tap_command(_config(url, args.videos, ledger, None)))
+        whole, whole_mb, _ = timed(tap_command(_config(url, args.videos, ledger, args.concurrency)))
         # Another profile (not transcribed yet) of a quarter of the size, for memory.
-        _, small_mb = timed(tap_command(_config(url, small, ledger, args.concurrency)))
+        small_mb = timed(tap_command(_config(url, small, ledger, args.concurrency))).peak_mb
     phase = whole - scrape
     ideal = args.videos * args.latency / args.concurrency
     goal = 1.5 * ideal

@@ -133,20 +133,31 @@ class BatchSink:
     def __init__(self, files: BatchFiles, batch_config: BatchConfig) -> None:
         self._files = files
         self._config = batch_config
-        self._lines: list[bytes] = []
+        # Encoded records waiting to be written, newline-terminated, in blocks.
+        self._blocks: list[bytes] = []
+        self._waiting = 0
         self._count = 0
         self._open: tuple[contextlib.ExitStack, t.IO[bytes] | gzip.GzipFile, str] | None = None
         self._closed: list[str] = []
 
+    @property
+    def room(self) -> int:
+        """How many more records the current file takes."""
+        return self._config.batch_size - self._count
+
     def add(self, record: dict[str, t.Any]) -> None:
         """Add one record to the current file."""
-        self.add_encoded(encode_record(record))
+        self.add_lines(encode_record(record) + b"\n", 1)
 
-    def add_encoded(self, record_json: bytes) -> None:
-        """Add one record, already encoded by encode_record, to the current file."""
-        self._lines.append(record_json)
-        self._count += 1
-        if len(self._lines) == _WRITE_RECORDS:
+    def add_lines(self, lines: bytes, count: int) -> None:
+        """Add ``count`` records already encoded as JSON lines, at most :attr:`room`."""
+        if count > self.room:
+            msg = f"{count} records do not fit in a batch file with room for {self.room}"
+            raise ValueError(msg)
+        self._blocks.append(lines)
+        self._waiting += count
+        self._count += count
+        if self._waiting >= _WRITE_RECORDS:
             self._write_lines()
         if self._count == self._config.batch_size:
             self._close_file()
@@ -158,7 +169,7 @@ class BatchSink:
         return closed
 
     def _write_lines(self) -> None:
-        if not self._lines:
+        if not self._blocks:
             return
         if self._open is None:
             stack = contextlib.ExitStack()
@@ -181,8 +192,9 @@ class BatchSink:
                     gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
                 )
             self._open = (stack, sink, self._config.storage.get_url(name))
-        self._open[1].write(b"\n".join(self._lines) + b"\n")
-        self._lines.clear()
+        self._open[1].write(b"".join(self._blocks))
+        self._blocks.clear()
+        self._waiting = 0
 
     def _close_file(self) -> None:
         self._write_lines()

@@ -20,9 +20,8 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BatchConfig
 
     from tap_vidnavigator.record_loop import FastRecordLoopStream
+    from tap_vidnavigator.results import Observe
     from tap_vidnavigator.run import FinishedTask, Run
-
-Observe = t.Callable[[dict[str, t.Any]], None]
 
 
 class Observations:
@@ -64,19 +63,25 @@ class Observations:
             {kind.subject_field: finished.subject, "task_id": finished.task_id},
             completed_at,
         )
-        encoded = rows.encoded
         sink = self._batch_sink()
         if sink is not None:
-            add = sink.add_encoded
-            return lambda record: add(encoded(record))
+            return lambda run: _into_files(sink, rows, run)
         direct = self._stream.direct_writer()
         if direct is None:  # stream maps or deselected columns: the SDK's pipeline
-            write, make = self._stream.write_one, rows.row
-            return lambda record: write(make(record))
+            write_one = self._stream.write_one
+
+            def write_each(run: list[dict[str, t.Any]]) -> None:
+                for record in run:
+                    write_one(rows.row(record))
+
+            return write_each
         writer, name = direct
         clock = self._stream.extraction_time
-        write_encoded = writer.write_encoded
-        return lambda record: write_encoded(name, encoded(record), clock())
+
+        def write_run(run: list[dict[str, t.Any]]) -> None:
+            writer.write_lines(rows.lines(run, *writer.envelope(name, clock())))
+
+        return write_run
 
     def task_done(self) -> None:
         """A task's results are all emitted: BATCH messages for its observations' files
@@ -95,3 +100,11 @@ class Observations:
                 files = self._run.batch_files(self._stream.name, config)
                 self._sink = BatchSink(files, config)
         return self._sink
+
+
+def _into_files(sink: BatchSink, rows: TaskObservations, run: list[dict[str, t.Any]]) -> None:
+    start = 0
+    while start < len(run):  # a file holds at most batch_size rows
+        part = run[start : start + sink.room]
+        sink.add_lines(rows.lines(part, b"", b"\n"), len(part))
+        start += len(part)

@@ -21,6 +21,24 @@ if t.TYPE_CHECKING:
     from tap_vidnavigator.state import Bookmarks
 
 _INT64_LIMIT = 2**63
+#: What sees a task's emitted records (video_stats rows, transcript candidates are made
+#: from them): called with each run of them, in order, a run at a time so that per
+#: record it costs a list append, not a chain of calls.
+Observe = t.Callable[[list[dict[str, t.Any]]], None]
+#: Records per run given to an observer.
+RUN_LENGTH = 500
+
+
+def both(first: Observe | None, second: Observe | None) -> Observe | None:
+    """One observer that calls each given one."""
+    if first is None or second is None:
+        return first or second
+
+    def observe(run: list[dict[str, t.Any]]) -> None:
+        first(run)
+        second(run)
+
+    return observe
 
 
 class SeenIds:
@@ -81,10 +99,10 @@ class TaskResults:
         *,
         run: Run,
         logger: logging.Logger,
-        observe: t.Callable[[dict[str, t.Any]], None] | None = None,
+        observe: Observe | None = None,
     ) -> None:
         self.finished = finished
-        #: Called with each record emitted (video_stats rows are made from them).
+        #: Called with the records emitted, a run at a time (see Observe).
         self._observe = observe
         self._run = run
         self._logger = logger
@@ -97,6 +115,7 @@ class TaskResults:
         RecordError when ``strict`` (a download: page instead), else is skipped as a
         problem of the run."""
         seen, newest, observe = self.seen, self.newest, self._observe
+        run: list[dict[str, t.Any]] = []
         family = self.finished.kind.family
         id_field, replication_key = family.result_id, family.replication_key
         try:
@@ -119,10 +138,15 @@ class TaskResults:
                 if value and (newest is None or value > newest):
                     newest = value
                 if observe is not None:
-                    observe(record)
+                    run.append(record)
+                    if len(run) == RUN_LENGTH:
+                        observe(run)
+                        run = []
                 yield record
         finally:
             self.newest = newest
+            if run:  # the records already emitted are observed, however this ends
+                t.cast("Observe", observe)(run)
 
     @property
     def has_all(self) -> bool:

@@ -30,9 +30,9 @@ from tap_vidnavigator.records.profiles import PROFILE_KIND
 from tap_vidnavigator.records.searches import SEARCH_KIND
 from tap_vidnavigator.records.values import RecordError, exact
 from tap_vidnavigator.records.video_stats import VIDEO_STATS_SCHEMA
-from tap_vidnavigator.results import TaskResults, page_results
+from tap_vidnavigator.results import TaskResults, both, page_results
 from tap_vidnavigator.spool import Spool
-from tap_vidnavigator.transcript_stream import VideoTranscriptsStream, both
+from tap_vidnavigator.transcript_stream import VideoTranscriptsStream
 
 if t.TYPE_CHECKING:
     import requests

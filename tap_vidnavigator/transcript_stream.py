@@ -51,9 +51,9 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context
 
+    from tap_vidnavigator.results import Observe
     from tap_vidnavigator.run import FinishedTask, Run
 
-Observe = t.Callable[[dict[str, t.Any]], None]
 #: Rows written between two STATE messages that take their videos off the pending list.
 CHECKPOINT_ROWS = 1000
 #: A video whose length is unknown counts this many hours against the budget (TikTok's
@@ -65,18 +65,6 @@ _SECONDS_PER_HOUR = 3600.0
 def video_id_of(url: str) -> str:
     """The last path segment of a video URL (``.../video/<id>``)."""
     return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
-
-
-def both(first: Observe | None, second: Observe | None) -> Observe | None:
-    """One observer that calls each given one."""
-    if first is None or second is None:
-        return first or second
-
-    def observe(record: dict[str, t.Any]) -> None:
-        first(record)
-        second(record)
-
-    return observe
 
 
 class TranscriptCandidates:
@@ -98,13 +86,14 @@ class TranscriptCandidates:
         found_by, subject, min_views = finished.kind.name, finished.subject, settings.min_views
         published_field = finished.kind.family.replication_key
 
-        def collect(record: dict[str, t.Any]) -> None:
-            published, url = record.get(published_field), record.get("url")
-            views = to_int(record.get("views")) or 0
-            candidate = None
-            if isinstance(url, str) and url and views >= min_views:
-                candidate = Candidate(str(record[RESULT_ID]), url, published, found_by, subject)
-            seen.append((published, candidate))
+        def collect(run: list[dict[str, t.Any]]) -> None:
+            for record in run:
+                published, url = record.get(published_field), record.get("url")
+                views = to_int(record.get("views")) or 0
+                candidate = None
+                if isinstance(url, str) and url and views >= min_views:
+                    candidate = Candidate(str(record[RESULT_ID]), url, published, found_by, subject)
+                seen.append((published, candidate))
 
         return collect
 

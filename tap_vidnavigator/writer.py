@@ -49,8 +49,9 @@ def _dumps(value: t.Any, option: int) -> bytes:
         return (text + "\n" if option & orjson.OPT_APPEND_NEWLINE else text).encode()
 
 
-def encode_record(record: dict[str, t.Any]) -> bytes:
-    """One record as compact JSON (no newline): the RECORD and BATCH paths' encoder."""
+def encode_record(record: dict[str, t.Any] | list[dict[str, t.Any]]) -> bytes:
+    """One record (or a list of them) as compact JSON (no newline): the RECORD and BATCH
+    paths' encoder."""
     try:
         return orjson.dumps(record, default=_default, option=_RECORD_OPTIONS)
     except orjson.JSONEncodeError:
@@ -89,23 +90,22 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
         if len(pending) >= _WRITE_LINES:
             self.write_pending()
 
-    def write_encoded(
-        self, stream: str, record_json: bytes, time_extracted: dt.datetime | None
-    ) -> None:
-        """Queue one RECORD line whose record is already encoded (by encode_record)."""
-        if time_extracted is not self._moment:
-            self._set_moment(time_extracted)
+    def envelope(self, stream: str, time_extracted: dt.datetime | None) -> tuple[bytes, bytes]:
+        """What goes before and after a record's JSON in a RECORD line of ``stream``."""
         prefix = self._prefixes.get(stream)
         if prefix is None:
             prefix = self._prefixes[stream] = _record_prefix(stream)
-        pending = self._pending
-        pending.append(b"".join((prefix, record_json, self._suffix)))
-        if len(pending) >= _WRITE_LINES:
+        return prefix, self._suffix_of(time_extracted)
+
+    def write_lines(self, lines: bytes) -> None:
+        """Write RECORD lines already made (with :meth:`envelope`), after those queued."""
+        if lines:
+            if self._sink is None:
+                self._sink = sys.stdout.buffer
+            self._pending.append(lines)
             self.write_pending()
 
-    def _set_moment(self, time_extracted: dt.datetime | None) -> None:
-        if self._sink is None:
-            self._sink = sys.stdout.buffer
+    def _suffix_of(self, time_extracted: dt.datetime | None) -> bytes:
         # Records of two streams alternate, each with its own second: a suffix per
         # second, kept for the few seconds in use.
         suffix = self._suffixes.get(time_extracted)
@@ -113,7 +113,12 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
             if len(self._suffixes) >= 8:
                 self._suffixes.clear()
             suffix = self._suffixes[time_extracted] = _time_suffix(time_extracted)
-        self._suffix = suffix
+        return suffix
+
+    def _set_moment(self, time_extracted: dt.datetime | None) -> None:
+        if self._sink is None:
+            self._sink = sys.stdout.buffer
+        self._suffix = self._suffix_of(time_extracted)
         self._moment = time_extracted
 
     def write_pending(self) -> None:

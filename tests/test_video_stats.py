@@ -187,10 +187,32 @@ def test_each_batch_file_is_in_place_when_its_message_is_read(make_emulator, tmp
     assert missing == []
 
 
+def test_batch_files_hold_at_most_batch_size_rows(emulator, tmp_path):
+    """Rows go to files a run at a time (up to 500): a run larger than the room left
+    in a file is split across files, so no file holds more than batch_size rows."""
+    from tests.test_batch import read_manifest
+
+    config = base_config(
+        emulator, profiles=["@size300"], batch_config=batch_config(tmp_path / "b", size=128)
+    )
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr
+    sizes = [
+        len(read_manifest(m))
+        for m in run.messages
+        if m["type"] == "BATCH" and m["stream"] == "video_stats"
+    ]
+    assert sizes == [128, 128, 44]
+    truth = {str(v["id"]) for v in emulator.ground_truth("https://www.tiktok.com/@size300")}
+    rows = batched(run.messages, "video_stats")
+    assert sorted(r["video_id"] for r in rows) == sorted(truth)
+
+
 @pytest.mark.parametrize("family", ["profile", "search"])
-def test_the_encoded_row_is_the_row(family):
-    """The writer's pre-encoded form of a row decodes to exactly the row."""
+def test_encoded_runs_are_the_rows(family):
+    """The encoded runs of rows the writer splices decode to exactly the rows."""
     from tap_vidnavigator.emulator import data
+    from tap_vidnavigator.families import RESULT_ID
     from tap_vidnavigator.emulator.search import search_results
     from tap_vidnavigator.records.profiles import PROFILE_KIND, video_typer
     from tap_vidnavigator.records.searches import SEARCH_KIND, search_result_typer
@@ -212,8 +234,15 @@ def test_the_encoded_row_is_the_row(family):
     )
     records = [typer(dict(raw)) for raw in raws]
     assert any(r["views"] is None for r in records)  # nulls among them
-    for record in records:
-        row = rows.row(record)
-        assert json.loads(rows.encoded(record)) == row
+    # An id holding the row separator, quotes and a newline is still one row.
+    records[1] = {**records[1], RESULT_ID: '9},{"video_id":"8"\n'}
+    expected = [rows.row(record) for record in records]
+    for row in expected:
         assert set(row) == set(VIDEO_STATS_SCHEMA["properties"])
         assert row["observed_at"] == "2026-11-30T10:00:00+00:00"
+    lines = rows.lines(records, b"<", b">\n").decode().splitlines()
+    assert [json.loads(line[1:-1]) for line in lines] == expected
+    assert all(line[0] == "<" and line[-1] == ">" for line in lines)
+    one = rows.lines(records[:1], b"", b"\n")
+    assert one.endswith(b"\n") and json.loads(one) == expected[0]
+    assert rows.lines([], b"<", b">") == b""

@@ -7,7 +7,7 @@ under the names their source uses, null where a source has no such count.
 
 from __future__ import annotations
 
-import operator
+import functools
 import typing as t
 
 from singer_sdk import typing as th
@@ -16,9 +16,6 @@ from tap_vidnavigator.families import PROFILES, RESULT_ID, SEARCHES, VIDEO_STATS
 from tap_vidnavigator.records.fields import schema_of
 from tap_vidnavigator.records.values import to_datetime
 from tap_vidnavigator.writer import encode_record
-
-if t.TYPE_CHECKING:
-    pass
 
 
 class ObservedColumn(t.NamedTuple):
@@ -55,14 +52,29 @@ VIDEO_STATS_FIELDS: tuple[ObservedColumn, ...] = (
 VIDEO_STATS_SCHEMA = schema_of(VIDEO_STATS_FIELDS)
 _COPIED = tuple((c.name, c.copied_from) for c in VIDEO_STATS_FIELDS if c.copied_from)
 
+RowsOf = t.Callable[[t.Iterable[dict[str, t.Any]]], list[dict[str, t.Any]]]
+
+
+@functools.cache
+def _rows_of(copied: tuple[tuple[str, str], ...]) -> RowsOf:
+    """A function making each record's own part of its row, compiled from the table:
+    a dict display builds a row in a third of the time ``dict(zip(...))`` takes."""
+    display = ", ".join(f"{name!r}: record[{field!r}]" for name, field in copied)
+    source = f"def rows_of(records):\n    return [{{{display}}} for record in records]\n"
+    namespace: dict[str, t.Any] = {}
+    exec(compile(source, "<records: video_stats rows>", "exec"), namespace)  # noqa: S102 - source built from the table above only
+    return t.cast("RowsOf", namespace["rows_of"])
+
 
 class TaskObservations:
-    """The rows of one task's observations: as dicts, or as encoded JSON lines.
+    """The rows of one task's observations: as dicts, or as runs of encoded JSON lines.
 
     Per video only ``video_id`` and the counts change; the task's values (its id,
     subject, completion time, source, and the null columns of its family) are the same
-    for every row, so the encoded form encodes them once and each row encodes only its
-    own part: the row is the tap's hottest per-video cost after the video itself.
+    for every row, so they are encoded once. A run of rows is encoded by one call of
+    the encoder and spliced into lines by one byte replacement: a row is the tap's
+    hottest per-video cost after the video itself, and per-row Python calls were most
+    of it.
     """
 
     def __init__(
@@ -72,10 +84,10 @@ class TaskObservations:
         task_values: t.Mapping[str, t.Any],
         completed_at: t.Any,
     ) -> None:
-        own = [(name, field) for name, field in _COPIED
-               if field in result_fields and name not in task_values]  # fmt: skip
+        own = tuple((name, field) for name, field in _COPIED
+                    if field in result_fields and name not in task_values)  # fmt: skip
         self._names = tuple(name for name, _ in own)
-        self._read = operator.itemgetter(*(field for _, field in own))
+        self._rows_of = _rows_of(own)
         constant: dict[str, t.Any] = {
             name: task_values.get(name) for name, _ in _COPIED if name not in self._names
         }
@@ -87,11 +99,19 @@ class TaskObservations:
 
     def row(self, record: dict[str, t.Any]) -> dict[str, t.Any]:
         """The row of one results record."""
-        made = dict(zip(self._names, self._read(record), strict=True))
+        [made] = self._rows_of((record,))
         made.update(self._constant)
         return made
 
-    def encoded(self, record: dict[str, t.Any]) -> bytes:
-        """The row of one results record, as the JSON the writer would make of it."""
-        own = encode_record(dict(zip(self._names, self._read(record), strict=True)))
-        return own[:-1] + self._tail
+    def lines(self, records: t.Sequence[dict[str, t.Any]], before: bytes, after: bytes) -> bytes:
+        """The rows of ``records`` as the JSON the writer would make of each row, each
+        between ``before`` and ``after`` (a RECORD envelope, or nothing and a newline)."""
+        if not records:
+            return b""
+        # '[{"video_id":..,"views":..},{"video_id":..},...]': each row's own part.
+        encoded = encode_record(self._rows_of(records))
+        # Between two rows the array holds '},{"' and nowhere else: a row's values are
+        # an id string and integers, and a quote inside a JSON string is escaped.
+        tail = self._tail + after
+        body = encoded[1:-2].replace(b'},{"', tail + before + b'{"')
+        return b"".join((before, body, tail))
