@@ -212,8 +212,8 @@ def test_batch_files_hold_at_most_batch_size_rows(emulator, tmp_path):
 def test_encoded_runs_are_the_rows(family):
     """The encoded runs of rows the writer splices decode to exactly the rows."""
     from tap_vidnavigator.emulator import data
-    from tap_vidnavigator.families import RESULT_ID
     from tap_vidnavigator.emulator.search import search_results
+    from tap_vidnavigator.families import RESULT_ID
     from tap_vidnavigator.records.profiles import PROFILE_KIND, video_typer
     from tap_vidnavigator.records.searches import SEARCH_KIND, search_result_typer
     from tap_vidnavigator.records.video_stats import VIDEO_STATS_SCHEMA, TaskObservations
