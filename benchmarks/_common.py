@@ -73,7 +73,9 @@ def tap_command(config: dict[str, t.Any], python: str = sys.executable) -> list[
     handle, path = tempfile.mkstemp(suffix=".json")
     with os.fdopen(handle, "w") as file:
         json.dump(config, file)
-    return [python, "-m", "tap_vidnavigator.tap", "--config", path]
+    # -I: without it ``-m`` puts the working directory first on sys.path, and run from the
+    # repository an older environment would import this checkout's tap, not its own.
+    return [python, "-I", "-m", "tap_vidnavigator.tap", "--config", path]
 
 
 class Timing(t.NamedTuple):

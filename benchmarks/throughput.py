@@ -119,9 +119,10 @@ def main() -> int:
             ),
             "SDK batcher, download, gzip": [
                 sys.executable,
+                "-I",
                 "-c",
                 STOCK_BATCHER,
-                *tap_command({**base, "batch_config": batch_config(folder, "gzip")})[3:],
+                *tap_command({**base, "batch_config": batch_config(folder, "gzip")})[4:],
             ],
             "tap startup only (--discover)": [*tap_command(base), "--discover"],
             **(
