@@ -1,11 +1,11 @@
 """The rows of an observation stream (``video_stats``), written beside their source.
 
 Every results record a task family emits is also an observation: the video's counts
-as that task saw them. The row is made from the typed record in the same pass (no
-request, no second typing) and written at once: as a RECORD message, or into the
-stream's own batch files, whose BATCH messages go out when the task's results are
-done, before the STATE that moves the task's bookmark. Deselected, the stream costs
-nothing: no row is made.
+as that task saw them. The rows are made from the typed records in the same pass (no
+request, no second typing), a run of up to 500 at a time (results.py), and written as
+RECORD messages, or into the stream's own batch files, whose BATCH messages go out when
+the task's results are done; either way before the STATE that moves the task's
+bookmark. Deselected, the stream costs nothing: no row is made.
 """
 
 from __future__ import annotations
