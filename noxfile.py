@@ -59,6 +59,10 @@ def _expose_pyenv_versions() -> None:
 
 _expose_pyenv_versions()
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+# Installs compile their bytecode, as scripts/bootstrap's do: where PYTHONDONTWRITEBYTECODE
+# is set (it is on these machines) every test worker, fork server and tap process would
+# otherwise compile singer-sdk and the rest of its imports again (about a CPU second each).
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 
 
 # What builds the tap's editable install.
