@@ -10,7 +10,8 @@ installs the built wheel as a user would, its dependencies fresh from the packag
 
 ``nox`` runs ``tests`` on each version, and ``tests_sdk_next`` the same suite on the next
 singer-sdk line (the exact version locks/sdk-next.in pins) on the Python running nox;
-``nox -p 3.12`` runs ``tests`` on one version. No interpreter
+``nox -p 3.12`` runs ``tests`` on one version. Tests marked ``python_independent`` (they
+run no code of the tap) run only in ``tests`` on the Python running nox. No interpreter
 can be downloaded on these machines: a version that is not installed is skipped with
 a line saying so (``Skipping tests-3.X: Python interpreter 3.X not found``).
 """
@@ -74,9 +75,12 @@ SDK_NEXT = "locks/sdk-next.in"
 CURRENT_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def _pytest(session: nox.Session) -> None:
+def _pytest(session: nox.Session, *, python_independent: bool) -> None:
+    # Tests marked python_independent run no code of the tap (the emulator, the provider's
+    # client, the locks, the tests' PostgreSQL): once, with the default Python's session.
+    marks = "not e2e" if python_independent else "not e2e and not python_independent"
     session.run(
-        "python", "-m", "pytest", "-m", "not e2e", "-n", "4", "-p", "no:cacheprovider",
+        "python", "-m", "pytest", "-m", marks, "-n", "4", "-p", "no:cacheprovider",
         *session.posargs,
     )  # fmt: skip
 
@@ -85,7 +89,7 @@ def _pytest(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The suite but the Meltano end-to-end runs (scripts/test runs those once)."""
     session.install("-c", "locks/dev.txt", "-b", BUILD_LOCK, "-e", ".[dev]")
-    _pytest(session)
+    _pytest(session, python_independent=session.python == CURRENT_PYTHON)
 
 
 @nox.session(python=CURRENT_PYTHON)
@@ -94,7 +98,7 @@ def tests_sdk_next(session: nox.Session) -> None:
     session.install(
         "-c", "locks/sdk-next.txt", "--overrides", SDK_NEXT, "-b", BUILD_LOCK, "-e", ".[dev]"
     )  # fmt: skip
-    _pytest(session)
+    _pytest(session, python_independent=False)
 
 
 DIST = Path(__file__).resolve().parent / "dist"
