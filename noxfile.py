@@ -18,6 +18,8 @@ a line saying so (``Skipping tests-3.X: Python interpreter 3.X not found``).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -88,19 +90,36 @@ def _pytest(session: nox.Session, *, python_independent: bool) -> None:
     )  # fmt: skip
 
 
+@contextlib.contextmanager
+def _editable_build() -> t.Iterator[None]:
+    """One editable install of the sources at a time across nox processes.
+
+    setuptools writes its egg-info beside the sources while it builds one, and
+    scripts/test runs two nox processes at once (the matrix; the wheel, then singer-sdk
+    next): two builds writing the same files could read each other's half-written ones.
+    """
+    lock_path = Path(__file__).resolve().parent / ".nox" / "editable-build.lock"
+    lock_path.parent.mkdir(exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @nox.session(python=PYTHON_VERSIONS)
 def tests(session: nox.Session) -> None:
     """The suite but the Meltano end-to-end runs (scripts/test runs those once)."""
-    session.install("-c", "locks/dev.txt", "-b", BUILD_LOCK, "-e", ".[dev]")
+    with _editable_build():
+        session.install("-c", "locks/dev.txt", "-b", BUILD_LOCK, "-e", ".[dev]")
     _pytest(session, python_independent=session.python == CURRENT_PYTHON)
 
 
 @nox.session(python=CURRENT_PYTHON)
 def tests_sdk_next(session: nox.Session) -> None:
     """The same suite on the next singer-sdk line, before the tap's pin admits it."""
-    session.install(
-        "-c", "locks/sdk-next.txt", "--overrides", SDK_NEXT, "-b", BUILD_LOCK, "-e", ".[dev]"
-    )  # fmt: skip
+    with _editable_build():
+        session.install(
+            "-c", "locks/sdk-next.txt", "--overrides", SDK_NEXT, "-b", BUILD_LOCK, "-e", ".[dev]"
+        )  # fmt: skip
     _pytest(session, python_independent=False)
 
 
