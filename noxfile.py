@@ -10,13 +10,16 @@ installs the built wheel as a user would, its dependencies fresh from the packag
 
 ``nox`` runs ``tests`` on each version, and ``tests_sdk_next`` the same suite on the next
 singer-sdk line (the exact version locks/sdk-next.in pins) on the Python running nox;
-``nox -p 3.12`` runs ``tests`` on one version. No interpreter
+``nox -p 3.12`` runs ``tests`` on one version. Tests marked ``python_independent`` (they
+run no code of the tap) run only in ``tests`` on the Python running nox. No interpreter
 can be downloaded on these machines: a version that is not installed is skipped with
 a line saying so (``Skipping tests-3.X: Python interpreter 3.X not found``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -59,6 +62,10 @@ def _expose_pyenv_versions() -> None:
 
 _expose_pyenv_versions()
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+# Installs compile their bytecode, as scripts/bootstrap's do: where PYTHONDONTWRITEBYTECODE
+# is set (it is on these machines) every test worker, fork server and tap process would
+# otherwise compile singer-sdk and the rest of its imports again (about a CPU second each).
+os.environ.setdefault("UV_COMPILE_BYTECODE", "1")
 
 
 # What builds the tap's editable install.
@@ -70,27 +77,50 @@ SDK_NEXT = "locks/sdk-next.in"
 CURRENT_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
-def _pytest(session: nox.Session) -> None:
+def _pytest(session: nox.Session, *, python_independent: bool) -> None:
+    # Tests marked python_independent run no code of the tap (the emulator, the provider's
+    # client, the locks, the tests' PostgreSQL): once, with the default Python's session.
+    marks = "not e2e" if python_independent else "not e2e and not python_independent"
+    # The tap's own sources are installed editable, so the install compiles none of them:
+    # once here, rather than in every tap process the tests start (PYTHONDONTWRITEBYTECODE).
+    session.run("python", "-m", "compileall", "-q", "tap_vidnavigator", silent=True)
     session.run(
-        "python", "-m", "pytest", "-m", "not e2e", "-n", "4", "-p", "no:cacheprovider",
+        "python", "-m", "pytest", "-m", marks, "-n", "4", "-p", "no:cacheprovider",
         *session.posargs,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _editable_build() -> t.Iterator[None]:
+    """One editable install of the sources at a time across nox processes.
+
+    setuptools writes its egg-info beside the sources while it builds one, and
+    scripts/test runs two nox processes at once (the matrix; the wheel, then singer-sdk
+    next): two builds writing the same files could read each other's half-written ones.
+    """
+    lock_path = Path(__file__).resolve().parent / ".nox" / "editable-build.lock"
+    lock_path.parent.mkdir(exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @nox.session(python=PYTHON_VERSIONS)
 def tests(session: nox.Session) -> None:
     """The suite but the Meltano end-to-end runs (scripts/test runs those once)."""
-    session.install("-c", "locks/dev.txt", "-b", BUILD_LOCK, "-e", ".[dev]")
-    _pytest(session)
+    with _editable_build():
+        session.install("-c", "locks/dev.txt", "-b", BUILD_LOCK, "-e", ".[dev]")
+    _pytest(session, python_independent=session.python == CURRENT_PYTHON)
 
 
 @nox.session(python=CURRENT_PYTHON)
 def tests_sdk_next(session: nox.Session) -> None:
     """The same suite on the next singer-sdk line, before the tap's pin admits it."""
-    session.install(
-        "-c", "locks/sdk-next.txt", "--overrides", SDK_NEXT, "-b", BUILD_LOCK, "-e", ".[dev]"
-    )  # fmt: skip
-    _pytest(session)
+    with _editable_build():
+        session.install(
+            "-c", "locks/sdk-next.txt", "--overrides", SDK_NEXT, "-b", BUILD_LOCK, "-e", ".[dev]"
+        )  # fmt: skip
+    _pytest(session, python_independent=False)
 
 
 DIST = Path(__file__).resolve().parent / "dist"

@@ -81,6 +81,22 @@ def create_task(emulator: Emulator, handle: str, key: str = KEY) -> str:
     return str(answer.json()["data"]["task_id"])
 
 
+def answer_usage(httpserver: t.Any) -> None:
+    """Make a hand-written API (pytest-httpserver) answer ``GET /v1/usage`` as the emulator.
+
+    With the emulator's answer for its demo account, whatever key the test sends. Every
+    run reads that free balance first (the ``account_usage`` stream); a fake API
+    without the route answers 500, and the tap retries it with backoff for about a
+    minute before it goes on without the row, which is not what such tests are about.
+    """
+    from tap_vidnavigator.emulator.state import EmulatorState
+
+    answer = EmulatorState().usage(KEY)
+    httpserver.expect_request("/v1/usage", method="GET").respond_with_data(
+        answer.body, status=answer.status, content_type=answer.content_type
+    )
+
+
 def base_config(emulator: Emulator, **settings: t.Any) -> dict[str, t.Any]:
     """A tap config pointed at ``emulator`` that polls fast."""
     return {"api_key": KEY, "api_url": emulator.url, "poll_interval": 0.05, **settings}

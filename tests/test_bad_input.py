@@ -13,7 +13,7 @@ import typing as t
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from tests.conftest import KEY, run_tap
+from tests.conftest import KEY, answer_usage, run_tap
 
 GOOD = {"api_key": KEY, "api_url": "http://127.0.0.1:9/v1", "profiles": ["@tiktok"]}
 
@@ -132,6 +132,7 @@ def page(videos, *, total=None, next_cursor=None, status="completed", **extra):
 
 def hostile_api(httpserver, pages: dict[str | None, t.Any], *, raw: bytes | None = None):
     """A fake API whose submit creates TASK and whose GETs answer ``pages[cursor]``."""
+    answer_usage(httpserver)
     httpserver.expect_request("/v1/tiktok/profile", method="POST").respond_with_json(
         {"status": "success", "data": {"task_id": TASK, "task_status": "processing"}}, status=202
     )

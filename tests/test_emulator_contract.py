@@ -21,6 +21,10 @@ from tap_vidnavigator.emulator import FAULT_KINDS, FaultPlan
 from tap_vidnavigator.emulator.data import BASE_EPOCH, profile_size
 from tap_vidnavigator.emulator.state import iso
 
+# Run once, on the default Python, not on each Python of the matrix (noxfile.py):
+# the emulator's HTTP contract, asked over HTTP: no code of the tap runs.
+pytestmark = pytest.mark.python_independent
+
 KEY = {"X-API-Key": "demo-key"}
 KEY2 = {"X-API-Key": "demo-key-2"}
 TIKTOK = "https://www.tiktok.com/@tiktok"

@@ -17,6 +17,10 @@ from tap_vidnavigator.emulator.__main__ import _parser, main
 from tap_vidnavigator.emulator.captions import LANGUAGES, parse_video_url
 from tap_vidnavigator.emulator.transcript_options import TranscriptConfig
 
+# Run once, on the default Python, not on each Python of the matrix (noxfile.py):
+# the emulator's transcript routes and options: no code of the tap runs.
+pytestmark = pytest.mark.python_independent
+
 KEY = {"X-API-Key": "demo-key"}
 KEY2 = {"X-API-Key": "demo-key-2"}
 PROFILE = "https://www.tiktok.com/@size40"

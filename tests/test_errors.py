@@ -8,7 +8,7 @@ import re
 from werkzeug.wrappers import Request, Response
 
 from tap_vidnavigator.emulator import FaultPlan
-from tests.conftest import assert_videos_match, base_config, create_task, run_tap
+from tests.conftest import answer_usage, assert_videos_match, base_config, create_task, run_tap
 
 
 def test_refused_key_stops_the_run(emulator, tmp_path):
@@ -87,6 +87,7 @@ def test_timeouts_are_retried(make_emulator, tmp_path):
 
 
 def test_invalid_cursor_names_task_and_cursor(httpserver, tmp_path):
+    answer_usage(httpserver)
     task = "tt_profile_cursor"
     httpserver.expect_request("/v1/tiktok/profile", method="POST").respond_with_json(
         {"status": "success", "data": {"task_id": task, "task_status": "processing"}}, status=202
@@ -149,6 +150,7 @@ def test_task_timeout_names_task_and_profile_and_keeps_it_for_the_next_run(make_
 
 
 def test_newer_error_bodies_are_read(httpserver, tmp_path):
+    answer_usage(httpserver)
     body = {"status": "error", "error_code": "insufficient_credits", "message": "Top up",
             "docs_url": "https://docs.vidnavigator.example/credits"}  # fmt: skip
     httpserver.expect_request("/v1/tiktok/profile").respond_with_json(body, status=402)

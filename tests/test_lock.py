@@ -140,15 +140,21 @@ def _check(
     assert not stale, f"{lock} still pins {sorted(stale)} for {via}: {REFRESH}"
 
 
+# The locks are files, each checked for every promised Python at once: these run once, on
+# the default Python (noxfile.py). Not test_this_environment_was_installed_from_its_lock,
+# which checks the very environment it runs in.
+@pytest.mark.python_independent
 def test_the_dev_lock_pins_every_requirement_of_pyproject_on_every_python():
     _check("dev.txt", pyproject_requirements("dev", "orchestrate"), FROM_PYPROJECT)
 
 
+@pytest.mark.python_independent
 def test_the_build_lock_pins_the_build_requirements_of_pyproject():
     requirements = [Requirement(text) for text in PYPROJECT["build-system"]["requires"]]
     _check("build.txt", requirements, None)
 
 
+@pytest.mark.python_independent
 def test_the_next_sdk_lock_is_the_dev_lock_with_the_next_singer_sdk():
     (sdk,) = input_requirements("sdk-next.in")
     assert canonicalize_name(sdk.name) == "singer-sdk"
@@ -158,10 +164,12 @@ def test_the_next_sdk_lock_is_the_dev_lock_with_the_next_singer_sdk():
     assert "--override locks/sdk-next.in" in pinned.via
 
 
+@pytest.mark.python_independent
 def test_the_meltano_lock_pins_the_meltano_of_its_input():
     _check("meltano.txt", input_requirements("meltano.in"), "-r locks/meltano.in")
 
 
+@pytest.mark.python_independent
 @pytest.mark.parametrize("plugin", sorted(plugin_requirements()))
 def test_each_meltano_plugin_has_a_lock_that_pins_its_pip_url(plugin):
     """locks/plugins/NAME.txt, for a pip_url's ``-c`` (the README says which still float)."""
@@ -176,6 +184,7 @@ def test_each_meltano_plugin_has_a_lock_that_pins_its_pip_url(plugin):
     _check(f"plugins/{plugin}.txt", requirements, None, oldest_python=python)
 
 
+@pytest.mark.python_independent
 def test_every_pip_url_takes_its_own_lock():
     """Meltano installs each plugin with the versions CI ran: nothing floats."""
     project = yaml.safe_load((ROOT / "meltano.yml").read_text())
@@ -196,6 +205,7 @@ def test_every_pip_url_takes_its_own_lock():
     assert sorted(checked) == sorted(plugin_requirements())
 
 
+@pytest.mark.python_independent
 def test_a_pyproject_requirement_missing_from_the_lock_is_caught(tmp_path):
     """The check above can fail: a requirement the lock does not satisfy is reported."""
     with pytest.raises(AssertionError, match="asks pytest>=99"):
@@ -227,6 +237,7 @@ def test_this_environment_was_installed_from_its_lock():
     assert not _mismatches(installed, lock, python), f"not as {lock} says: {sys.prefix}"
 
 
+@pytest.mark.python_independent
 def test_meltano_environment_was_installed_from_its_lock():
     meltano_python = ROOT / ".meltano-venv" / "bin" / "python"
     if not meltano_python.exists():

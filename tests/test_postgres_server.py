@@ -10,6 +10,10 @@ import pytest
 
 from tests import postgres_server
 
+# Run once, on the default Python, not on each Python of the matrix (noxfile.py):
+# the tests' own PostgreSQL server (tests/postgres_server.py), not the tap.
+pytestmark = pytest.mark.python_independent
+
 
 def _round_trip(connection: dict) -> str:
     with contextlib.closing(psycopg2.connect(**connection)) as db, db.cursor() as cursor:

@@ -21,6 +21,10 @@ from vidnavigator import VidNavigatorClient, exceptions, models
 
 from tests.conftest import KEY
 
+# Run once, on the default Python, not on each Python of the matrix (noxfile.py):
+# the provider's client against the emulator: no code of the tap runs.
+pytestmark = pytest.mark.python_independent
+
 # Fields of the usage models that only the LLM endpoints fill (token counts): a TikTok
 # task's usage need not carry them.
 LLM_ONLY = {"prompt_tokens", "completion_tokens", "total_tokens", "tokens"}

@@ -17,6 +17,10 @@ from tap_vidnavigator.emulator.transcript_options import TranscriptConfig
 from tests.conftest import KEY
 from tests.test_provider_client_conformance import LLM_ONLY, assert_exact, sdk_client
 
+# Run once, on the default Python, not on each Python of the matrix (noxfile.py):
+# the provider's client against the emulator: no code of the tap runs.
+pytestmark = pytest.mark.python_independent
+
 PROFILE = "https://www.tiktok.com/@size40"
 #: VideoInfo's carousel block is Instagram's: a TikTok video has none.
 NOT_TIKTOK = {"carousel_info"}

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Request, Response
 
 from tap_vidnavigator.emulator import FaultPlan
 from tap_vidnavigator.redaction import RedactingFilter, redact, register_secret
-from tests.conftest import base_config, run_tap
+from tests.conftest import answer_usage, base_config, run_tap
 
 SECRET = "sk-live-0123456789abcdef"  # a key shape nothing else in the output contains
 
@@ -44,6 +44,8 @@ def test_key_is_never_sent_to_the_download_host(make_emulator, tmp_path):
 
 
 def test_an_api_echoing_the_key_is_redacted(httpserver, tmp_path):
+    answer_usage(httpserver)
+
     def echo(request: Request) -> Response:
         body = {
             "status": "error",
@@ -81,6 +83,8 @@ def test_redacting_filter_covers_messages_args_and_tracebacks():
 
 def test_a_redirect_is_refused_so_the_key_goes_nowhere_else(httpserver, tmp_path):
     from pytest_httpserver import HTTPServer
+
+    answer_usage(httpserver)
 
     elsewhere = HTTPServer(host="127.0.0.1", port=0)
     elsewhere.expect_request("/v1/tiktok/profile").respond_with_json({"status": "success"})

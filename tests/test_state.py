@@ -12,7 +12,8 @@ import sys
 from tap_vidnavigator.emulator.state import iso
 from tests.conftest import assert_videos_match, base_config, create_task, run_tap
 
-BIG = "https://www.tiktok.com/@big20000"
+# Thirty pages of 100: the kill lands a third of the way through its paging.
+BIG = "https://www.tiktok.com/@big3000"
 
 
 def _bookmark(state, profile_url):
@@ -77,7 +78,7 @@ def test_killed_mid_paging_loses_nothing(make_emulator, tmp_path):
     config = base_config(emulator, profiles=[BIG, "@size50"], page_size=100, use_download_url=False)
 
     def mid_paging(messages):
-        return sum(1 for m in messages if m["type"] == "RECORD" and m["stream"] == "videos") >= 5000
+        return sum(1 for m in messages if m["type"] == "RECORD" and m["stream"] == "videos") >= 1000
 
     killed = _run_until(tmp_path, config, mid_paging)
     state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
