@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import re
 import typing as t
 import uuid
 
@@ -54,6 +55,11 @@ def _run_config(**shards: t.Any) -> dict[str, t.Any]:
     }
 
 
+#: target-postgres creates a schema or table after checking it is missing: shards that
+#: load into a new schema at the same moment can both create it, and one fails.
+_LOADER_RACE = re.compile(r"target-postgres .*(DuplicateTable|DuplicateSchema)")
+
+
 def _execute(tmp_path, run_config):
     import dagster as dg
 
@@ -66,13 +72,16 @@ def _execute(tmp_path, run_config):
             dg.reconstructable(vidnavigator_shards), instance=instance, run_config=run_config
         )
         steps: dict[str, list[tuple[str, float]]] = {}
+        raced: set[str] = set()  # the steps whose loader lost that race
         for record in instance.all_logs(result.run_id):
             event = record.dagster_event
             if event is not None and event.step_key and event.step_key.startswith("run_shard["):
                 steps.setdefault(event.step_key, []).append(
                     (event.event_type_value, record.timestamp)
                 )
-        return result.success, steps
+            elif record.step_key and _LOADER_RACE.search(record.user_message):
+                raced.add(record.step_key)
+        return result.success, steps, raced
 
 
 def _system_database(postgres: dict[str, t.Any]) -> str:
@@ -107,7 +116,7 @@ def test_shards_run_at_once_each_with_its_own_state_and_retry_alone(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 
-    success, steps = _execute(tmp_path, _run_config(shards=SHARDS))
+    success, steps, raced = _execute(tmp_path, _run_config(shards=SHARDS))
     assert success
     assert len(steps) == SHARDS
     # Dagster's own record: every shard started before any finished (first attempts).
@@ -117,11 +126,14 @@ def test_shards_run_at_once_each_with_its_own_state_and_retry_alone(
         for events in steps.values()
     ]
     assert max(starts) < min(ends), (starts, ends)
-    # Only the slow profile's shard was retried, once.
+    # The slow profile's shard was retried alone, but for a shard whose loader lost the
+    # race to create a table of the new schema (retried as well: docs/scale-out.md).
     retried = {
         key for key, events in steps.items() if any(k == "STEP_UP_FOR_RETRY" for k, _ in events)
     }
-    assert retried == {f"run_shard[shard_{SLOW_SHARD}]"}
+    slow_step = f"run_shard[shard_{SLOW_SHARD}]"
+    assert slow_step in retried
+    assert retried - {slow_step} <= raced, (retried, raced)
     # ...and it paid for nothing twice: one submit per profile.
     assert emulator.counters().submits == len(handles)
     # The shards at once under the key's cap of 10 active tasks (10 // 3 each): no 429.
