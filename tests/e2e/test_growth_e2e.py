@@ -13,7 +13,7 @@ import pytest
 
 from tap_vidnavigator.emulator import data
 from tap_vidnavigator.records.values import to_int
-from tests.e2e.test_meltano_e2e import _pg_env, meltano_run, readme_sql
+from tests.e2e.test_meltano_e2e import _pg_env, meltano_run, pg_column_types, readme_sql
 
 pytestmark = pytest.mark.e2e
 
@@ -144,12 +144,7 @@ def test_growth_queries_in_postgres(make_emulator, postgres, tmp_path):
         contextlib.closing(psycopg2.connect(**postgres)) as connection,
         connection.cursor() as cursor,
     ):
-        cursor.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = %s and table_name = 'video_stats'",
-            (schema,),
-        )
-        columns = dict(cursor.fetchall())
+        columns = pg_column_types(cursor, schema, "video_stats")
         assert columns["views"] == columns["reposts"] == columns["collects"] == "bigint"
         assert columns["observed_at"] == "timestamp without time zone"
 

@@ -171,6 +171,20 @@ def _profile_tasks(emulator) -> list:
     )
 
 
+def pg_column_types(cursor: t.Any, schema: str, table: str | None = None) -> dict[t.Any, str]:
+    """PostgreSQL's data type of each column of a schema, by (table, column); of one
+    table's columns, by column name, when ``table`` is given."""
+    cursor.execute(
+        "select table_name, column_name, data_type from information_schema.columns "
+        "where table_schema = %s",
+        (schema,),
+    )
+    types = {(name, column): kind for name, column, kind in cursor.fetchall()}
+    if table is None:
+        return types
+    return {column: kind for (name, column), kind in types.items() if name == table}
+
+
 def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
     emulator = make_emulator(processing_seconds=0.3)
     schema = "vidnavigator_e2e"
@@ -183,12 +197,7 @@ def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
         contextlib.closing(psycopg2.connect(**postgres)) as connection,
         connection.cursor() as cursor,
     ):
-        cursor.execute(
-            "select table_name, column_name, data_type from information_schema.columns "
-            "where table_schema = %s",
-            (schema,),
-        )
-        columns = {(table, column): kind for table, column, kind in cursor.fetchall()}
+        columns = pg_column_types(cursor, schema)
         assert columns[("videos", "id")] in {"character varying", "text"}
         assert columns[("videos", "published_at")] == "timestamp without time zone"
         assert columns[("videos", "likes")] == "bigint"

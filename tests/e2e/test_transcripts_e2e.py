@@ -10,7 +10,7 @@ import psycopg2
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.test_meltano_e2e import _pg_env, meltano_run, readme_sql
+from tests.e2e.test_meltano_e2e import _pg_env, meltano_run, pg_column_types, readme_sql
 
 pytestmark = pytest.mark.e2e
 
@@ -37,12 +37,7 @@ def test_transcripts_land_in_postgres_and_the_readme_search_finds_them(
         contextlib.closing(psycopg2.connect(**postgres)) as connection,
         connection.cursor() as cursor,
     ):
-        cursor.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = %s and table_name = %s",
-            (schema, "video_transcripts"),
-        )
-        kinds = dict(cursor.fetchall())
+        kinds = pg_column_types(cursor, schema, "video_transcripts")
         assert (kinds["text"], kinds["segments"], kinds["available_languages"]) == (
             "text",
             "ARRAY",
