@@ -10,13 +10,18 @@ import typing as t
 from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import urlsplit
 
-import orjson
 import requests
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 
+from tap_vidnavigator.envelope import (
+    describe_request,
+    envelope_data,
+    error_fields,
+    response_json,
+)
 from tap_vidnavigator.errors import (
     ApiError,
     BadResponseError,
@@ -47,61 +52,12 @@ RETRIABLE_ERRORS = (
     requests.exceptions.ContentDecodingError,
 )
 MAX_SERVER_WAIT = 300.0
-_BODY_QUOTE = 200
 
 try:
     _VERSION = version("tap-vidnavigator")
 except PackageNotFoundError:  # pragma: no cover
     _VERSION = "0"
 USER_AGENT = f"tap-vidnavigator/{_VERSION}"
-
-
-_MISSING = object()
-
-
-def response_json(response: requests.Response) -> t.Any:
-    """The response body parsed once (cached on the response), or BadResponseError."""
-    cached = response.__dict__.get("_vidnavigator_json", _MISSING)
-    if cached is not _MISSING:
-        return cached
-    try:
-        parsed = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        raise BadResponseError(
-            f"The API answered HTTP {response.status_code} to {describe_request(response.request)} "
-            f"with a body that is not JSON: {quote_body(response)}",
-            status=response.status_code,
-        ) from None
-    response.__dict__["_vidnavigator_json"] = parsed
-    return parsed
-
-
-def quote_body(response: requests.Response) -> str:
-    """The first 200 characters of a body, redacted, for error messages."""
-    text = response.content[: _BODY_QUOTE * 4].decode("utf-8", "replace")[:_BODY_QUOTE]
-    return repr(redact(text))
-
-
-def describe_request(request: requests.PreparedRequest | None) -> str:
-    """``GET /v1/tiktok/profile/ID?...`` with any secret removed."""
-    if request is None:
-        return "a request"
-    return redact(f"{request.method} {request.path_url}")
-
-
-def error_fields(response: requests.Response) -> tuple[str | None, str]:
-    """The error code and message of an error body (tolerating non-JSON bodies)."""
-    try:
-        body = response_json(response)
-    except BadResponseError:
-        return None, quote_body(response)
-    if not isinstance(body, dict):
-        return None, quote_body(response)
-    code = body.get("error") or body.get("error_code")
-    message = str(body.get("message") or body.get("detail") or "")
-    if isinstance(body.get("docs_url"), str):
-        message += f" (see {body['docs_url']})"
-    return (str(code) if code else None), redact(message)
 
 
 def server_wait(response: requests.Response | None) -> float | None:
@@ -148,6 +104,10 @@ class VidNavigatorStream(FastRecordLoopStream):
     # the API never redirects, so a redirect is refused instead of followed.
     allow_redirects = False
 
+    #: Whether its rows come from the results streams' records (video_stats, an
+    #: enrichment that is turned on): see ``streams.link_observers``.
+    observes_results: bool = False
+
     def __init__(self, tap: t.Any, run: Run) -> None:
         self.run = run
         super().__init__(tap)
@@ -156,6 +116,12 @@ class VidNavigatorStream(FastRecordLoopStream):
     def settings(self) -> Settings:
         """The validated settings of this run."""
         return self.run.settings
+
+    @override
+    def before_sync(self) -> None:
+        # The run's one task loop is built, and every saved task planned, before the
+        # first stream syncs, whatever the streams' names and order.
+        self.run.begin()
 
     @functools.cached_property
     def files_batch_config(self) -> BatchConfig | None:
@@ -339,16 +305,3 @@ class VidNavigatorStream(FastRecordLoopStream):
         response = self.request_decorator(self._request)(prepared, None)
         envelope_data(response)
         return t.cast("dict[str, t.Any]", response_json(response))
-
-
-def envelope_data(response: requests.Response) -> dict[str, t.Any]:
-    """The ``data`` object of a success envelope, or BadResponseError."""
-    body = response_json(response)
-    data = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(data, dict):
-        raise BadResponseError(
-            f"The API answered HTTP {response.status_code} to {describe_request(response.request)} "
-            f"without a 'data' object: {quote_body(response)}",
-            status=response.status_code,
-        )
-    return data

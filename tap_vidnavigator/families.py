@@ -304,14 +304,15 @@ def state_layout() -> tuple[tuple[str, str, str], ...]:
     return tuple((f.tasks_stream, f.results_stream, f.subject_field) for f in TASK_FAMILIES)
 
 
-# ------------------------------------------------------------- transcripts
+# ------------------------------------------------------------- enrichments
 @dataclasses.dataclass(frozen=True)
-class TranscriptFamily:
-    """The words of the videos the task families found: one row per video, fetched once.
+class EnrichmentFamily:
+    """A product bought per video the task families find (transcripts, extraction): one
+    row per video in its own stream, each video decided once.
 
-    Its candidates are the results of its ``sources`` (collected while they sync); its
-    own requests are ``POST {route}`` (captions, synchronous) and, for a video without
-    captions, the speech-to-text task kind ``speech_to_text`` (on the shared lifecycle).
+    Its candidates are the results of the ``sources`` its setting names (collected while
+    they sync: enrichment.py); what it asks of each video is its hooks' business
+    (``enrichments/``).
     """
 
     stream: str
@@ -320,36 +321,9 @@ class TranscriptFamily:
     setting: str
     title: str
     description: str
-    route: str
-    sources: tuple[TaskFamily, ...]
-    speech_to_text: TaskFamily
 
 
-SPEECH_TO_TEXT = TaskFamily(
-    name="speech-to-text",
-    # POST /transcribe/async submits (kinds.TaskKind.submit_route); GET /transcribe/{id}
-    # polls (free).
-    route="/transcribe",
-    tasks_stream="video_transcripts",
-    results_stream="video_transcripts",
-    result_key=("video_id",),
-    subject_field="video_url",
-    canonical_subject=lambda text: text.strip() or None,
-    results_field="result",
-    requests_setting="transcripts",
-    task_ids_setting="transcripts",
-    filters=(),
-    ranges=(),
-    item="a video URL",
-    items="video URLs",
-    not_a_subject="{where} {text!r} is not a video URL",
-    requests_title="Transcripts",
-    requests_description="",
-    task_ids_title="Transcripts",
-    task_ids_description="",
-)
-
-TRANSCRIPTS = TranscriptFamily(
+TRANSCRIPTS = EnrichmentFamily(
     stream="video_transcripts",
     key=("video_id",),
     setting="transcripts",
@@ -364,12 +338,12 @@ TRANSCRIPTS = TranscriptFamily(
     "default 1) and ledger_path (the local file that keeps speech-to-text from being "
     "bought twice; default .tap-vidnavigator/transcriptions.jsonl). Captions cost 1 "
     "credit per 10,000 videos, speech-to-text 1 credit per hour of audio.",
-    route="/transcript",
-    sources=TASK_FAMILIES,
-    speech_to_text=SPEECH_TO_TEXT,
 )
-#: The ``sources`` choices of the setting, each the families it takes videos from.
-TRANSCRIPT_SOURCES: dict[str, tuple[TaskFamily, ...]] = {
+#: Every enrichment family, in the order the tap lists (and syncs) their streams.
+ENRICHMENT_FAMILIES: tuple[EnrichmentFamily, ...] = (TRANSCRIPTS,)
+#: The ``sources`` choices of an enrichment's setting, each the families it takes videos
+#: from.
+ENRICHMENT_SOURCES: dict[str, tuple[TaskFamily, ...]] = {
     PROFILES.requests_setting: (PROFILES,),
     SEARCHES.requests_setting: (SEARCHES,),
     "both": TASK_FAMILIES,

@@ -1,10 +1,14 @@
-"""A task family with what its records need: the one object the shared core takes.
+"""Kinds of asynchronous task, at two levels.
 
-The lifecycle (submit, poll, hand over), the result reader (download or pages,
-de-duplication, completeness, newest seen), the in-flight state and the bookmarks take
-a :class:`TaskKind` and know nothing of any one kind. The family (families.py) says
-where its tasks live and what its subject is; the record table (records/) says how a
-task and its results become records.
+A :class:`JobKind` is what the shared lifecycle (lifecycle.py) needs of a kind: where
+its tasks are submitted and polled, what a submit body carries, what its subject is,
+and whether its results are paged. Per-video paid jobs (speech-to-text) are job kinds
+and nothing more.
+
+A :class:`TaskKind` is a scrape family's kind (profiles, searches): a job kind plus the
+family's declaration (families.py: streams, settings, filters, STATE) and how its tasks
+and results become records (records/). The lifecycle, the result reader, the in-flight
+state and the bookmarks know nothing of any one kind.
 """
 
 from __future__ import annotations
@@ -13,14 +17,76 @@ import dataclasses
 import typing as t
 
 if t.TYPE_CHECKING:
-    from tap_vidnavigator.families import TaskFamily
+    from tap_vidnavigator.families import Filter, TaskFamily
     from tap_vidnavigator.records.result_typing import ResultTyper
     from tap_vidnavigator.settings import TaskRequest
 
 
-@dataclasses.dataclass(frozen=True)
-class TaskKind:
-    """One task family, and how its tasks and results become records."""
+def _stripped(text: str) -> str | None:
+    return text.strip() or None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JobKind:
+    """What the lifecycle needs of one kind of asynchronous task."""
+
+    #: How logs name a task's subject ("profile", "speech-to-text").
+    name: str
+    #: ``GET {route}/{task_id}`` polls (free); ``POST {route}`` submits unless
+    #: ``submit_route`` says otherwise.
+    route: str
+    #: The subject's field: in the submit body, the in-flight state, the records.
+    subject_field: str
+    #: The canonical form of a subject, or None when the text is not one.
+    canonical_subject: t.Callable[[str], str | None] = _stripped
+    #: ``POST {submit_route}`` submits (speech-to-text's ``/transcribe/async``).
+    submit_route: str | None = None
+    #: The field of a terminal task body that holds its results.
+    results_field: str
+    #: Whether the results are paged by cursor (a scrape); else the terminal poll holds
+    #: the whole result (a per-video job).
+    paged: bool
+    #: The filters a submit body may carry, in the body's order.
+    filters: tuple[Filter, ...] = ()
+
+    @property
+    def submit_path(self) -> str:
+        """Where a task of this kind is submitted."""
+        return self.submit_route or self.route
+
+    @property
+    def given_label(self) -> str:
+        """How logs name a task read by id, before its subject is known."""
+        return f"a {self.name} task"
+
+    def submit_body(self, request: TaskRequest, filters: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """The submit body: the subject, then the filters that are set, under the API's
+        names, in order."""
+        body: dict[str, t.Any] = {self.subject_field: request.subject}
+        for item in self.filters:
+            if filters.get(item.name) is not None:
+                body[item.api_field] = filters[item.name]
+        return body
+
+    def subject_of(self, data: t.Mapping[str, t.Any], fallback: str | None = None) -> str:
+        """The canonical subject of a task body (falling back to what was submitted)."""
+        raw = data.get(self.subject_field)
+        canonical = self.canonical_subject(raw) if isinstance(raw, str) else None
+        return canonical or fallback or (raw if isinstance(raw, str) else "")
+
+    @staticmethod
+    def describe(request: TaskRequest) -> str:
+        """A request as the logs name it: its subject, and its filters when set."""
+        filters = request.filter_dict()
+        if not filters:
+            return request.subject
+        return f"{request.subject} ({', '.join(f'{k}={v}' for k, v in filters.items())})"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TaskKind(JobKind):
+    """A scrape family's kind: its declaration, and how its tasks and results become
+    records. Build one with :meth:`of`, which takes the job's facts from the family."""
 
     family: TaskFamily
     #: A terminal task body, its subject and its usage block, as a record.
@@ -33,53 +99,23 @@ class TaskKind:
     result_schema: dict[str, t.Any]
     #: A task record's ``stats`` as the completion log line says them.
     describe_stats: t.Callable[[t.Mapping[str, t.Any]], str]
-    #: ``POST {submit_route}`` submits when it is not the poll route (speech-to-text's
-    #: ``/transcribe/async``, polled at ``/transcribe/{task_id}``).
-    submit_route: str | None = None
+
+    @classmethod
+    def of(cls, family: TaskFamily, **records: t.Any) -> TaskKind:
+        """The kind of a scrape family, with its record functions and schemas."""
+        return cls(
+            name=family.name,
+            route=family.route,
+            subject_field=family.subject_field,
+            canonical_subject=family.canonical_subject,
+            results_field=family.results_field,
+            paged=True,
+            filters=family.filters,
+            family=family,
+            **records,
+        )
 
     @property
-    def submit_path(self) -> str:
-        """Where a task of this kind is submitted."""
-        return self.submit_route or self.family.route
-
-    @property
-    def name(self) -> str:
-        """How logs name a task's subject ("profile")."""
-        return self.family.name
-
-    @property
-    def route(self) -> str:
-        """``POST {route}`` submits; ``GET {route}/{task_id}`` polls and pages."""
-        return self.family.route
-
-    @property
-    def subject_field(self) -> str:
-        """The subject's field: in the submit body, the state partition, the records."""
-        return self.family.subject_field
-
-    @property
-    def results_field(self) -> str:
-        """The list of results in a task body."""
-        return self.family.results_field
-
-    def submit_body(self, request: TaskRequest, filters: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-        """The submit body: the filters that are set, under the API's names, in order."""
-        body: dict[str, t.Any] = {self.subject_field: request.subject}
-        for item in self.family.filters:
-            if filters.get(item.name) is not None:
-                body[item.api_field] = filters[item.name]
-        return body
-
-    def subject_of(self, data: t.Mapping[str, t.Any], fallback: str | None = None) -> str:
-        """The canonical subject of a task body (falling back to what was submitted)."""
-        raw = data.get(self.subject_field)
-        canonical = self.family.canonical_subject(raw) if isinstance(raw, str) else None
-        return canonical or fallback or (raw if isinstance(raw, str) else "")
-
-    @staticmethod
-    def describe(request: TaskRequest) -> str:
-        """A request as the logs name it: its subject, and its filters when set."""
-        filters = request.filter_dict()
-        if not filters:
-            return request.subject
-        return f"{request.subject} ({', '.join(f'{k}={v}' for k, v in filters.items())})"
+    def given_label(self) -> str:
+        """A task read by id is named by the setting that listed it."""
+        return self.family.task_ids_setting

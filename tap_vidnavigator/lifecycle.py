@@ -4,7 +4,7 @@ Submits keep at most ``max_active_tasks`` running; a task found in the STATE is
 polled instead of paid for again. All running tasks are polled in one loop, so N
 subjects take about as long as the slowest one. Each task is handed to the caller
 the moment it is terminal; the caller extracts its results before asking for the
-next. What differs between kinds of task comes from their :class:`TaskKind`.
+next. What differs between kinds of task comes from their :class:`JobKind`.
 """
 
 from __future__ import annotations
@@ -28,49 +28,19 @@ from tap_vidnavigator.errors import (
 from tap_vidnavigator.families import ACCOUNT_USAGE
 from tap_vidnavigator.ledger import Entry
 from tap_vidnavigator.records.account_usage import account_usage_record, balance_of
-from tap_vidnavigator.run import FinishedTask, Run
-from tap_vidnavigator.state import InFlightTasks, parse_time
+from tap_vidnavigator.state import parse_time
+from tap_vidnavigator.tasks import FinishedTask, KindWork
 
 if t.TYPE_CHECKING:
-    from tap_vidnavigator.kinds import TaskKind
+    from tap_vidnavigator.kinds import JobKind
+    from tap_vidnavigator.run import Run
     from tap_vidnavigator.settings import TaskRequest
+    from tap_vidnavigator.tasks import Api
 
 TASK_STATUSES = frozenset({"processing", "completed", "failed"})
 #: The provider's SDK polls every second for a task's first 10 seconds.
 FAST_START_SECONDS = 10.0
 FAST_START_INTERVAL = 1.0
-
-
-class Api(t.Protocol):
-    """The calls the lifecycle makes (``VidNavigatorStream.call_api``).
-
-    Each returns the whole success envelope, whose ``data`` is an object; a poll asked
-    with ``include_usage`` also carries ``usage`` beside it.
-    """
-
-    def __call__(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, t.Any] | None = None,
-        body: dict[str, t.Any] | None = None,
-    ) -> dict[str, t.Any]: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class KindWork:
-    """What a run asks of one kind of task."""
-
-    kind: TaskKind
-    #: Requests to submit (or resume from the state).
-    requests: t.Sequence[TaskRequest]
-    #: Existing tasks to read without submitting.
-    task_ids: t.Sequence[str]
-    in_flight: InFlightTasks
-    #: The filters to submit for a request (its incremental floor included), or
-    #: None when no result could match (nothing to pay for).
-    submit_filters: t.Callable[[TaskRequest], dict[str, t.Any] | None]
 
 
 @dataclasses.dataclass
@@ -92,11 +62,19 @@ class _Tracked:
     def described(self) -> str:
         if self.request is not None:
             return self.work.kind.describe(self.request)
-        return self.subject or self.work.kind.family.task_ids_setting
+        return self.subject or self.work.kind.given_label
 
 
-def _of(finished: FinishedTask, kind: TaskKind | None) -> bool:
+def _of(finished: FinishedTask, kind: JobKind | None) -> bool:
     return kind is None or finished.kind is kind
+
+
+_LOGGER = logging.getLogger("tap-vidnavigator")
+
+
+def _no_api(method: str, path: str, **kwargs: t.Any) -> dict[str, t.Any]:
+    msg = f"no kind of task is registered to make {method} {path}"
+    raise RuntimeError(msg)
 
 
 class TaskLifecycle:
@@ -131,7 +109,28 @@ class TaskLifecycle:
         #: The ledger entries of the tasks reused in this run, by task id.
         self._ledger_entries: dict[str, Entry] = {}
 
+    @classmethod
+    def for_run(cls, run: Run, logger: logging.Logger | None = None) -> TaskLifecycle:
+        """The run's one loop: every kind registered on the run (``Run.register_kind``)
+        with the work the run asks of it, its saved tasks planned now, before any stream
+        syncs, whichever stream asks first."""
+        work = run.kind_work()
+        if not work:
+            return cls(api=_no_api, run=run, work=work, logger=logger or _LOGGER)
+        lifecycle = cls(api=work[0].api or _no_api, run=run, work=work, logger=logger or _LOGGER)
+        lifecycle.plan()
+        return lifecycle
+
+    def _api(self, work: KindWork) -> Api:
+        return work.api or self.api
+
     # ----------------------------------------------------------------- setup
+    def plan(self) -> None:
+        """Plan every kind's saved and configured tasks (once)."""
+        if not self._planned:
+            self._plan()
+            self._planned = True
+
     def _plan(self) -> None:
         ledger = self.run.ledger
         if ledger is not None:
@@ -223,7 +222,7 @@ class TaskLifecycle:
             if self._reuse(work, request, sent):
                 self._pending.popleft()
                 continue
-            decision = self._budget_decision(kind)
+            decision = self._budget_decision(work)
             if decision is Decision.WAIT:
                 # Its price is unknown until a task of its kind ends; polls go on.
                 self._wait_for_a_finish = True
@@ -232,9 +231,8 @@ class TaskLifecycle:
                 self._skip_pending()
                 return
             try:
-                data = self.api("POST", kind.submit_path, body=kind.submit_body(request, sent))[
-                    "data"
-                ]
+                body = kind.submit_body(request, sent)
+                data = self._api(work)("POST", kind.submit_path, body=body)["data"]
             except TooManyActiveJobsError as exc:
                 self._too_many_active_jobs(exc, now)
                 return
@@ -298,19 +296,19 @@ class TaskLifecycle:
         self._ledger_entries[entry.task_id] = entry
         return True
 
-    def _budget_decision(self, kind: TaskKind) -> Decision:
+    def _budget_decision(self, work: KindWork) -> Decision:
         budget = self.run.budget
         if not budget.active:
             return Decision.GO
         if budget.needs_balance:
-            self._read_balance()
-        return budget.decide(kind.name)
+            self._read_balance(work)
+        return budget.decide(work.kind.name)
 
-    def _read_balance(self) -> None:
+    def _read_balance(self, work: KindWork) -> None:
         """The balance before the first submit, for ``min_credits_balance`` (free)."""
         budget = self.run.budget
         try:
-            data = self.api("GET", ACCOUNT_USAGE.route)["data"]
+            data = self._api(work)("GET", ACCOUNT_USAGE.route)["data"]
         except KeyRefusedError:
             raise
         except ApiError as exc:
@@ -391,7 +389,7 @@ class TaskLifecycle:
         try:
             # Usage is free to ask for and answered only once the task is terminal,
             # which no poll can know in advance: every poll asks.
-            answer = self.api(
+            answer = self._api(tracked.work)(
                 "GET",
                 f"{kind.route}/{tracked.task_id}",
                 params={"limit": self.settings.page_size, "include_usage": "true"},
@@ -504,7 +502,7 @@ class TaskLifecycle:
         self.run.problem(f"task {tracked.task_id} for {where} timed out")
 
     # ------------------------------------------------------------------ loop
-    def finished_tasks(self, kind: TaskKind | None = None) -> t.Iterator[FinishedTask]:
+    def finished_tasks(self, kind: JobKind | None = None) -> t.Iterator[FinishedTask]:
         """Yield each task (of ``kind``, or of every kind) once terminal.
 
         The caller extracts a task before resuming us. Tasks of every kind keep being
@@ -514,9 +512,7 @@ class TaskLifecycle:
         another). Asking for one kind ends once none of it is queued, running or
         waiting.
         """
-        if not self._planned:
-            self._plan()
-            self._planned = True
+        self.plan()
         while True:
             waiting = next((item for item in self._ready if _of(item[0], kind)), None)
             if waiting is not None:
@@ -534,20 +530,20 @@ class TaskLifecycle:
                 if finished is None:
                     continue
                 if not _of(finished, kind):
-                    self._spool(finished)
+                    self._spool(finished, tracked.work)
                     self._ready.append((finished, tracked.work))
                     continue
                 yield from self._hand_over(finished, tracked.work)
             if self._has_work(kind) and not any(_of(item[0], kind) for item in self._ready):
                 self._wait()
 
-    def _spool(self, finished: FinishedTask) -> None:
+    def _spool(self, finished: FinishedTask, work: KindWork) -> None:
         """Read a finished task that must wait for its own stream into a local file now:
         its stream may come after longer than the task lives (spool.py)."""
-        if finished.data.get("task_status") != "completed":
+        if finished.data.get("task_status") != "completed" or not finished.kind.paged:
             return
         path, count = self.run.spool.write(
-            self.api, finished.kind, finished.task_id, finished.data, self.settings.page_size
+            self._api(work), finished.kind, finished.task_id, finished.data, self.settings.page_size
         )
         finished.spooled = path
         self.logger.debug(
@@ -571,7 +567,7 @@ class TaskLifecycle:
             work.in_flight.forget(finished.request.key)
         self._submit_some()
 
-    def _has_work(self, kind: TaskKind | None) -> bool:
+    def _has_work(self, kind: JobKind | None) -> bool:
         """Whether tasks of ``kind`` (or of any kind) are queued, running or waiting."""
         return (
             any(work.kind is kind or kind is None for work, _ in self._pending)
@@ -598,8 +594,6 @@ class TaskLifecycle:
         """Add a kind whose requests are known only once the run is under way
         (speech-to-text, for the videos found without captions): planned at once, its
         saved tasks resumed, then submitted and polled with the others."""
-        if not self._planned:
-            self._plan()
-            self._planned = True
+        self.plan()
         self.work = (*self.work, work)
         self._plan_kind(work)

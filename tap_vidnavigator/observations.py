@@ -19,13 +19,14 @@ from tap_vidnavigator.records.video_stats import TaskObservations
 if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BatchConfig
 
+    from tap_vidnavigator.kinds import TaskKind
     from tap_vidnavigator.record_loop import FastRecordLoopStream
-    from tap_vidnavigator.results import Observe
-    from tap_vidnavigator.run import FinishedTask, Run
+    from tap_vidnavigator.run import Run
+    from tap_vidnavigator.tasks import FinishedTask, Observe
 
 
 class Observations:
-    """One run's rows of an observation stream."""
+    """One run's rows of an observation stream (a ``tasks.Observer``)."""
 
     def __init__(
         self,
@@ -44,7 +45,7 @@ class Observations:
         """Whether the stream's rows are wanted."""
         return self._stream.selected
 
-    def recorder(self, finished: FinishedTask) -> Observe | None:
+    def recorder(self, finished: FinishedTask[TaskKind]) -> Observe | None:
         """What records one task's observations (None when the stream is deselected)."""
         if not self._stream.selected:
             return None
@@ -83,7 +84,7 @@ class Observations:
 
         return write_run
 
-    def task_done(self) -> None:
+    def task_done(self, finished: FinishedTask[TaskKind], *, complete: bool) -> None:
         """A task's results are all emitted: BATCH messages for its observations' files
         (RECORD messages need nothing: the writer sends them before any STATE)."""
         if self._sink is None:

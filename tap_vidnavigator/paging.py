@@ -7,7 +7,7 @@ import typing as t
 from singer_sdk.pagination import BaseAPIPaginator
 from typing_extensions import override
 
-from tap_vidnavigator.client import envelope_data
+from tap_vidnavigator.envelope import envelope_data
 from tap_vidnavigator.errors import BadResponseError
 
 if t.TYPE_CHECKING:

@@ -87,6 +87,11 @@ class FastRecordLoopStream(RESTStream[str]):
         """Whether a record may have child streams to sync (the fast loop cannot)."""
         return bool(self.child_streams)
 
+    def before_sync(self) -> None:
+        """Called as each sync of this stream begins, before its first record: the
+        SDK's ``Tap.sync_all`` and ``Stream.sync`` are final, and this loop is the one
+        place every stream's sync passes through."""
+
     # A stream whose rows are made while another stream syncs (video_stats) writes its
     # messages itself, through the SDK's own message writers: the SDK calls them only
     # from a stream's own sync. tests/test_singer_sdk_internals.py checks they exist.
@@ -150,6 +155,7 @@ class FastRecordLoopStream(RESTStream[str]):
         # post_process, own bookmarks) and here decide; this loop keeps metrics, the
         # dry-run record limit, partition keys, and STATE every STATE_MSG_FREQUENCY
         # records and at the end.
+        self.before_sync()
         fast = self._record_writer if self.fast_record_path else None
         if (
             fast is None

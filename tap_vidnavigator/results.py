@@ -17,28 +17,14 @@ from tap_vidnavigator.records.values import RecordError
 if t.TYPE_CHECKING:
     import logging
 
-    from tap_vidnavigator.run import FinishedTask, Run
+    from tap_vidnavigator.kinds import TaskKind
+    from tap_vidnavigator.run import Run
     from tap_vidnavigator.state import Bookmarks
+    from tap_vidnavigator.tasks import FinishedTask, Observe
 
 _INT64_LIMIT = 2**63
-#: What sees a task's emitted records (video_stats rows, transcript candidates are made
-#: from them): called with each run of them, in order, a run at a time so that per
-#: record it costs a list append, not a chain of calls.
-Observe = t.Callable[[list[dict[str, t.Any]]], None]
-#: Records per run given to an observer.
+#: Records per run given to an observer (tasks.Observe).
 RUN_LENGTH = 500
-
-
-def both(first: Observe | None, second: Observe | None) -> Observe | None:
-    """One observer that calls each given one."""
-    if first is None or second is None:
-        return first or second
-
-    def observe(run: list[dict[str, t.Any]]) -> None:
-        first(run)
-        second(run)
-
-    return observe
 
 
 class SeenIds:
@@ -78,7 +64,7 @@ class SeenIds:
         return True
 
 
-def page_results(data: t.Mapping[str, t.Any], finished: FinishedTask) -> list[t.Any]:
+def page_results(data: t.Mapping[str, t.Any], finished: FinishedTask[TaskKind]) -> list[t.Any]:
     """The results of one page (or the first page, in the terminal poll)."""
     results = data.get(finished.kind.results_field)
     if not isinstance(results, list):
@@ -95,7 +81,7 @@ class TaskResults:
 
     def __init__(
         self,
-        finished: FinishedTask,
+        finished: FinishedTask[TaskKind],
         *,
         run: Run,
         logger: logging.Logger,

@@ -7,7 +7,6 @@ here, so what a run did (and whether it failed) is decided in one place.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import logging
 import typing as t
@@ -27,45 +26,9 @@ if t.TYPE_CHECKING:
     from singer_sdk import Stream
     from singer_sdk.helpers._batch import BatchConfig
 
-    from tap_vidnavigator.kinds import TaskKind
-    from tap_vidnavigator.lifecycle import TaskLifecycle
-    from tap_vidnavigator.observations import Observations
-    from tap_vidnavigator.settings import Settings, TaskRequest
-    from tap_vidnavigator.streams import TasksStream
-    from tap_vidnavigator.transcript_stream import TranscriptCandidates
-
-
-@dataclasses.dataclass
-class FinishedTask:
-    """A terminal task: its last poll (first page of results included) and origin."""
-
-    task_id: str
-    kind: TaskKind
-    subject: str
-    data: dict[str, t.Any]
-    request: TaskRequest | None = None
-    #: The ``usage`` block beside ``data`` (credits this task cost), when answered.
-    usage: dict[str, t.Any] | None = None
-    #: Its results, read into a local file while another stream synced (spool.py).
-    spooled: Path | None = None
-
-    @property
-    def download_url(self) -> str | None:
-        """The signed link of the whole result, when offered."""
-        url = self.data.get("download_url")
-        return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
-
-    @property
-    def total_items(self) -> int | None:
-        """How many results the API says the task has."""
-        pagination = self.data.get("pagination")
-        total = pagination.get("total_items") if isinstance(pagination, dict) else None
-        return total if isinstance(total, int) and not isinstance(total, bool) else None
-
-    @property
-    def described(self) -> str:
-        """The task's request (or subject) as the logs name it."""
-        return self.kind.describe(self.request) if self.request else self.subject
+    from tap_vidnavigator.kinds import JobKind, TaskKind
+    from tap_vidnavigator.settings import Settings
+    from tap_vidnavigator.tasks import FinishedTask, KindWork, Observer, TaskLoop
 
 
 class Run:
@@ -77,38 +40,63 @@ class Run:
     Settings are loaded on first use, so that ``--discover`` works without a config.
     """
 
-    def __init__(self, load_settings: t.Callable[[], Settings]) -> None:
+    def __init__(
+        self,
+        load_settings: t.Callable[[], Settings],
+        start_loop: t.Callable[[Run], TaskLoop] | None = None,
+    ) -> None:
         self._load_settings = load_settings
-        self._finished: dict[str, FinishedTask] = {}
+        self._start_loop = start_loop
+        self._finished: dict[str, FinishedTask[t.Any]] = {}
         self._problems: list[str] = []
         self._results_emitted = 0
         self._in_flight: dict[str, InFlightTasks] = {}
         self._bookmarks: dict[str, Bookmarks] = {}
-        self._lifecycle: TaskLifecycle | None = None
+        self._loop: TaskLoop | None = None
         #: Results of finished tasks that wait for their own stream (spool.py).
         self.spool = Spool()
         self._batch_files: dict[str, BatchFiles] = {}
         self._batch_label = run_label()
-        #: The rows of video_stats, written beside the results streams' records.
-        self.observations: Observations | None = None
-        #: The videos video_transcripts takes, collected beside the results streams.
-        self.transcript_candidates: TranscriptCandidates | None = None
-        #: Each kind's tasks stream, by kind name (the latest built, should the tap
-        #: build its streams again), in the order the tap lists them.
-        self.tasks_streams: dict[str, TasksStream] = {}
+        #: Everything that watches the results streams' records, in registration
+        #: order: video_stats and every per-video enrichment (tasks.Observer).
+        self.observers: list[Observer] = []
+        #: Per kind name, what this run asks of it (None when its streams are not
+        #: selected), registered by the stream that owns the kind.
+        self._kinds: dict[str, t.Callable[[], KindWork | None]] = {}
 
-    def lifecycle(self, start: t.Callable[[], TaskLifecycle]) -> TaskLifecycle:
-        """The run's one task loop, started by the first tasks stream that syncs.
+    # -------------------------------------------------------------- roles
+    def observe(self, observer: Observer) -> None:
+        """Register what watches the results streams' records (tasks.Observer)."""
+        self.observers.append(observer)
 
-        Every kind's tasks run in it (sharing ``max_active_tasks``); each tasks stream
-        asks it for its own kind's finished tasks.
-        """
-        if self._lifecycle is None:
-            self._lifecycle = start()
-        return self._lifecycle
+    def register_kind(self, kind: JobKind, work: t.Callable[[], KindWork | None]) -> None:
+        """A kind of task this run may ask for: ``work`` says what, once the run begins
+        (the stream that owns the kind registers it when it is built; the latest built
+        wins, should the tap build its streams again)."""
+        self._kinds[kind.name] = work
+
+    def kind_work(self) -> list[KindWork]:
+        """What this run asks of every registered kind, in registration order."""
+        return [work for work in (ask() for ask in self._kinds.values()) if work is not None]
+
+    @property
+    def lifecycle(self) -> TaskLoop:
+        """The run's one task loop, built from every registered kind's work the first
+        time anything asks (``begin``: before the first stream syncs), whichever stream
+        that is. Every kind's tasks run in it (sharing ``max_active_tasks``)."""
+        if self._loop is None:
+            if self._start_loop is None:
+                msg = "this run was built without a task loop"
+                raise RuntimeError(msg)
+            self._loop = self._start_loop(self)
+        return self._loop
+
+    def begin(self) -> None:
+        """Before any stream syncs: build the task loop and plan every saved task."""
+        _ = self.lifecycle
 
     # ------------------------------------------------------------- state
-    def keep_in_flight(self, kind: TaskKind, tasks_stream: Stream) -> None:
+    def keep_in_flight(self, kind: JobKind, tasks_stream: Stream) -> None:
         """A kind's in-flight tasks live in its tasks stream's state."""
         self._in_flight[kind.name] = InFlightTasks(tasks_stream, kind.subject_field)
 
@@ -118,7 +106,7 @@ class Run:
             results_stream, kind.subject_field, kind.family.replication_key
         )
 
-    def in_flight(self, kind: TaskKind) -> InFlightTasks:
+    def in_flight(self, kind: JobKind) -> InFlightTasks:
         """The tasks of a kind submitted and not yet fully extracted."""
         return self._in_flight[kind.name]
 
@@ -198,7 +186,7 @@ class Run:
 
     # ----------------------------------------------------- finished tasks
     @contextlib.contextmanager
-    def handing_over(self, finished: FinishedTask) -> t.Iterator[None]:
+    def handing_over(self, finished: FinishedTask[t.Any]) -> t.Iterator[None]:
         """Make a finished task readable by its results stream while its record syncs.
 
         The SDK syncs a parent record's child contexts before it resumes the parent's
@@ -210,6 +198,7 @@ class Run:
         finally:
             del self._finished[finished.task_id]
 
-    def finished(self, task_id: str) -> FinishedTask:
-        """The finished task being handed over under this id."""
+    def finished(self, task_id: str) -> FinishedTask[TaskKind]:
+        """The finished scrape task being handed over under this id (its results stream
+        reads it)."""
         return self._finished[task_id]

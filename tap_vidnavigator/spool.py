@@ -21,7 +21,7 @@ import orjson
 from tap_vidnavigator.paging import next_cursor, page_pagination
 
 if t.TYPE_CHECKING:
-    from tap_vidnavigator.kinds import TaskKind
+    from tap_vidnavigator.kinds import JobKind
 
 
 class Spool:
@@ -33,7 +33,7 @@ class Spool:
     def write(
         self,
         api: t.Callable[..., dict[str, t.Any]],
-        kind: TaskKind,
+        kind: JobKind,
         task_id: str,
         first: t.Mapping[str, t.Any],
         page_size: int,

@@ -10,15 +10,17 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import itertools
+import logging
 import typing as t
 
 from typing_extensions import override
 
-from tap_vidnavigator.client import VidNavigatorStream, envelope_data
+from tap_vidnavigator.client import VidNavigatorStream
 from tap_vidnavigator.download import DownloadError, download_session, iter_download
+from tap_vidnavigator.envelope import envelope_data
 from tap_vidnavigator.errors import ApiError, KeyRefusedError, RetriesExhaustedError
 from tap_vidnavigator.families import ACCOUNT_USAGE, TASK_FAMILIES, VIDEO_STATS
-from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
+from tap_vidnavigator.lifecycle import TaskLifecycle
 from tap_vidnavigator.observations import Observations
 from tap_vidnavigator.paging import CursorPaginator, next_cursor, page_pagination
 from tap_vidnavigator.records.account_usage import (
@@ -30,8 +32,9 @@ from tap_vidnavigator.records.profiles import PROFILE_KIND
 from tap_vidnavigator.records.searches import SEARCH_KIND
 from tap_vidnavigator.records.values import RecordError, exact
 from tap_vidnavigator.records.video_stats import VIDEO_STATS_SCHEMA
-from tap_vidnavigator.results import TaskResults, both, page_results
+from tap_vidnavigator.results import TaskResults, page_results
 from tap_vidnavigator.spool import Spool
+from tap_vidnavigator.tasks import KindWork, observing
 from tap_vidnavigator.transcript_stream import VideoTranscriptsStream
 
 if t.TYPE_CHECKING:
@@ -40,8 +43,9 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_vidnavigator.kinds import TaskKind
-    from tap_vidnavigator.run import FinishedTask
+    from tap_vidnavigator.run import Run
     from tap_vidnavigator.settings import TaskRequest
+    from tap_vidnavigator.tasks import FinishedTask
 
 #: The key of a results stream's context that carries the cursor to start paging at.
 START_CURSOR = "start_cursor"
@@ -112,7 +116,7 @@ class TasksStream(VidNavigatorStream):
     def __init__(self, tap: t.Any, run: t.Any) -> None:
         super().__init__(tap, run)
         run.keep_in_flight(self.kind, self)
-        run.tasks_streams[self.kind.name] = self
+        run.register_kind(self.kind, self.work)
 
     @property
     def results_stream(self) -> ResultsStream | None:
@@ -187,50 +191,23 @@ class TasksStream(VidNavigatorStream):
             return None
         return filters
 
-    def work(self) -> KindWork:
-        """What this run asks of this stream's kind."""
+    def work(self) -> KindWork | None:
+        """What this run asks of this stream's kind; None when neither this stream nor
+        anything below it is selected."""
+        if not (self.selected or self.has_selected_descendents):
+            return None
         return KindWork(
             kind=self.kind,
             requests=self.requests(),
             task_ids=self.given_task_ids(),
             in_flight=self.run.in_flight(self.kind),
             submit_filters=self.submit_filters,
+            api=self.call_api,
         )
-
-    def _start_lifecycle(self) -> TaskLifecycle:
-        settings = self.settings
-        if settings.shard_count > 1:
-            mine: dict[str, t.Sequence[t.Any]] = {}
-            for family in TASK_FAMILIES:
-                mine[family.requests_setting] = settings.requests_for(family)
-                mine[family.task_ids_setting] = settings.task_ids_for(family)
-            self.logger.info(
-                "Shard %d of %d (shard_index %d): %s",
-                settings.shard_index + 1,
-                settings.shard_count,
-                settings.shard_index,
-                ", ".join(
-                    f"{len(items)} of {settings.configured[name]} {name}"
-                    for name, items in mine.items()
-                    if settings.configured[name]
-                ),
-            )
-        # Every selected kind's tasks go into the one loop, so kinds run side by side.
-        streams = self.run.tasks_streams.values()
-        work = [s.work() for s in streams if s.selected or s.has_selected_descendents]
-        return TaskLifecycle(api=self._call_by_route, run=self.run, work=work, logger=self.logger)
-
-    def _call_by_route(self, method: str, path: str, **kwargs: t.Any) -> dict[str, t.Any]:
-        # Through the tasks stream of the route's own kind: the SDK labels each request's
-        # metrics and logs with the stream that makes it.
-        for stream in self.run.tasks_streams.values():
-            if path == stream.path or path.startswith(f"{stream.path}/"):
-                return stream.call_api(method, path, **kwargs)
-        return self.call_api(method, path, **kwargs)
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        lifecycle = self.run.lifecycle(self._start_lifecycle)
+        lifecycle = self.run.lifecycle
         completed = failed = 0
         credits = CreditTally()
         results_before = self.run.results_emitted
@@ -313,8 +290,8 @@ class ResultsStream(VidNavigatorStream):
 
     @override
     def syncs_children(self) -> bool:
-        # Its only "child" is video_stats (tap.py: see load_streams), whose rows are
-        # written beside its records: generate_child_contexts yields nothing.
+        # Its "children" are its observers' streams (video_stats, enrichments; see
+        # link_observers), whose rows are written beside its records.
         return False
 
     @override
@@ -367,11 +344,7 @@ class ResultsStream(VidNavigatorStream):
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         assert context is not None
         finished = self.run.finished(context["task_id"])
-        observations = self.run.observations
-        observe = observations.recorder(finished) if observations else None
-        candidates = self.run.transcript_candidates
-        collect = candidates.recorder(finished) if candidates else None
-        observe = both(observe, collect)
+        observe = observing(self.run.observers, finished)
         results = TaskResults(finished, run=self.run, logger=self.logger, observe=observe)
         complete = False
         if finished.spooled is not None:
@@ -401,17 +374,16 @@ class ResultsStream(VidNavigatorStream):
                 )
         if not complete:
             yield from results.typed(self._paged(finished, context), strict=False)
-        if observations is not None:
-            observations.task_done()
-        if candidates is not None and collect is not None:
-            # In STATE before the bookmark below moves past these videos.
-            candidates.task_done(finished, complete=results.has_all)
+        for observer in self.run.observers:
+            # Their rows, files and pending videos go out before the STATE that moves
+            # the bookmark past these results.
+            observer.task_done(finished, complete=results.has_all)
         # Under batch the last file is still open: its BATCH message goes first, then
         # the SDK writes the STATE holding this bookmark.
         batching = self.get_batch_config(self.config) is not None
         results.settle(self.run.bookmarks(self.kind), write_state=not batching)
 
-    def _downloaded(self, finished: FinishedTask) -> t.Iterator[t.Any]:
+    def _downloaded(self, finished: FinishedTask[TaskKind]) -> t.Iterator[t.Any]:
         if self._downloads is None:
             self._downloads = download_session()
         url = t.cast("str", finished.download_url)
@@ -423,7 +395,7 @@ class ResultsStream(VidNavigatorStream):
         )
         return itertools.chain.from_iterable(runs)
 
-    def _paged(self, finished: FinishedTask, context: Context) -> t.Iterator[t.Any]:
+    def _paged(self, finished: FinishedTask[TaskKind], context: Context) -> t.Iterator[t.Any]:
         first = finished.data
         yield from page_results(first, finished)
         cursor = next_cursor(page_pagination(first, finished.task_id), finished.task_id)
@@ -459,6 +431,19 @@ class SearchResultsStream(ResultsStream):
     parent_stream_type = SearchTasksStream
 
 
+def link_observers(streams: t.Sequence[VidNavigatorStream]) -> None:
+    """Make every stream that observes results a "child" of each results stream.
+
+    The SDK syncs a stream when it or a descendant is selected: so the results streams
+    sync when an observer alone is selected (video_stats; an enrichment that is turned
+    on), and do not when nothing wants their records.
+    """
+    observers = [stream for stream in streams if stream.observes_results]
+    for stream in streams:
+        if isinstance(stream, ResultsStream):
+            stream.child_streams.extend(observers)
+
+
 class VideoStatsStream(VidNavigatorStream):
     """Every video's counts as each task observed them: one row per video per task.
 
@@ -470,10 +455,11 @@ class VideoStatsStream(VidNavigatorStream):
     primary_keys = VIDEO_STATS.key
     replication_key = None
     schema = VIDEO_STATS_SCHEMA
+    observes_results = True
 
     def __init__(self, tap: t.Any, run: t.Any) -> None:
         super().__init__(tap, run)
-        run.observations = Observations(self, run, lambda: self.files_batch_config)
+        run.observe(Observations(self, run, lambda: self.files_batch_config))
 
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
@@ -536,3 +522,27 @@ STREAM_CLASSES: tuple[type[VidNavigatorStream], ...] = (
     AccountUsageStream,
     VideoTranscriptsStream,
 )
+
+
+def start_lifecycle(run: Run) -> TaskLifecycle:
+    """The run's one task loop (``Run.lifecycle``), built before any stream syncs: says
+    which shard this run is, then plans every registered kind's tasks."""
+    logger = logging.getLogger("tap-vidnavigator")
+    settings = run.settings
+    if settings.shard_count > 1:
+        mine: dict[str, t.Sequence[t.Any]] = {}
+        for family in TASK_FAMILIES:
+            mine[family.requests_setting] = settings.requests_for(family)
+            mine[family.task_ids_setting] = settings.task_ids_for(family)
+        logger.info(
+            "Shard %d of %d (shard_index %d): %s",
+            settings.shard_index + 1,
+            settings.shard_count,
+            settings.shard_index,
+            ", ".join(
+                f"{len(items)} of {settings.configured[name]} {name}"
+                for name, items in mine.items()
+                if settings.configured[name]
+            ),
+        )
+    return TaskLifecycle.for_run(run, logger)

@@ -29,8 +29,12 @@ from tap_vidnavigator.output import install_quiet_output
 from tap_vidnavigator.redaction import install_redaction, redact, register_secret
 from tap_vidnavigator.run import Run
 from tap_vidnavigator.settings import CONFIG_SCHEMA, Settings, SettingsError, parse_settings
-from tap_vidnavigator.streams import STREAM_CLASSES, ResultsStream, TasksStream, VideoStatsStream
-from tap_vidnavigator.transcript_stream import transcript_observers
+from tap_vidnavigator.streams import (
+    STREAM_CLASSES,
+    TasksStream,
+    link_observers,
+    start_lifecycle,
+)
 from tap_vidnavigator.writer import OrjsonWriter
 
 _LOGGER = logging.getLogger("tap-vidnavigator")
@@ -105,22 +109,20 @@ class TapVidNavigator(Tap):
     @functools.cached_property
     def run(self) -> Run:
         """This run's shared state; its owner decides whether the run failed."""
-        _RUNS.append(run := Run(lambda: self.settings))
+        _RUNS.append(run := Run(lambda: self.settings, start_lifecycle))
         return run
 
     @override
     def discover_streams(self) -> list[VidNavigatorStream]:
+        # Each stream registers its role on the run as it is built: tasks streams their
+        # kind, video_stats and the enrichments their observer (run.py).
         streams = [stream(self, self.run) for stream in STREAM_CLASSES]
-        # video_stats has no parent (its rows come from every family's results), yet
-        # the results streams must sync when it alone is selected: the SDK decides that
-        # by asking a stream's children whether anything below it is selected.
-        observers: list[VidNavigatorStream] = [
-            stream for stream in streams if isinstance(stream, VideoStatsStream)
-        ]
-        observers += transcript_observers(streams, self.config)
-        for stream in streams:
-            if isinstance(stream, ResultsStream):
-                stream.child_streams.extend(observers)
+        try:
+            _ = self.settings
+        except ConfigValidationError:
+            # Discovery without a valid config: nothing syncs, the catalog is the same.
+            return streams
+        link_observers(streams)
         return streams
 
     def check_connection(self) -> None:

@@ -14,7 +14,7 @@ import typing as t
 from singer_sdk import typing as th
 
 from tap_vidnavigator.config_keys import did_you_mean
-from tap_vidnavigator.families import TRANSCRIPT_SOURCES, TRANSCRIPTS
+from tap_vidnavigator.families import ENRICHMENT_SOURCES, TRANSCRIPTS
 
 if t.TYPE_CHECKING:
     from tap_vidnavigator.families import TaskFamily
@@ -30,7 +30,7 @@ class TranscriptSettings:
     """The validated ``transcripts`` object."""
 
     enabled: bool = False
-    sources: tuple[TaskFamily, ...] = TRANSCRIPT_SOURCES["both"]
+    sources: tuple[TaskFamily, ...] = ENRICHMENT_SOURCES["both"]
     min_views: int = 0
     languages: tuple[str, ...] = ()
     #: Videos handled per run (captions asked for), newest first; None: all.
@@ -111,11 +111,11 @@ def parse_transcripts(raw: t.Any, errors: list[str]) -> TranscriptSettings:
             values[key] = _flag(f"{name}.{key}", raw[key], errors)
     if given("sources"):
         choice = raw["sources"]
-        if choice in TRANSCRIPT_SOURCES:
-            values["sources"] = TRANSCRIPT_SOURCES[choice]
+        if choice in ENRICHMENT_SOURCES:
+            values["sources"] = ENRICHMENT_SOURCES[choice]
         else:
             errors.append(
-                f"{name}.sources must be one of {', '.join(TRANSCRIPT_SOURCES)}, got {choice!r}"
+                f"{name}.sources must be one of {', '.join(ENRICHMENT_SOURCES)}, got {choice!r}"
             )
     if given("min_views"):
         values["min_views"] = _whole(f"{name}.min_views", raw["min_views"], 0, None, errors)

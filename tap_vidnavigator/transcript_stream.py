@@ -29,7 +29,6 @@ from tap_vidnavigator.errors import (
     VidNavigatorError,
 )
 from tap_vidnavigator.families import RESULT_ID, TRANSCRIPTS
-from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
 from tap_vidnavigator.records.transcripts import (
     CAPTIONS,
     NONE,
@@ -44,6 +43,7 @@ from tap_vidnavigator.records.transcripts import (
 from tap_vidnavigator.records.values import to_int, to_number
 from tap_vidnavigator.settings import TaskRequest
 from tap_vidnavigator.state import InFlightTasks, emit_state
+from tap_vidnavigator.tasks import KindWork
 from tap_vidnavigator.transcript_state import TranscriptState, subject_key
 from tap_vidnavigator.transcription_ledger import FileLedger, TranscriptionLedger
 
@@ -51,9 +51,12 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context
 
-    from tap_vidnavigator.results import Observe
-    from tap_vidnavigator.run import FinishedTask, Run
+    from tap_vidnavigator.kinds import JobKind, TaskKind
+    from tap_vidnavigator.run import Run
+    from tap_vidnavigator.tasks import FinishedTask, Observe
 
+#: ``POST`` asks for a video's captions (synchronous).
+CAPTIONS_ROUTE = "/transcript"
 #: Rows written between two STATE messages that take their videos off the pending list.
 CHECKPOINT_ROWS = 1000
 #: A video whose length is unknown counts this many hours against the budget (TikTok's
@@ -74,7 +77,7 @@ class TranscriptCandidates:
         self._stream = stream
         self._seen: dict[str, list[tuple[str | None, Candidate | None]]] = {}
 
-    def recorder(self, finished: FinishedTask) -> Observe | None:
+    def recorder(self, finished: FinishedTask[TaskKind]) -> Observe | None:
         """What collects one task's videos (None when transcripts are not wanted)."""
         stream = self._stream
         settings = stream.settings.transcripts
@@ -97,7 +100,7 @@ class TranscriptCandidates:
 
         return collect
 
-    def task_done(self, finished: FinishedTask, *, complete: bool) -> None:
+    def task_done(self, finished: FinishedTask[TaskKind], *, complete: bool) -> None:
         """A task's results are all emitted: its new videos join the pending list (in
         STATE, before the STATE that moves its bookmark)."""
         seen = self._seen.pop(finished.task_id, None)
@@ -166,15 +169,21 @@ class VideoTranscriptsStream(VidNavigatorStream):
     """One row per video found by the selected sources: its transcript, fetched once."""
 
     name = TRANSCRIPTS.stream
-    path = TRANSCRIPTS.route
+    path = CAPTIONS_ROUTE
     primary_keys = TRANSCRIPTS.key
     replication_key = None
     schema = TRANSCRIPT_SCHEMA
 
+    @property
+    def observes_results(self) -> bool:  # type: ignore[override]
+        """Turned on, it needs the results streams' videos (off, its selection must not
+        make anything scrape)."""
+        return self.settings.transcripts.enabled
+
     def __init__(self, tap: t.Any, run: Run) -> None:
         super().__init__(tap, run)
         self.store = TranscriptState(self, self.logger)
-        run.transcript_candidates = TranscriptCandidates(self)
+        run.observe(TranscriptCandidates(self))
         self._sink: BatchSink | None = None
         self._done: set[str] = set()
         self._written = 0
@@ -358,7 +367,7 @@ class VideoTranscriptsStream(VidNavigatorStream):
         }
         if language:
             body["language"] = language
-        return self.call_api("POST", TRANSCRIPTS.route, body=body)
+        return self.call_api("POST", CAPTIONS_ROUTE, body=body)
 
     # -------------------------------------------------------- speech-to-text
     def _speech_to_text(
@@ -393,10 +402,9 @@ class VideoTranscriptsStream(VidNavigatorStream):
             task_ids=(),
             in_flight=in_flight,
             submit_filters=may_buy,
+            api=self.call_api,
         )
-        lifecycle = self.run.lifecycle(
-            lambda: TaskLifecycle(api=self.call_api, run=self.run, work=[], logger=self.logger)
-        )
+        lifecycle = self.run.lifecycle
         lifecycle.add_work(work)
         answered: set[str] = set()
         for finished in lifecycle.finished_tasks(SPEECH_TO_TEXT_KIND):
@@ -418,7 +426,9 @@ class VideoTranscriptsStream(VidNavigatorStream):
             if url not in answered:
                 self._write(row)
 
-    def _speech_row(self, candidate: Candidate, finished: FinishedTask) -> dict[str, t.Any]:
+    def _speech_row(
+        self, candidate: Candidate, finished: FinishedTask[JobKind]
+    ) -> dict[str, t.Any]:
         data = finished.data
         result = data.get("result") if data.get("task_status") == "completed" else None
         if not isinstance(result, dict):
@@ -464,15 +474,3 @@ class VideoTranscriptsStream(VidNavigatorStream):
             self.store.done(self._done)
             self._done = set()
             emit_state(self)
-
-
-def transcript_observers(
-    streams: t.Sequence[VidNavigatorStream], config: t.Mapping[str, t.Any]
-) -> list[VidNavigatorStream]:
-    """video_transcripts, as a stream the results streams sync for (as video_stats is),
-    when the ``transcripts`` setting turns it on: selected alone, it still needs them;
-    off, its selection must not make anything scrape."""
-    raw = config.get(TRANSCRIPTS.setting)
-    if not (isinstance(raw, dict) and raw.get("enabled") is True):
-        return []
-    return [stream for stream in streams if isinstance(stream, VideoTranscriptsStream)]

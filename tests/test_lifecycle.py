@@ -20,11 +20,13 @@ from tap_vidnavigator.errors import (
     TooManyActiveJobsError,
 )
 from tap_vidnavigator.families import PROFILES as PROFILE_FAMILY
-from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
+from tap_vidnavigator.kinds import TaskKind
+from tap_vidnavigator.lifecycle import TaskLifecycle
 from tap_vidnavigator.records.profiles import PROFILE_KIND as PROFILES
 from tap_vidnavigator.run import Run
 from tap_vidnavigator.settings import TaskRequest, parse_settings
 from tap_vidnavigator.state import InFlightTasks
+from tap_vidnavigator.tasks import KindWork
 
 FAR_FUTURE = "2999-01-01T00:00:00Z"
 
@@ -61,9 +63,8 @@ class FakeTask:
 
 
 #: A second kind, declared as a kind is: only what differs from profiles.
-SEARCHES = dataclasses.replace(
-    PROFILES,
-    family=dataclasses.replace(
+SEARCHES = TaskKind.of(
+    dataclasses.replace(
         PROFILE_FAMILY,
         name="search",
         route="/tiktok/search",
@@ -71,6 +72,11 @@ SEARCHES = dataclasses.replace(
         results_field="results",
         canonical_subject=lambda text: text.strip() or None,
     ),
+    task_record=PROFILES.task_record,
+    task_schema=PROFILES.task_schema,
+    result_typer=PROFILES.result_typer,
+    result_schema=PROFILES.result_schema,
+    describe_stats=PROFILES.describe_stats,
 )
 
 

@@ -150,8 +150,8 @@ def _describe_stats(stats: t.Mapping[str, t.Any]) -> str:
     return f"{matched} videos matched of {scanned} scanned"
 
 
-PROFILE_KIND = TaskKind(
-    family=PROFILES,
+PROFILE_KIND = TaskKind.of(
+    PROFILES,
     task_record=profile_task_record,
     task_schema=PROFILE_TASK_SCHEMA,
     result_typer=video_typer,

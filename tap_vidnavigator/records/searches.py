@@ -129,8 +129,8 @@ def _describe_stats(stats: t.Mapping[str, t.Any]) -> str:
     return f"{results} results from {pages} pages"
 
 
-SEARCH_KIND = TaskKind(
-    family=SEARCHES,
+SEARCH_KIND = TaskKind.of(
+    SEARCHES,
     task_record=search_task_record,
     task_schema=SEARCH_TASK_SCHEMA,
     result_typer=search_result_typer,

@@ -13,8 +13,8 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_vidnavigator.families import SPEECH_TO_TEXT, TRANSCRIPTS
-from tap_vidnavigator.kinds import TaskKind
+from tap_vidnavigator.families import TRANSCRIPTS
+from tap_vidnavigator.kinds import JobKind
 from tap_vidnavigator.records.fields import schema_of
 from tap_vidnavigator.records.values import to_datetime, to_int, to_number, to_text
 
@@ -155,34 +155,14 @@ def empty_row(
 
 
 # ------------------------------------------------------- speech-to-text kind
-def _task_record(
-    data: t.Mapping[str, t.Any], subject: str, usage: t.Mapping[str, t.Any] | None
-) -> dict[str, t.Any]:
-    # A transcription's row names no finding task: the stream fills found_by and
-    # subject from the candidate it submitted for.
-    result = data.get("result")
-    candidate = Candidate("", subject, None, "", "")
-    return transcript_row(
-        candidate,
-        result if isinstance(result, dict) else {},
-        source=SPEECH,
-        usage=usage,
-        reason="speech_to_text_failed",
-        task_id=to_text(data.get("task_id")),
-    )
-
-
-def _no_result_typer(task_id: str, subject: str) -> t.Callable[[t.Any], dict[str, t.Any]]:
-    msg = "a transcription has one result, its task record: it is never paged"
-    raise TypeError(msg)
-
-
-SPEECH_TO_TEXT_KIND = TaskKind(
-    family=SPEECH_TO_TEXT,
-    task_record=_task_record,
-    task_schema=TRANSCRIPT_SCHEMA,
-    result_typer=_no_result_typer,
-    result_schema=TRANSCRIPT_SCHEMA,
-    describe_stats=lambda stats: "transcribed",
+#: Speech-to-text for a video without captions: a paid job per video, submitted at
+#: ``POST /transcribe/async`` and polled at ``GET /transcribe/{task_id}`` (free); the
+#: terminal poll holds the whole result (a ``TranscriptData``) under ``result``.
+SPEECH_TO_TEXT_KIND = JobKind(
+    name="speech-to-text",
+    route="/transcribe",
     submit_route="/transcribe/async",
+    subject_field="video_url",
+    results_field="result",
+    paged=False,
 )
