@@ -46,15 +46,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tap_vidnavigator.enrichment_state import merge_entry, only_subjects  # noqa: E402
 from tap_vidnavigator.families import (  # noqa: E402
+    ENRICHMENT_FAMILIES,
     EXTRACTED,
     IN_FLIGHT,
     SKIPPED,
-    TRANSCRIPTS,
     state_layout,
 )
 from tap_vidnavigator.shards import shard_of  # noqa: E402
-from tap_vidnavigator.transcript_state import merge_entry, only_subjects  # noqa: E402
 
 #: The project's Meltano (scripts/bootstrap installs it), else MELTANO_BIN or `meltano`.
 MELTANO = (
@@ -67,6 +67,9 @@ PLUGIN_FOLDERS = ("extractors", "loaders", "mappers", "utilities", "transformers
 #: Per task family: its tasks stream (in-flight tasks) and results stream (bookmarks),
 #: and the subject both are kept by, as the tap declares them.
 STATE_STREAMS = state_layout()
+#: The per-video enrichments' streams: their STATE (ranges, pending videos, paid jobs in
+#: flight) is split and merged by subject (enrichment_state.py).
+ENRICHMENT_STREAMS = frozenset(family.stream for family in ENRICHMENT_FAMILIES)
 #: What a tasks stream keeps per request (tasks in flight, tasks extracted until they
 #: expire, requests a budget skipped): united on merge, split by subject.
 KEYED_BY_REQUEST = (IN_FLIGHT, EXTRACTED, SKIPPED)
@@ -237,7 +240,7 @@ def _merge_states(states: t.Iterable[dict[str, t.Any]]) -> dict[str, t.Any]:
         for stream, value in (state.get("bookmarks") or {}).items():
             target = bookmarks.setdefault(stream, {})
             for key, entry in value.items():
-                if stream == TRANSCRIPTS.stream and merge_entry(target, key, entry):
+                if stream in ENRICHMENT_STREAMS and merge_entry(target, key, entry):
                     continue
                 if key in KEYED_BY_REQUEST:
                     target.setdefault(key, {}).update(entry)
@@ -276,11 +279,12 @@ def _only_shard(state: dict[str, t.Any], index: int, count: int) -> dict[str, t.
             bookmarks[results_stream]["partitions"] = [
                 p for p in partitions if shard_of(str(p["context"][subject]), count) == index
             ]
-    transcripts = bookmarks.get(TRANSCRIPTS.stream)
-    if isinstance(transcripts, dict):
-        only_subjects(
-            transcripts, lambda subject: shard_of(subject, count) == index, first=index == 0
-        )
+    for stream in ENRICHMENT_STREAMS:
+        enrichment = bookmarks.get(stream)
+        if isinstance(enrichment, dict):
+            only_subjects(
+                enrichment, lambda subject: shard_of(subject, count) == index, first=index == 0
+            )
     return {"bookmarks": bookmarks}
 
 

@@ -19,6 +19,10 @@ balance read from ``GET /usage`` before the first submit minus
 requests left are skipped (kept in STATE, first in line next run). Only the tasks
 already running when the cap is reached can take the spend past it, by what they cost
 beyond the estimate.
+
+A per-video product may also cap what a run buys in its own unit (speech-to-text's
+audio hours): :class:`UnitCap`, one per product and run, taken video by video before
+each purchase, beside the credits above.
 """
 
 from __future__ import annotations
@@ -52,6 +56,26 @@ def number(value: t.Any) -> decimal.Decimal | None:
 def said(value: decimal.Decimal) -> str:
     """A credit figure as people read it: ``0.0003``, ``12``."""
     return f"{value.normalize():f}"
+
+
+class UnitCap:
+    """How many units (audio hours, extractions) a per-video product may buy this run:
+    what does not fit waits, pending, for a later run."""
+
+    def __init__(self, limit: float, unit: str) -> None:
+        self.limit = limit
+        self.left = limit
+        self.unit = unit
+        #: Videos that did not fit.
+        self.refused = 0
+
+    def take(self, units: float) -> bool:
+        """Whether a purchase of this many units fits; counted when it does."""
+        if units > self.left:
+            self.refused += 1
+            return False
+        self.left -= units
+        return True
 
 
 class Budget:

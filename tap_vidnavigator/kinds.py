@@ -61,8 +61,12 @@ class JobKind:
 
     def submit_body(self, request: TaskRequest, filters: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         """The submit body: the subject, then the filters that are set, under the API's
-        names, in order."""
+        names, in order. A kind without declared filters (a per-video job) sends the
+        fields its hooks gave as they are."""
         body: dict[str, t.Any] = {self.subject_field: request.subject}
+        if not self.filters:
+            body.update(filters)
+            return body
         for item in self.filters:
             if filters.get(item.name) is not None:
                 body[item.api_field] = filters[item.name]

@@ -1,153 +1,51 @@
 """``video_transcripts``: the words of every video the profiles and searches find, once.
 
-While the results streams sync, each finished task's videos become candidates
-(:class:`TranscriptCandidates`): those not yet judged join the pending list in STATE
-(transcript_state.py) before the STATE that moves the task's bookmark, so a run killed
-later still knows them. Then this stream, last of all, asks ``POST /transcript`` for
-the pending videos, newest first, ``concurrency`` at a time through the stream's own
-request path (auth to the API host only, retries on 429 and 5xx honouring
-Retry-After), and writes each row as its answer arrives. Videos without captions go,
-when ``speech_to_text`` is on and the hour budget allows, to speech-to-text: a task
-kind on the shared lifecycle, guarded by the ledger (transcription_ledger.py).
+An enrichment (enrichment.py owns candidates, pending STATE, the pool, paid jobs and
+rows); this module is only its hooks. For each pending video, newest first, it asks
+``POST /transcript`` for the captions (``concurrency`` at a time); a video without
+captions goes, when ``speech_to_text`` is on and the run's audio hours allow, to
+speech-to-text: a paid job per video (records/transcripts.py's ``SPEECH_TO_TEXT_KIND``)
+on the shared lifecycle, never bought twice (the ledger).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import typing as t
-from urllib.parse import urlsplit
 
-from requests.adapters import HTTPAdapter
 from typing_extensions import override
 
-from tap_vidnavigator.batch import BatchSink
-from tap_vidnavigator.client import VidNavigatorStream
-from tap_vidnavigator.errors import (
-    CreditsExhaustedError,
-    KeyRefusedError,
-    TaskNotFoundError,
-    VidNavigatorError,
-)
-from tap_vidnavigator.families import RESULT_ID, TRANSCRIPTS
+from tap_vidnavigator.budget import UnitCap
+from tap_vidnavigator.enrichment import EnrichmentStream, video_id_of
+from tap_vidnavigator.errors import TaskNotFoundError
+from tap_vidnavigator.families import TRANSCRIPTS
 from tap_vidnavigator.records.transcripts import (
     CAPTIONS,
     NONE,
     SPEECH,
     SPEECH_TO_TEXT_KIND,
     TRANSCRIPT_SCHEMA,
-    Candidate,
     empty_row,
     has_words,
     transcript_row,
 )
-from tap_vidnavigator.records.values import to_int, to_number
-from tap_vidnavigator.settings import TaskRequest
-from tap_vidnavigator.state import InFlightTasks, emit_state
-from tap_vidnavigator.tasks import KindWork
-from tap_vidnavigator.transcript_state import TranscriptState, subject_key
-from tap_vidnavigator.transcription_ledger import FileLedger, TranscriptionLedger
+from tap_vidnavigator.records.values import to_number
+from tap_vidnavigator.transcription_ledger import FileLedger
 
 if t.TYPE_CHECKING:
-    from singer_sdk.helpers._batch import BatchConfig
-    from singer_sdk.helpers.types import Context
-
-    from tap_vidnavigator.kinds import JobKind, TaskKind
+    from tap_vidnavigator.enrichment_state import Candidate
+    from tap_vidnavigator.kinds import JobKind
     from tap_vidnavigator.run import Run
-    from tap_vidnavigator.tasks import FinishedTask, Observe
+    from tap_vidnavigator.tasks import FinishedTask
+    from tap_vidnavigator.transcript_settings import TranscriptSettings
 
-#: ``POST`` asks for a video's captions (synchronous).
+__all__ = ["CAPTIONS_ROUTE", "VideoTranscriptsStream", "video_id_of"]
+
+#: ``POST`` asks for a video's captions (synchronous, 1 credit per 10,000).
 CAPTIONS_ROUTE = "/transcript"
-#: Rows written between two STATE messages that take their videos off the pending list.
-CHECKPOINT_ROWS = 1000
 #: A video whose length is unknown counts this many hours against the budget (TikTok's
 #: longest uploads).
 UNKNOWN_HOURS = 1.0
 _SECONDS_PER_HOUR = 3600.0
-
-
-def video_id_of(url: str) -> str:
-    """The last path segment of a video URL (``.../video/<id>``)."""
-    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
-
-
-class TranscriptCandidates:
-    """Collects the videos of each finished task, and files them when the task is done."""
-
-    def __init__(self, stream: VideoTranscriptsStream) -> None:
-        self._stream = stream
-        self._seen: dict[str, list[tuple[str | None, Candidate | None]]] = {}
-
-    def recorder(self, finished: FinishedTask[TaskKind]) -> Observe | None:
-        """What collects one task's videos (None when transcripts are not wanted)."""
-        stream = self._stream
-        settings = stream.settings.transcripts
-        if not (stream.selected and settings.enabled):
-            return None
-        if finished.kind.family not in settings.sources:
-            return None
-        seen = self._seen.setdefault(finished.task_id, [])
-        found_by, subject, min_views = finished.kind.name, finished.subject, settings.min_views
-        published_field = finished.kind.family.replication_key
-
-        def collect(run: list[dict[str, t.Any]]) -> None:
-            for record in run:
-                published, url = record.get(published_field), record.get("url")
-                views = to_int(record.get("views")) or 0
-                candidate = None
-                if isinstance(url, str) and url and views >= min_views:
-                    candidate = Candidate(str(record[RESULT_ID]), url, published, found_by, subject)
-                seen.append((published, candidate))
-
-        return collect
-
-    def task_done(self, finished: FinishedTask[TaskKind], *, complete: bool) -> None:
-        """A task's results are all emitted: its new videos join the pending list (in
-        STATE, before the STATE that moves its bookmark)."""
-        seen = self._seen.pop(finished.task_id, None)
-        if seen is None:
-            return
-        key = subject_key(finished.kind.name, finished.subject)
-        added = self._stream.store.add_seen(key, seen, complete=complete)
-        self._stream.logger.debug(
-            "%d video(s) of %s wait for a transcript", added, finished.subject
-        )
-
-
-class _LedgeredInFlight(InFlightTasks):
-    """Speech-to-text tasks in flight, each also told to the ledger when submitted."""
-
-    def __init__(self, stream: VidNavigatorStream, ledger: TranscriptionLedger) -> None:
-        super().__init__(stream, SPEECH_TO_TEXT_KIND.subject_field)
-        self._ledger = ledger
-
-    @override
-    def remember(
-        self,
-        request: TaskRequest,
-        task_id: str,
-        sent: dict[str, t.Any],
-        expires_at: str | None,
-    ) -> None:
-        # The ledger first: it is what outlives a lost STATE.
-        self._ledger.submitted(video_id_of(request.subject), task_id)
-        super().remember(request, task_id, sent, expires_at)
-
-
-class _HourBudget:
-    """Audio hours speech-to-text may buy this run."""
-
-    def __init__(self, hours: float) -> None:
-        self.left = hours
-        self.refused = 0
-
-    def take(self, seconds: float | int | None) -> bool:
-        """Whether a video of this length fits; counted when it does."""
-        needed = UNKNOWN_HOURS if seconds is None else seconds / _SECONDS_PER_HOUR
-        if needed > self.left:
-            self.refused += 1
-            return False
-        self.left -= needed
-        return True
 
 
 class _Tally:
@@ -165,164 +63,85 @@ class _Tally:
         return f"{rows} row(s) ({parts or 'none'}), {self.credits:g} credits"
 
 
-class VideoTranscriptsStream(VidNavigatorStream):
+class VideoTranscriptsStream(EnrichmentStream):
     """One row per video found by the selected sources: its transcript, fetched once."""
 
+    family = TRANSCRIPTS
+    job_kinds = (SPEECH_TO_TEXT_KIND,)
     name = TRANSCRIPTS.stream
     path = CAPTIONS_ROUTE
     primary_keys = TRANSCRIPTS.key
-    replication_key = None
     schema = TRANSCRIPT_SCHEMA
-
-    @property
-    def observes_results(self) -> bool:  # type: ignore[override]
-        """Turned on, it needs the results streams' videos (off, its selection must not
-        make anything scrape)."""
-        return self.settings.transcripts.enabled
 
     def __init__(self, tap: t.Any, run: Run) -> None:
         super().__init__(tap, run)
-        self.store = TranscriptState(self, self.logger)
-        run.observe(TranscriptCandidates(self))
-        self._sink: BatchSink | None = None
-        self._done: set[str] = set()
-        self._written = 0
         self._tally = _Tally()
+        #: Per video sent to speech-to-text: what its captions call cost, and its answer
+        #: (the metadata a failed transcription's row keeps).
         self._spent_before: dict[str, float | int | None] = {}
-        #: The captions answers of the videos sent to speech-to-text (their metadata).
         self._stt_metadata: dict[str, dict[str, t.Any]] = {}
 
+    @property
     @override
-    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
-        # Its rows are written (and their files announced) by the stream itself, so
-        # that STATE comes only after them (see _checkpoint).
-        return None
+    def options(self) -> TranscriptSettings:
+        return self.settings.transcripts
 
-    # ------------------------------------------------------------------ sync
     @override
-    def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
-        settings = self.settings.transcripts
-        if settings.enabled:
-            self._transcribe()
-        return ()
+    def summary(self) -> str:
+        return str(self._tally)
 
-    def _transcribe(self) -> None:
-        settings = self.settings.transcripts
-        ledger = FileLedger(settings.ledger_path)
-        in_flight = _LedgeredInFlight(self, ledger)
-        pending = self.store.pending_candidates()
-        saved = set(in_flight.saved_keys())
-        resumed = [c for c in pending if c.url in saved]
-        # A saved task whose video left the pending list still gets its answer read.
-        known = {c.url for c in resumed}
-        resumed += [Candidate(video_id_of(u), u, None, "", "") for u in saved - known]
-        asked = [c for c in pending if c.url not in saved]
-        left = 0
-        if settings.max_per_run is not None and len(asked) > settings.max_per_run:
-            left = len(asked) - settings.max_per_run
-            asked = asked[: settings.max_per_run]
-        self.logger.info(
-            "Transcripts: %d video(s) to ask for captions (newest first), %d "
-            "speech-to-text task(s) to resume%s",
-            len(asked),
-            len(resumed),
-            f", {left} left for later runs (max_per_run)" if left else "",
-        )
+    @override
+    def write(self, row: dict[str, t.Any]) -> None:
+        self._tally.add(row)
+        super().write(row)
+
+    # ------------------------------------------------------------------ hooks
+    @override
+    def enrich(self, asked: list[Candidate], resumed: list[Candidate]) -> None:
+        options = self.options
         to_transcribe = list(resumed)
-        budget = _HourBudget(settings.max_transcription_hours_per_run)
+        hours = UnitCap(options.max_transcription_hours_per_run, "audio hours")
 
-        def captionless(candidate: Candidate, data: dict[str, t.Any], usage: t.Any) -> None:
-            # Called as each answer arrives: only what speech-to-text will buy is kept.
-            if not settings.speech_to_text:
-                self._write(transcript_row(candidate, data, source=CAPTIONS, usage=usage,
-                                           reason="no_captions"))  # fmt: skip
+        def answered(candidate: Candidate, answer: tuple[t.Any, ...]) -> None:
+            if answer[0] == "row":
+                self.write(answer[1])
+                return
+            data, usage = answer[1], answer[2]
+            if not options.speech_to_text:
+                self.write(transcript_row(candidate, data, source=CAPTIONS, usage=usage,
+                                          reason="no_captions"))  # fmt: skip
                 return
             info = data.get("video_info")
-            if not budget.take(to_number(info.get("duration")) if isinstance(info, dict) else None):
+            seconds = to_number(info.get("duration")) if isinstance(info, dict) else None
+            if not hours.take(UNKNOWN_HOURS if seconds is None else seconds / _SECONDS_PER_HOUR):
                 return  # stays pending: a later run asks again
             to_transcribe.append(candidate)
             self._spent_before[candidate.url] = to_number((usage or {}).get("total_credits"))
             self._stt_metadata[candidate.url] = data
 
-        self._captions(asked, captionless)
-        over_budget = budget.refused
-        if over_budget:
+        self.ask_each(asked, self._ask, answered)
+        if hours.refused:
             self.logger.info(
                 "Transcripts: %d video(s) without captions wait for a later run: "
                 "max_transcription_hours_per_run (%g) is reached",
-                over_budget,
-                settings.max_transcription_hours_per_run,
+                hours.refused,
+                options.max_transcription_hours_per_run,
             )
         if to_transcribe:
-            self._speech_to_text(to_transcribe, in_flight, ledger)
-        self._checkpoint()
-        self.logger.info("Transcripts summary: %s", self._tally)
+            self.buy(
+                SPEECH_TO_TEXT_KIND,
+                to_transcribe,
+                ledger=FileLedger(options.ledger_path),
+                body=lambda candidate: {},
+                row=self._speech_row,
+                refused=self._bought_before,
+            )
 
     # -------------------------------------------------------------- captions
-    def _captions(
-        self,
-        asked: list[Candidate],
-        captionless: t.Callable[[Candidate, dict[str, t.Any], t.Any], None],
-    ) -> None:
-        """Ask for each video's captions, ``concurrency`` at once; write each row as its
-        answer arrives, and hand each video without captions to ``captionless``."""
-        if not asked:
-            return
-        concurrency = self.settings.transcripts.concurrency
-        session = self.requests_session
-        parts = urlsplit(self.url_base)
-        session.mount(
-            f"{parts.scheme}://{parts.netloc}/",
-            HTTPAdapter(pool_connections=1, pool_maxsize=max(10, concurrency)),
-        )
-        queue = iter(asked)
-        with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
-            running: dict[concurrent.futures.Future[t.Any], Candidate] = {}
-
-            def fill() -> None:
-                # Bounded: a few answers ahead of the writer, never the whole list.
-                while len(running) < 2 * concurrency:
-                    candidate = next(queue, None)
-                    if candidate is None:
-                        return
-                    running[pool.submit(self._ask, candidate)] = candidate
-
-            fill()
-            stop: BaseException | None = None
-            while running:
-                finished, _ = concurrent.futures.wait(
-                    running, return_when=concurrent.futures.FIRST_COMPLETED
-                )
-                for future in finished:
-                    candidate = running.pop(future)
-                    try:
-                        outcome = future.result()
-                    except (KeyRefusedError, CreditsExhaustedError) as exc:
-                        stop = stop or exc
-                        continue
-                    except VidNavigatorError as exc:
-                        self.logger.error(
-                            "No transcript for %s this run: %s; it stays pending", candidate.url,
-                            exc,
-                        )  # fmt: skip
-                        self.run.problem(f"transcript of {candidate.url}: {exc}")
-                        continue
-                    if outcome[0] == "row":
-                        self._write(outcome[1])
-                    else:
-                        captionless(candidate, outcome[1], outcome[2])
-                if stop is None:
-                    fill()
-            if isinstance(stop, CreditsExhaustedError):
-                self.logger.error("%s The other videos stay pending.", stop)
-                self.run.problem(f"out of credits; transcripts left: {stop}")
-            elif stop is not None:
-                raise stop
-
     def _ask(self, candidate: Candidate) -> tuple[t.Any, ...]:
         """One video's captions (in a worker thread): ``("row", row)`` or
         ``("captionless", data, usage)``."""
-        languages = self.settings.transcripts.languages
+        languages = self.options.languages
         requested = languages[0] if languages else None
         try:
             answer = self._post(candidate.url, requested)
@@ -370,62 +189,6 @@ class VideoTranscriptsStream(VidNavigatorStream):
         return self.call_api("POST", CAPTIONS_ROUTE, body=body)
 
     # -------------------------------------------------------- speech-to-text
-    def _speech_to_text(
-        self,
-        candidates: list[Candidate],
-        in_flight: InFlightTasks,
-        ledger: TranscriptionLedger,
-    ) -> None:
-        by_url = {c.url: c for c in candidates}
-        refused: dict[str, dict[str, t.Any]] = {}
-
-        def may_buy(request: TaskRequest) -> dict[str, t.Any] | None:
-            candidate = by_url[request.subject]
-            earlier = ledger.claim(candidate.video_id, candidate.url)
-            if earlier is None:
-                return {}
-            self.logger.info(
-                "Not buying speech-to-text for %s again: the ledger (%s) has it %s%s",
-                candidate.url,
-                self.settings.transcripts.ledger_path,
-                earlier.status,
-                f" as task {earlier.task_id}" if earlier.task_id else "",
-            )
-            refused[candidate.url] = empty_row(
-                candidate, "speech_to_text_bought_before", task_id=earlier.task_id
-            )
-            return None
-
-        work = KindWork(
-            kind=SPEECH_TO_TEXT_KIND,
-            requests=[TaskRequest(url, ()) for url in by_url],
-            task_ids=(),
-            in_flight=in_flight,
-            submit_filters=may_buy,
-            api=self.call_api,
-        )
-        lifecycle = self.run.lifecycle
-        lifecycle.add_work(work)
-        answered: set[str] = set()
-        for finished in lifecycle.finished_tasks(SPEECH_TO_TEXT_KIND):
-            candidate = by_url.get(finished.subject) or Candidate(
-                video_id_of(finished.subject), finished.subject, None, "", ""
-            )
-            row = self._speech_row(candidate, finished)
-            before = self._spent_before.get(candidate.url)
-            if before is not None:
-                # What finding its words cost: the captions call that found none too.
-                row["credits_used"] = round((row["credits_used"] or 0) + before, 6)
-            ledger.settled(candidate.video_id, finished.task_id,
-                           str(finished.data.get("task_status")), row["credits_used"])  # fmt: skip
-            self._write(row)
-            answered.add(candidate.url)
-            # Before the lifecycle forgets the task (and writes STATE): its row is out.
-            self._checkpoint()
-        for url, row in refused.items():
-            if url not in answered:
-                self._write(row)
-
     def _speech_row(
         self, candidate: Candidate, finished: FinishedTask[JobKind]
     ) -> dict[str, t.Any]:
@@ -440,37 +203,25 @@ class VideoTranscriptsStream(VidNavigatorStream):
                 candidate.url,
                 error.get("message") or error.get("error") or "no reason given",
             )
-            metadata = self._stt_metadata.get(candidate.url, {})
-            reason = "speech_to_text_failed"
-            return transcript_row(candidate, metadata, source=NONE, usage=None, reason=reason,
-                                  task_id=finished.task_id)  # fmt: skip
-        return transcript_row(candidate, result, source=SPEECH, usage=finished.usage,
-                              reason="no_speech", task_id=finished.task_id)  # fmt: skip
-
-    # ----------------------------------------------------------------- rows
-    def _write(self, row: dict[str, t.Any]) -> None:
-        batching = self.files_batch_config
-        if batching is not None:
-            if self._sink is None:
-                self._sink = BatchSink(self.run.batch_files(self.name, batching), batching)
-            self._sink.add(row)
+            reason, source, usage = "speech_to_text_failed", NONE, None
+            result = self._stt_metadata.get(candidate.url, {})
         else:
-            self.write_one(row)
-        self._tally.add(row)
-        self._done.add(row["video_id"])
-        self._written += 1
-        if self._written % CHECKPOINT_ROWS == 0:
-            self._checkpoint()
+            reason, source, usage = "no_speech", SPEECH, finished.usage
+        row = transcript_row(
+            candidate, result, source=source, usage=usage, reason=reason, task_id=finished.task_id
+        )
+        before = self._spent_before.get(candidate.url)
+        if before is not None:
+            # What finding its words cost: the captions call that found none too.
+            row["credits_used"] = round((row["credits_used"] or 0) + before, 6)
+        return row
 
-    def _checkpoint(self) -> None:
-        """The rows so far are out (BATCH messages for their files): take their videos
-        off the pending list, and write STATE."""
-        if self._sink is not None:
-            config = self.files_batch_config
-            assert config is not None
-            for url in self._sink.close():
-                self.write_batch(config.encoding, [url])
-        if self._done:
-            self.store.done(self._done)
-            self._done = set()
-            emit_state(self)
+    def _bought_before(self, candidate: Candidate, earlier: t.Any) -> dict[str, t.Any]:
+        self.logger.info(
+            "Not buying speech-to-text for %s again: the ledger (%s) has it %s%s",
+            candidate.url,
+            self.options.ledger_path,
+            earlier.status,
+            f" as task {earlier.task_id}" if earlier.task_id else "",
+        )
+        return empty_row(candidate, "speech_to_text_bought_before", task_id=earlier.task_id)

@@ -8,9 +8,9 @@ import typing as t
 
 import pytest
 
+from tap_vidnavigator.enrichment_state import PENDING, RANGES
 from tap_vidnavigator.families import TRANSCRIPTS
 from tap_vidnavigator.records.values import to_datetime
-from tap_vidnavigator.transcript_state import PENDING, RANGES
 from tests.conftest import KEY, base_config, run_tap
 from tests.test_batch import batch_config, batched
 
@@ -153,6 +153,8 @@ def test_state_size_is_the_same_for_100_and_1000_transcribed_videos(make_emulato
 
 
 class _Stream:
+    name = "video_transcripts"
+
     def __init__(self) -> None:
         self.stream_state: dict[str, t.Any] = {}
 
@@ -160,11 +162,11 @@ class _Stream:
 def test_the_pending_list_is_bounded_and_the_ranges_give_up_what_it_dropped(monkeypatch):
     import logging
 
-    from tap_vidnavigator import transcript_state
-    from tap_vidnavigator.records.transcripts import Candidate
+    from tap_vidnavigator import enrichment_state
+    from tap_vidnavigator.enrichment_state import Candidate
 
-    monkeypatch.setattr(transcript_state, "PENDING_LIMIT", 3)
-    store = transcript_state.TranscriptState(_Stream(), logging.getLogger("test"))
+    monkeypatch.setattr(enrichment_state, "PENDING_LIMIT", 3)
+    store = enrichment_state.EnrichmentState(_Stream(), logging.getLogger("test"))
     times = [f"2026-01-0{day}T00:00:00+00:00" for day in range(1, 6)]
     seen = [
         (when, Candidate(str(i), f"u{i}", when, "profile", "p")) for i, when in enumerate(times)

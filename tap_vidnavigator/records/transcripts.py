@@ -13,6 +13,7 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from tap_vidnavigator.enrichment_state import Candidate
 from tap_vidnavigator.families import TRANSCRIPTS
 from tap_vidnavigator.kinds import JobKind
 from tap_vidnavigator.records.fields import schema_of
@@ -22,17 +23,6 @@ from tap_vidnavigator.records.values import to_datetime, to_int, to_number, to_t
 CAPTIONS = "captions"
 SPEECH = "speech_to_text"
 NONE = "none"
-
-
-class Candidate(t.NamedTuple):
-    """A video to transcribe, as a results record named it."""
-
-    video_id: str
-    url: str
-    published_at: str | None
-    #: The family that found it ("profile", "search") and its subject there.
-    found_by: str
-    subject: str
 
 
 class Column(t.NamedTuple):

@@ -1,20 +1,21 @@
-"""What ``video_transcripts`` keeps in STATE: bounded, whatever the number of videos.
+"""What a per-video enrichment keeps in STATE: bounded, whatever the number of videos.
 
 Per subject (a profile or a query), one range of publication times ``[low, high]``:
-every video of that subject published in the range has been judged (transcribed,
-found without captions, below ``min_views``) or is in the pending list. Plus one list
-of pending videos (found, not yet handled: left over by ``max_per_run``, by the
-speech-to-text budget, by a failed request or by a killed run), at most
-:data:`PENDING_LIMIT`, newest kept first. So STATE holds two timestamps per subject
-and at most ``PENDING_LIMIT`` videos, whether 100 or 100,000 were transcribed.
+every video of that subject published in the range has been decided (enriched, found
+not to need it, below ``min_views``) or is in the pending list. Plus one list of pending
+videos (found, not yet handled: left over by ``max_per_run``, by a budget, by a failed
+request or by a killed run), at most :data:`PENDING_LIMIT`, newest kept first. So STATE
+holds two timestamps per subject and at most ``PENDING_LIMIT`` videos, whether 100 or
+100,000 were enriched. Every enrichment (``video_transcripts``, ...) keeps the same
+layout in its own stream's state.
 
 Why ranges: a subject's scrapes come back newest first and incrementally (from the
 bookmark less ``lookback_days``), so what a run has seen of a subject is one span of
 time that overlaps the last; a video seen again inside the range is known to be done
 without keeping its id. A span that does not overlap (a changed ``start_date``, a
-truncated scrape) replaces the range: older videos found again later are asked for
-captions again, at 1 credit per 10,000; speech-to-text is guarded by the ledger
-(transcription_ledger.py), not by STATE.
+truncated scrape) replaces the range: older videos found again later are decided again.
+Paid per-video jobs are guarded by the purchase ledger (ledger.py), not by STATE, so
+they are never bought twice either way.
 """
 
 from __future__ import annotations
@@ -24,11 +25,22 @@ import typing as t
 from typing import TypeGuard
 
 from tap_vidnavigator.families import IN_FLIGHT
-from tap_vidnavigator.records.transcripts import Candidate
 from tap_vidnavigator.state import parse_time
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
+
+
+class Candidate(t.NamedTuple):
+    """A video to enrich, as a results record named it."""
+
+    video_id: str
+    url: str
+    published_at: str | None
+    #: The family that found it ("profile", "search") and its subject there.
+    found_by: str
+    subject: str
+
 
 #: The most videos the pending list keeps (about 150 bytes each in STATE).
 PENDING_LIMIT = 5000
@@ -42,8 +54,8 @@ def subject_key(found_by: str, subject: str) -> str:
     return f"{found_by} {subject}"
 
 
-class TranscriptState:
-    """The ranges and the pending list, in the ``video_transcripts`` stream's state."""
+class EnrichmentState:
+    """The ranges and the pending list, in an enrichment stream's state."""
 
     def __init__(self, stream: Stream, logger: t.Any) -> None:
         self._stream = stream
@@ -86,7 +98,7 @@ class TranscriptState:
         self, key: str, seen: t.Sequence[tuple[str | None, Candidate | None]], *, complete: bool
     ) -> int:
         """One finished task's results of a subject: ``(published_at, candidate)`` each,
-        the candidate None when it is not to be transcribed (``min_views``). New
+        the candidate None when it is not to be enriched (``min_views``). New
         candidates join the pending list; a complete task's span joins the range.
         Returns how many joined."""
         waiting = {entry[0] for entry in self.pending if _well_formed(entry)}
@@ -143,9 +155,9 @@ class TranscriptState:
             elif parse_time(span[0]) is None or after > t.cast("dt.datetime", parse_time(span[0])):
                 span[0] = after.isoformat()
         self._logger.warning(
-            "video_transcripts: %d video(s) waiting for a transcript do not fit in the "
-            "state's pending list (%d, newest kept); a run that finds them again (a full "
-            "refresh) takes them",
+            "%s: %d video(s) waiting do not fit in the state's pending list (%d, newest "
+            "kept); a run that finds them again (a full refresh) takes them",
+            self._stream.name,
             len(dropped),
             PENDING_LIMIT,
         )
@@ -161,7 +173,8 @@ def _well_formed(entry: t.Any) -> bool:
 
 # ------------------------------------------------------------- resharding
 def merge_entry(target: dict[str, t.Any], key: str, entry: t.Any) -> bool:
-    """Merge one shard's ``ranges`` or ``pending`` into ``target``; False for other keys.
+    """Merge one shard's ``ranges`` or ``pending`` of an enrichment stream into
+    ``target``; False for other keys (the in-flight tasks merge like any kind's).
 
     Ranges of one subject live in one shard; pending videos are united by id.
     """
@@ -178,7 +191,7 @@ def merge_entry(target: dict[str, t.Any], key: str, entry: t.Any) -> bool:
 
 
 def only_subjects(value: dict[str, t.Any], mine: t.Callable[[str], bool], *, first: bool) -> None:
-    """Keep the ranges, pending videos and speech-to-text tasks of the subjects ``mine``
+    """Keep the ranges, pending videos and paid jobs in flight of the subjects ``mine``
     accepts (a task goes with its pending video; one without goes to the ``first`` shard).
     """
     ranges = value.get(RANGES)
