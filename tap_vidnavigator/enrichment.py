@@ -30,6 +30,7 @@ import typing as t
 from urllib.parse import urlsplit
 
 from requests.adapters import HTTPAdapter
+from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
 from tap_vidnavigator.batch import BatchSink
@@ -49,6 +50,7 @@ if t.TYPE_CHECKING:
     from tap_vidnavigator.families import EnrichmentFamily, TaskFamily
     from tap_vidnavigator.kinds import JobKind, TaskKind
     from tap_vidnavigator.run import Run
+    from tap_vidnavigator.settings import Settings
     from tap_vidnavigator.tasks import FinishedTask, Observe
 
 #: Rows written between two STATE messages that take their videos off the pending list.
@@ -169,6 +171,17 @@ class EnrichmentStream(VidNavigatorStream):
 
     def __init__(self, tap: t.Any, run: Run) -> None:
         super().__init__(tap, run)
+        try:
+            settings: Settings | None = self.settings
+        except ConfigValidationError:
+            # Discovery without a (valid) config: the stream's own columns only.
+            settings = None
+        derived = self.derived_columns(settings) if settings is not None else {}
+        if derived:
+            own = self.schema
+            # The class attribute (the template's form) is the stream's own columns; the
+            # instance's schema adds what its settings derive.
+            self.__dict__["schema"] = {**own, "properties": {**own["properties"], **derived}}
         self.store = EnrichmentState(self, self.logger)
         run.observe(Candidates(self))
         self._sink: BatchSink | None = None
@@ -187,6 +200,12 @@ class EnrichmentStream(VidNavigatorStream):
         by an earlier run (poll it: never buy it again). Write a row per video decided
         (:meth:`write`); a video without a row stays pending for a later run."""
         raise NotImplementedError
+
+    def derived_columns(self, settings: Settings) -> dict[str, t.Any]:
+        """Columns the settings add to the stream's own (JSON schema properties by
+        name): discovery and SCHEMA show them when the config has the setting, the
+        catalog without a config shows the stream's own columns only."""
+        return {}
 
     def summary(self) -> str:
         """The run summary's words for what this enrichment did and cost."""
