@@ -1,26 +1,36 @@
-"""The results of one finished task, of any kind: typed, each once, and counted.
+"""The read of one finished scrape task's results, whole: the one module that owns it.
 
-A task's results arrive through its download or its pages (or both, when a download
-breaks half-way); either way each distinct result is emitted once (by its family's
-``result_id``), the newest value of its ``replication_key`` is noted for the bookmark,
-and at the end the count is checked against what the API said the task holds.
+Where they come from (a file spooled while another stream synced, the signed download
+link, or the API's cursor pages from the terminal poll's first page on), in that
+order of preference; each distinct result emitted once (by its family's ``result_id``),
+typed, shown to the run's observers (video_stats, enrichments) a run at a time; and at
+the end, the observers told the task is done and the bookmark settled, only if the
+count is what the API said the task holds. The stream supplies only how to page (the
+SDK's paginator) and how to reach storage hosts (download.py).
 """
 
 from __future__ import annotations
 
 import array
+import itertools
 import typing as t
 
+from tap_vidnavigator.download import DownloadError, iter_download
 from tap_vidnavigator.errors import BadResponseError
+from tap_vidnavigator.paging import next_cursor, page_pagination
 from tap_vidnavigator.records.values import RecordError
+from tap_vidnavigator.spool import Spool
+from tap_vidnavigator.tasks import observing
 
 if t.TYPE_CHECKING:
     import logging
 
+    import requests
+
     from tap_vidnavigator.kinds import TaskKind
     from tap_vidnavigator.run import Run
     from tap_vidnavigator.state import Bookmarks
-    from tap_vidnavigator.tasks import FinishedTask, Observe
+    from tap_vidnavigator.tasks import FinishedTask, Observe, Observer
 
 _INT64_LIMIT = 2**63
 #: Records per run given to an observer (tasks.Observe).
@@ -85,16 +95,78 @@ class TaskResults:
         *,
         run: Run,
         logger: logging.Logger,
-        observe: Observe | None = None,
+        observers: t.Sequence[Observer] = (),
     ) -> None:
         self.finished = finished
+        self._observers = observers
         #: Called with the records emitted, a run at a time (see Observe).
-        self._observe = observe
+        self._observe: Observe | None = observing(observers, finished)
         self._run = run
         self._logger = logger
         self._type = finished.kind.result_typer(finished.task_id, finished.subject)
         self.seen = SeenIds()
         self.newest: str | None = None
+
+    def read(
+        self,
+        *,
+        use_download: bool,
+        storage: t.Callable[[], requests.Session],
+        pages: t.Callable[[str], t.Iterable[t.Any]],
+        timeout: float,
+    ) -> t.Iterator[dict[str, t.Any]]:
+        """Every result of the task, each once, typed and observed; then the observers
+        are told the task is done (before any STATE that moves its bookmark).
+
+        ``storage`` gives the session for download links (no API key); ``pages`` the
+        raw results from a cursor on, through the SDK's paginator.
+        """
+        finished, kind = self.finished, self.finished.kind
+        complete = False
+        if finished.spooled is not None:
+            # Read while another stream synced, before it could expire (spool.py).
+            yield from self.typed(Spool.read(finished.spooled), strict=False)
+            complete = True
+        elif use_download and finished.download_url:
+            try:
+                runs = iter_download(
+                    storage(), finished.download_url, timeout=timeout,
+                    results_field=kind.results_field,
+                )  # fmt: skip
+                yield from self.typed(itertools.chain.from_iterable(runs), strict=True)
+                complete = self.has_all
+                if not complete:
+                    self._logger.warning(
+                        "The download of task %s held %d of %d %s; paging for the rest",
+                        finished.task_id,
+                        len(self.seen),
+                        finished.total_items,
+                        kind.results_field,
+                    )
+            except (DownloadError, RecordError) as exc:
+                self._logger.warning(
+                    "Could not use the download of task %s (%s); paging through the API "
+                    "instead (%d %s already emitted are not repeated)",
+                    finished.task_id,
+                    exc,
+                    len(self.seen),
+                    kind.results_field,
+                )
+        if not complete:
+            yield from self.typed(self._paged(pages), strict=False)
+        for observer in self._observers:
+            # Their rows, files and pending videos go out before the STATE that moves
+            # the bookmark past these results.
+            observer.task_done(finished, complete=self.has_all)
+
+    def _paged(self, pages: t.Callable[[str], t.Iterable[t.Any]]) -> t.Iterator[t.Any]:
+        first = self.finished.data
+        yield from page_results(first, self.finished)
+        cursor = next_cursor(page_pagination(first, self.finished.task_id), self.finished.task_id)
+        if cursor is not None:
+            # The first page came with the terminal poll: the SDK's paginator goes on
+            # from the cursor it gave.
+            yield from pages(cursor)
 
     def typed(self, raw_results: t.Iterable[t.Any], *, strict: bool) -> t.Iterator[dict]:
         """Each result not emitted before, typed. A result that cannot be typed raises

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import itertools
 import logging
 import typing as t
 
 from typing_extensions import override
 
 from tap_vidnavigator.client import VidNavigatorStream
-from tap_vidnavigator.download import DownloadError, download_session, iter_download
+from tap_vidnavigator.download import download_session
 from tap_vidnavigator.envelope import envelope_data
 from tap_vidnavigator.errors import ApiError, KeyRefusedError, RetriesExhaustedError
 from tap_vidnavigator.families import ACCOUNT_USAGE, TASK_FAMILIES, VIDEO_STATS
 from tap_vidnavigator.lifecycle import TaskLifecycle
 from tap_vidnavigator.observations import Observations
-from tap_vidnavigator.paging import CursorPaginator, next_cursor, page_pagination
+from tap_vidnavigator.paging import CursorPaginator
 from tap_vidnavigator.records.account_usage import (
     ACCOUNT_USAGE_SCHEMA,
     account_usage_record,
@@ -30,11 +29,10 @@ from tap_vidnavigator.records.account_usage import (
 )
 from tap_vidnavigator.records.profiles import PROFILE_KIND
 from tap_vidnavigator.records.searches import SEARCH_KIND
-from tap_vidnavigator.records.values import RecordError, exact
+from tap_vidnavigator.records.values import exact
 from tap_vidnavigator.records.video_stats import VIDEO_STATS_SCHEMA
 from tap_vidnavigator.results import TaskResults, page_results
-from tap_vidnavigator.spool import Spool
-from tap_vidnavigator.tasks import KindWork, observing
+from tap_vidnavigator.tasks import KindWork
 from tap_vidnavigator.transcript_stream import VideoTranscriptsStream
 
 if t.TYPE_CHECKING:
@@ -45,7 +43,6 @@ if t.TYPE_CHECKING:
     from tap_vidnavigator.kinds import TaskKind
     from tap_vidnavigator.run import Run
     from tap_vidnavigator.settings import TaskRequest
-    from tap_vidnavigator.tasks import FinishedTask
 
 #: The key of a results stream's context that carries the cursor to start paging at.
 START_CURSOR = "start_cursor"
@@ -343,66 +340,27 @@ class ResultsStream(VidNavigatorStream):
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         assert context is not None
-        finished = self.run.finished(context["task_id"])
-        observe = observing(self.run.observers, finished)
-        results = TaskResults(finished, run=self.run, logger=self.logger, observe=observe)
-        complete = False
-        if finished.spooled is not None:
-            # Read while another stream synced, before it could expire (spool.py).
-            yield from results.typed(Spool.read(finished.spooled), strict=False)
-            complete = True
-        elif self.settings.use_download_url and finished.download_url:
-            try:
-                yield from results.typed(self._downloaded(finished), strict=True)
-                complete = results.has_all
-                if not complete:
-                    self.logger.warning(
-                        "The download of task %s held %d of %d %s; paging for the rest",
-                        finished.task_id,
-                        len(results.seen),
-                        finished.total_items,
-                        self.kind.results_field,
-                    )
-            except (DownloadError, RecordError) as exc:
-                self.logger.warning(
-                    "Could not use the download of task %s (%s); paging through the API "
-                    "instead (%d %s already emitted are not repeated)",
-                    finished.task_id,
-                    exc,
-                    len(results.seen),
-                    self.kind.results_field,
-                )
-        if not complete:
-            yield from results.typed(self._paged(finished, context), strict=False)
-        for observer in self.run.observers:
-            # Their rows, files and pending videos go out before the STATE that moves
-            # the bookmark past these results.
-            observer.task_done(finished, complete=results.has_all)
+        results = TaskResults(
+            self.run.finished(context["task_id"]),
+            run=self.run,
+            logger=self.logger,
+            observers=self.run.observers,
+        )
+        yield from results.read(
+            use_download=self.settings.use_download_url,
+            storage=self._storage,
+            pages=lambda cursor: self.request_records({**context, START_CURSOR: cursor}),
+            timeout=self.settings.request_timeout,
+        )
         # Under batch the last file is still open: its BATCH message goes first, then
         # the SDK writes the STATE holding this bookmark.
         batching = self.get_batch_config(self.config) is not None
         results.settle(self.run.bookmarks(self.kind), write_state=not batching)
 
-    def _downloaded(self, finished: FinishedTask[TaskKind]) -> t.Iterator[t.Any]:
+    def _storage(self) -> requests.Session:
         if self._downloads is None:
             self._downloads = download_session()
-        url = t.cast("str", finished.download_url)
-        runs = iter_download(
-            self._downloads,
-            url,
-            timeout=self.settings.request_timeout,
-            results_field=self.kind.results_field,
-        )
-        return itertools.chain.from_iterable(runs)
-
-    def _paged(self, finished: FinishedTask[TaskKind], context: Context) -> t.Iterator[t.Any]:
-        first = finished.data
-        yield from page_results(first, finished)
-        cursor = next_cursor(page_pagination(first, finished.task_id), finished.task_id)
-        if cursor is not None:
-            # The first page came with the terminal poll: the SDK's paginator goes on
-            # from the cursor it gave.
-            yield from self.request_records({**context, START_CURSOR: cursor})
+        return self._downloads
 
 
 class ProfileTasksStream(TasksStream):
