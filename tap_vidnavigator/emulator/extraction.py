@@ -329,14 +329,12 @@ class Submitted(t.NamedTuple):
     form: str
 
 
-def _yaml_or_json(raw: bytes, what: str) -> t.Any:
+def _yaml_or_json(raw: bytes, what: str, code: str, field: str) -> t.Any:
     try:
         # YAML is a superset of JSON: one parser reads both.
         return yaml.safe_load(raw.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise _BadRequestError(
-            "invalid_schema", f"{what} is neither JSON nor YAML", "schema"
-        ) from exc
+        raise _BadRequestError(code, f"{what} is neither JSON nor YAML", field) from exc
 
 
 def _multipart(raw: bytes, content_type: str) -> tuple[dict[str, t.Any], t.Any]:
@@ -352,7 +350,7 @@ def _multipart(raw: bytes, content_type: str) -> tuple[dict[str, t.Any], t.Any]:
         decoded = part.get_payload(decode=True)
         payload = decoded if isinstance(decoded, bytes) else b""
         if name == "schema":
-            schema = _yaml_or_json(payload, "the uploaded schema file")
+            schema = _yaml_or_json(payload, "the uploaded schema file", "invalid_schema", "schema")
         elif isinstance(name, str):
             fields[name] = payload.decode("utf-8")
     return fields, schema
@@ -366,7 +364,7 @@ def _body(raw: bytes, content_type: str) -> tuple[dict[str, t.Any], str]:
             fields["schema"] = schema
         return fields, "file"
     if media in ("application/x-yaml", "application/yaml", "text/yaml"):
-        body = _yaml_or_json(raw or b"{}", "the request body")
+        body = _yaml_or_json(raw or b"{}", "the request body", "request_body_required", "")
         form = "yaml"
     else:
         try:
@@ -488,6 +486,7 @@ class ExtractionDesk:
         #: Every extraction job, by video id (all keys), oldest first.
         self.tasks_by_video: dict[str, list[str]] = collections.defaultdict(list)
         self._lock = threading.RLock()
+        transcripts.other_jobs.append(self._processing)
 
     @staticmethod
     def fault_route(method: str, path: str) -> str | None:
@@ -590,14 +589,18 @@ class ExtractionDesk:
             outcome=outcome,
         )
 
-    def _active(self, key: str, now: float) -> int:
-        """The key's processing jobs: scrapes, searches, transcriptions and extractions."""
-        mine = sum(
+    def _processing(self, key: str, now: float) -> int:
+        """The key's extraction jobs still processing."""
+        return sum(
             1
-            for task in self.tasks.values()
+            for task in list(self.tasks.values())
             if task.key == key and task.status(now) == "processing"
         )
-        return mine + self.transcripts._active(key, now)
+
+    def _active(self, key: str, now: float) -> int:
+        """The key's processing jobs: scrapes, searches, transcriptions and extractions
+        (the transcription desk counts this one's through ``other_jobs``)."""
+        return self.transcripts._active(key, now)
 
     # -------------------------------------------------------------- poll
     def poll(self, key: str, task_id: str, query: t.Mapping[str, str]) -> Response:
