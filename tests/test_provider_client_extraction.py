@@ -20,6 +20,8 @@ import requests
 import yaml
 from vidnavigator import exceptions, models
 
+from tap_vidnavigator.emulator import extraction_options
+from tap_vidnavigator.emulator.__main__ import _parser, main
 from tap_vidnavigator.emulator.extraction_options import ExtractionConfig
 from tests.conftest import KEY
 from tests.test_provider_client_conformance import LLM_ONLY, assert_exact, sdk_client
@@ -460,3 +462,15 @@ def test_a_yaml_request_body_is_read_as_the_docs_say(make_emulator):
     )
     assert refused.status_code == 400
     assert refused.json()["error"] == "request_body_required"
+
+
+def test_every_extraction_option_has_its_cli_option():
+    args = _parser().parse_args(
+        ["--extraction-processing", "4", "--extraction-failure-one-in", "7"]
+    )
+    assert extraction_options.from_arguments(args) == ExtractionConfig(
+        processing_seconds=4, failure_one_in=7
+    )
+    assert extraction_options.from_arguments(_parser().parse_args([])) == ExtractionConfig()
+    assert main(["--extraction-failure-one-in", "-1"]) == 2
+    assert main(["--extraction-processing", "-1"]) == 2
