@@ -5,6 +5,7 @@ its first line of output is the API base URL. See :mod:`.data` for the handle sc
 that decides each synthetic profile's size and fate.
 """
 
+from tap_vidnavigator.emulator.extraction_options import ExtractionConfig
 from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultPlan
 from tap_vidnavigator.emulator.server import Emulator
 from tap_vidnavigator.emulator.state import DEMO_KEYS, EmulatorConfig
@@ -15,6 +16,7 @@ __all__ = [
     "FAULT_KINDS",
     "Emulator",
     "EmulatorConfig",
+    "ExtractionConfig",
     "FaultPlan",
     "TranscriptConfig",
 ]

@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 
-from tap_vidnavigator.emulator import transcript_options
+from tap_vidnavigator.emulator import extraction_options, transcript_options
 from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultPlan
 from tap_vidnavigator.emulator.pricing import PLANS
 from tap_vidnavigator.emulator.server import Emulator
@@ -165,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
         help="delay of an injected slow answer (default 3)",
     )
     transcript_options.add_arguments(parser)
+    extraction_options.add_arguments(parser)
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser
 
@@ -203,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
             clock_offset_seconds=args.clock_offset_days * 86_400,
             calendar_tick_seconds=args.calendar_tick,
             transcripts=transcript_options.from_arguments(args),
+            extraction=extraction_options.from_arguments(args),
         )
         plan = FaultPlan(
             rate=args.fault_rate,

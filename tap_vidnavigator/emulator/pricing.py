@@ -15,6 +15,10 @@ What the emulator meters (docs/emulator-model.md, "What things cost"):
   ``standard_request`` each, or a ``residential_request`` each for a profile whose
   handle starts with ``proxy`` (its pages need the proxy-backed scraper);
 * a TikTok keyword search: one ``residential_request`` per ``stats.pages_fetched``;
+* a structured extraction: ``ceil(total_tokens / 15000)`` credits, at least 1 (the
+  provider's extraction page), as an ``analysis_request`` charge of 100 units a credit
+  (the meter's rate) carrying its ``tokens``; speech-to-text, when it ran, on top as
+  ``transcription_hour`` (:func:`extraction_charges`);
 * a failed task: the same meters fire but are waived (``credits`` 0, ``waived``
   true, ``credits_saved`` what they would have cost).
 """
@@ -67,6 +71,28 @@ def charge(meter: str, quantity: int | float, *, waived: bool = False) -> dict[s
         "waived": waived,
         "credits_saved": number(cost) if waived else 0,
     }
+
+
+#: Tokens one extraction credit covers (the provider's extraction page).
+TOKENS_PER_EXTRACTION_CREDIT = 15_000
+
+
+def extraction_credits(total_tokens: int) -> int:
+    """An extraction's credits: ``ceil(total_tokens / 15000)``, at least 1."""
+    return max(1, -(-total_tokens // TOKENS_PER_EXTRACTION_CREDIT))
+
+
+def extraction_charges(
+    tokens: t.Mapping[str, int], transcribed_hours: float | None, *, waived: bool = False
+) -> list[dict[str, t.Any]]:
+    """An extraction's charges: the analysis (with its ``tokens``: prompt, completion,
+    total), then the speech-to-text hours when it ran; all waived when it failed."""
+    per_credit, _ = METERS["analysis_request"]
+    units = extraction_credits(tokens["total_tokens"]) * int(per_credit)
+    analysis = {**charge("analysis_request", units, waived=waived), "tokens": dict(tokens)}
+    if transcribed_hours is None:
+        return [analysis]
+    return [analysis, charge("transcription_hour", transcribed_hours, waived=waived)]
 
 
 def profile_page_meter(handle: str) -> str:

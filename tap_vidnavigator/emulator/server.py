@@ -17,6 +17,7 @@ import time
 import typing as t
 from urllib.parse import parse_qsl, urlsplit
 
+from tap_vidnavigator.emulator.extraction import ExtractionDesk
 from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultInjector, FaultPlan
 from tap_vidnavigator.emulator.kinds import KINDS
 from tap_vidnavigator.emulator.state import (
@@ -123,6 +124,8 @@ class _ApiHandler(_Handler):
             return
         if self._transcripts("POST", path, key, raw, {}):
             return
+        if self._extraction("POST", path, key, raw, {}):
+            return
         if path not in _SUBMITS:
             self._send(error_response(404, "not_found", f"No route for POST {path}"))
             return
@@ -138,6 +141,8 @@ class _ApiHandler(_Handler):
             self._usage()
             return
         if self._transcripts("GET", parts.path, self._key(), b"", dict(parse_qsl(parts.query))):
+            return
+        if self._extraction("GET", parts.path, self._key(), b"", dict(parse_qsl(parts.query))):
             return
         match = _TASK_PATH.match(parts.path)
         if not match or match.group("route") not in _SUBMITS:
@@ -184,6 +189,24 @@ class _ApiHandler(_Handler):
         if self._inject_fault(route, None if refusal else key):
             return True
         self._send(refusal or desk.answer(method, path, t.cast("str", key), raw, query))
+        return True
+
+    def _extraction(
+        self, method: str, path: str, key: str | None, raw: bytes, query: dict[str, str]
+    ) -> bool:
+        """Answer an extraction route (emulator/extraction.py); False when not one."""
+        desk = self.server.emulator.extraction
+        route = desk.fault_route(method, path)
+        if route is None:
+            return False
+        refusal = self.server.emulator.state.authorise(key)
+        if self._inject_fault(route, None if refusal else key):
+            return True
+        content_type = self.headers.get("Content-Type") or "application/json"
+        self._send(
+            refusal
+            or desk.answer(method, path, t.cast("str", key), raw, query, content_type=content_type)
+        )
         return True
 
 
@@ -237,6 +260,7 @@ class Emulator:
     ) -> None:
         self.state = EmulatorState(config)
         self.transcripts = TranscriptDesk(self.state)
+        self.extraction = ExtractionDesk(self.state, self.transcripts)
         self.faults = FaultInjector(faults or FaultPlan())
         self.faults_injected: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
         self._api = _EmulatorHTTPServer((host, port), _ApiHandler, self, verbose=verbose)

@@ -39,6 +39,7 @@ import typing as t
 import uuid
 
 from tap_vidnavigator.emulator import data, growth, pricing, search
+from tap_vidnavigator.emulator.extraction_options import ExtractionConfig
 from tap_vidnavigator.emulator.kinds import KINDS, PROFILE, SEARCH, Kind
 from tap_vidnavigator.emulator.transcript_options import TranscriptConfig
 
@@ -123,6 +124,8 @@ class EmulatorConfig:
     signing_secret: bytes = dataclasses.field(default_factory=lambda: secrets.token_bytes(32))
     #: The transcript routes' latency, rate limit and transcription time (--transcript-*).
     transcripts: TranscriptConfig = dataclasses.field(default_factory=TranscriptConfig)
+    #: The extraction routes' processing time and failing videos (--extraction-*).
+    extraction: ExtractionConfig = dataclasses.field(default_factory=ExtractionConfig)
 
     def __post_init__(self) -> None:
         if self.download_shape not in DOWNLOAD_SHAPES:

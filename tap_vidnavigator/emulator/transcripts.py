@@ -236,6 +236,8 @@ class TranscriptDesk:
             collections.deque
         )
         self._lock = threading.RLock()
+        #: Other desks' processing jobs of a key (extractions): the cap is shared.
+        self.other_jobs: list[t.Callable[[str, float], int]] = []
 
     # ------------------------------------------------------------ the routes
     @staticmethod
@@ -425,16 +427,21 @@ class TranscriptDesk:
         )
 
     def _active(self, key: str, now: float) -> int:
-        """The key's processing jobs: scrapes, searches and transcriptions alike."""
+        """The key's processing jobs: scrapes, searches, transcriptions (and the jobs of
+        ``other_jobs``) alike."""
         scrapes = sum(
             1
             for task in list(self.state.tasks.values())
             if task.key == key and task.status(now) == "processing"
         )
-        return scrapes + sum(
-            1
-            for task in self.tasks.values()
-            if task.key == key and task.status(now) == "processing"
+        return (
+            scrapes
+            + sum(
+                1
+                for task in self.tasks.values()
+                if task.key == key and task.status(now) == "processing"
+            )
+            + sum(count(key, now) for count in self.other_jobs)
         )
 
     def poll(self, key: str, task_id: str, query: t.Mapping[str, str]) -> Response:
