@@ -36,6 +36,10 @@ class TaskKind:
     #: ``POST {submit_route}`` submits when it is not the poll route (speech-to-text's
     #: ``/transcribe/async``, polled at ``/transcribe/{task_id}``).
     submit_route: str | None = None
+    #: Whether a submit may be sent again after an ambiguous failure (its answer lost
+    #: after the body was sent: client.failure_certainty). False for per-video paid
+    #: jobs, claimed in the never-again ledger before the POST (ledger.py).
+    retry_ambiguous_submit: bool = True
 
     @property
     def submit_path(self) -> str:

@@ -18,6 +18,7 @@ import typing as t
 
 from tap_vidnavigator.budget import Decision
 from tap_vidnavigator.errors import (
+    AmbiguousSubmitError,
     ApiError,
     BadResponseError,
     CreditsExhaustedError,
@@ -55,6 +56,7 @@ class Api(t.Protocol):
         *,
         params: dict[str, t.Any] | None = None,
         body: dict[str, t.Any] | None = None,
+        retry_ambiguous: bool = True,
     ) -> dict[str, t.Any]: ...
 
 
@@ -71,6 +73,9 @@ class KindWork:
     #: The filters to submit for a request (its incremental floor included), or
     #: None when no result could match (nothing to pay for).
     submit_filters: t.Callable[[TaskRequest], dict[str, t.Any] | None]
+    #: A submit of a kind that never re-submits (``retry_ambiguous_submit`` False) was
+    #: sent and its answer lost: the request and what was lost (ledger.py's uncertain).
+    submit_uncertain: t.Callable[[TaskRequest, str], None] | None = None
 
 
 @dataclasses.dataclass
@@ -232,9 +237,19 @@ class TaskLifecycle:
                 self._skip_pending()
                 return
             try:
-                data = self.api("POST", kind.submit_path, body=kind.submit_body(request, sent))[
-                    "data"
-                ]
+                data = self.api(
+                    "POST",
+                    kind.submit_path,
+                    body=kind.submit_body(request, sent),
+                    retry_ambiguous=kind.retry_ambiguous_submit,
+                )["data"]
+            except AmbiguousSubmitError as exc:
+                self._pending.popleft()
+                work.in_flight.unskip(request.key)
+                self.logger.warning("Submit for %s is uncertain: %s", kind.describe(request), exc)
+                if work.submit_uncertain is not None:
+                    work.submit_uncertain(request, exc.cause)
+                continue
             except TooManyActiveJobsError as exc:
                 self._too_many_active_jobs(exc, now)
                 return
@@ -261,7 +276,7 @@ class TaskLifecycle:
             self.run.budget.submitted(kind.name, task_id)
             if self.run.ledger is not None:
                 expires = data.get("expires_at")
-                self.run.ledger.record(kind.name, request.subject, sent, task_id, expires)
+                self.run.ledger.bought(kind.name, request.subject, sent, task_id, expires)
             self.logger.info("Submitted task %s for %s", task_id, kind.describe(request))
             self._track(
                 task_id,
@@ -280,7 +295,7 @@ class TaskLifecycle:
             return False
         if (kind.name, request.key) in self._replaced:
             return False
-        entry = ledger.find(kind.name, request.subject, sent)
+        entry = ledger.reuse(kind.name, request.subject, sent)
         if entry is None or entry.task_id in work.in_flight.extracted_ids():
             # The STATE holds it: a run that succeeded read it, so buy fresh counts.
             return False

@@ -8,7 +8,8 @@ the pending videos, newest first, ``concurrency`` at a time through the stream's
 request path (auth to the API host only, retries on 429 and 5xx honouring
 Retry-After), and writes each row as its answer arrives. Videos without captions go,
 when ``speech_to_text`` is on and the hour budget allows, to speech-to-text: a task
-kind on the shared lifecycle, guarded by the ledger (transcription_ledger.py).
+kind on the shared lifecycle, guarded by the purchase ledger's never-again policy
+(ledger.py): claimed before the submit, never submitted twice.
 """
 
 from __future__ import annotations
@@ -45,12 +46,12 @@ from tap_vidnavigator.records.values import to_int, to_number
 from tap_vidnavigator.settings import TaskRequest
 from tap_vidnavigator.state import InFlightTasks, emit_state
 from tap_vidnavigator.transcript_state import TranscriptState, subject_key
-from tap_vidnavigator.transcription_ledger import FileLedger, TranscriptionLedger
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context
 
+    from tap_vidnavigator.ledger import Claim, Ledger, Purchase
     from tap_vidnavigator.results import Observe
     from tap_vidnavigator.run import FinishedTask, Run
 
@@ -111,11 +112,12 @@ class TranscriptCandidates:
 
 
 class _LedgeredInFlight(InFlightTasks):
-    """Speech-to-text tasks in flight, each also told to the ledger when submitted."""
+    """Speech-to-text tasks in flight, each also told to its ledger claim when submitted."""
 
-    def __init__(self, stream: VidNavigatorStream, ledger: TranscriptionLedger) -> None:
+    def __init__(self, stream: VidNavigatorStream) -> None:
         super().__init__(stream, SPEECH_TO_TEXT_KIND.subject_field)
-        self._ledger = ledger
+        #: This run's granted claims not yet answered, by video URL.
+        self.claims: dict[str, Claim] = {}
 
     @override
     def remember(
@@ -126,7 +128,9 @@ class _LedgeredInFlight(InFlightTasks):
         expires_at: str | None,
     ) -> None:
         # The ledger first: it is what outlives a lost STATE.
-        self._ledger.submitted(video_id_of(request.subject), task_id)
+        claim = self.claims.pop(request.subject, None)
+        if claim is not None:
+            claim.submitted(task_id)
         super().remember(request, task_id, sent, expires_at)
 
 
@@ -199,8 +203,8 @@ class VideoTranscriptsStream(VidNavigatorStream):
 
     def _transcribe(self) -> None:
         settings = self.settings.transcripts
-        ledger = FileLedger(settings.ledger_path)
-        in_flight = _LedgeredInFlight(self, ledger)
+        ledger = self.run.ledger
+        in_flight = _LedgeredInFlight(self)
         pending = self.store.pending_candidates()
         saved = set(in_flight.saved_keys())
         resumed = [c for c in pending if c.url in saved]
@@ -364,21 +368,34 @@ class VideoTranscriptsStream(VidNavigatorStream):
     def _speech_to_text(
         self,
         candidates: list[Candidate],
-        in_flight: InFlightTasks,
-        ledger: TranscriptionLedger,
+        in_flight: _LedgeredInFlight,
+        ledger: Ledger,
     ) -> None:
         by_url = {c.url: c for c in candidates}
         refused: dict[str, dict[str, t.Any]] = {}
+        kind = SPEECH_TO_TEXT_KIND.name
 
         def may_buy(request: TaskRequest) -> dict[str, t.Any] | None:
             candidate = by_url[request.subject]
-            earlier = ledger.claim(candidate.video_id, candidate.url)
-            if earlier is None:
+            claim = ledger.claim(kind, candidate.video_id, candidate.url)
+            if claim.granted:
+                in_flight.claims[candidate.url] = claim
                 return {}
+            earlier = t.cast("Purchase", claim.earlier)
+            if earlier.unsure:
+                # Bought or not, unknown: no row; it stays pending until the user
+                # releases it (release_uncertain_purchases), and the summary says so.
+                self.logger.info(
+                    "Not buying speech-to-text for %s: an earlier submit's answer was lost "
+                    "(uncertain purchase in %s)",
+                    candidate.url,
+                    ledger.purchases_file,
+                )
+                return None
             self.logger.info(
                 "Not buying speech-to-text for %s again: the ledger (%s) has it %s%s",
                 candidate.url,
-                self.settings.transcripts.ledger_path,
+                ledger.purchases_file,
                 earlier.status,
                 f" as task {earlier.task_id}" if earlier.task_id else "",
             )
@@ -387,12 +404,18 @@ class VideoTranscriptsStream(VidNavigatorStream):
             )
             return None
 
+        def uncertain(request: TaskRequest, cause: str) -> None:
+            claim = in_flight.claims.pop(request.subject, None)
+            if claim is not None:
+                claim.uncertain(cause)
+
         work = KindWork(
             kind=SPEECH_TO_TEXT_KIND,
             requests=[TaskRequest(url, ()) for url in by_url],
             task_ids=(),
             in_flight=in_flight,
             submit_filters=may_buy,
+            submit_uncertain=uncertain,
         )
         lifecycle = self.run.lifecycle(
             lambda: TaskLifecycle(api=self.call_api, run=self.run, work=[], logger=self.logger)
@@ -408,12 +431,14 @@ class VideoTranscriptsStream(VidNavigatorStream):
             if before is not None:
                 # What finding its words cost: the captions call that found none too.
                 row["credits_used"] = round((row["credits_used"] or 0) + before, 6)
-            ledger.settled(candidate.video_id, finished.task_id,
+            ledger.settled(kind, candidate.video_id, finished.task_id,
                            str(finished.data.get("task_status")), row["credits_used"])  # fmt: skip
             self._write(row)
             answered.add(candidate.url)
             # Before the lifecycle forgets the task (and writes STATE): its row is out.
             self._checkpoint()
+        # Claims the budget kept from being sent: later runs may buy them.
+        ledger.release_unsent()
         for url, row in refused.items():
             if url not in answered:
                 self._write(row)

@@ -185,4 +185,5 @@ SPEECH_TO_TEXT_KIND = TaskKind(
     result_schema=TRANSCRIPT_SCHEMA,
     describe_stats=lambda stats: "transcribed",
     submit_route="/transcribe/async",
+    retry_ambiguous_submit=False,
 )
