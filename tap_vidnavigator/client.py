@@ -422,13 +422,7 @@ class VidNavigatorStream(FastRecordLoopStream):
         except RETRIABLE_ERRORS as exc:
             if failure_certainty(exc) == SAFE:
                 raise
-            cause = describe_failure(exc)
-            self.logger.warning(
-                "Not retrying %s after %s: the API may have created the task",
-                describe_request(prepared_request),
-                cause,
-            )
-            raise _ambiguous(prepared_request, cause) from exc
+            raise _ambiguous(prepared_request, describe_failure(exc)) from exc
 
 
 def envelope_data(response: requests.Response) -> dict[str, t.Any]:

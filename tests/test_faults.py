@@ -76,7 +76,7 @@ def test_faults_of_every_kind_lose_and_duplicate_nothing(
     # back to paging instead.
     on_api = [i for i in injections if i.route != "download"]
     assert result.stderr.count("Retrying ") == len(on_api)
-    assert result.stderr.count("Not retrying") == 0
+    assert result.stderr.count("was sent but its answer was lost") == 0
 
 
 # ----------------------------------------------------------------- per kind
@@ -129,7 +129,7 @@ def test_each_fault_kind_on_each_paid_call_gets_exactly_its_retries(make_emulato
         assert "uncertain purchase" not in run.stderr
     else:
         assert run.stderr.count("Retrying ") == 2
-        assert run.stderr.count(f"Not retrying POST {TRANSCRIBE}") == 1
+        assert run.stderr.count(f"POST {TRANSCRIBE} was sent but its answer was lost") == 1
         assert len(transcriptions) == lost  # created or not, never submitted again
         assert rows == []  # no row: the video waits for the user's word
         assert f"1 uncertain purchase(s), not bought again: speech-to-text of {url}" in run.stderr
