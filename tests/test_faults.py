@@ -258,3 +258,21 @@ def test_the_lifecycle_never_resubmits_a_kind_that_forbids_it():
     assert uncertain == [("https://www.tiktok.com/@aa", "no response within request_timeout")]
     assert finished == [(1, "t2", "https://www.tiktok.com/@bb")]
     assert run.problems == ()
+
+
+def test_a_lost_answer_comes_after_the_task_was_created(make_emulator):
+    emulator = make_emulator(FaultPlan(script=((PROFILE_SUBMIT, 1, ANSWER_LOST),)))
+    body = {"profile_url": "https://www.tiktok.com/@tiktok"}
+    with pytest.raises(requests.exceptions.ConnectionError) as lost:
+        requests.post(f"{emulator.url}/tiktok/profile", json=body, headers={"X-API-Key": KEY})
+    assert failure_certainty(lost.value) == AMBIGUOUS
+    answered = requests.post(
+        f"{emulator.url}/tiktok/profile", json=body, headers={"X-API-Key": KEY}
+    )
+    assert answered.status_code == 202
+    # Two tasks exist, the client knows one; the report says which fault created one.
+    assert len(emulator.state.tasks) == 2 and emulator.counters().submits == 2
+    assert [(i.route, i.path, i.kind, i.created) for i in emulator.injections] == [
+        ("submit", PROFILE_SUBMIT, ANSWER_LOST, True)
+    ]
+    assert emulator.faults_injected[ANSWER_LOST] == 1
