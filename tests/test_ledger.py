@@ -385,3 +385,32 @@ def test_two_runs_claiming_at_once_buy_each_video_once(tmp_path):
         assert process.exitcode == 0
     granted = [json.loads((tmp_path / f"granted-{r}.json").read_text()) for r in (1, 2)]
     assert sorted(granted[0] + granted[1]) == list(range(100))
+
+
+def test_an_upgraded_tap_buys_nothing_its_predecessor_bought(make_emulator, tmp_path):
+    emulator = make_emulator()
+    captionless = "https://www.tiktok.com/@nocaptions_a"
+    (video,) = emulator.ground_truth(captionless, max_posts=1)
+    old = tmp_path / "transcriptions.jsonl"
+    old.write_text(
+        json.dumps({"video_id": video["id"], "status": "claimed", "video_url": video["url"]})
+        + "\n"
+        + json.dumps({"video_id": video["id"], "status": "completed", "task_id": "tr_old"})
+        + "\n"
+    )
+    transcripts = {"enabled": True, "speech_to_text": True, "ledger_path": str(old)}
+    config = base_config(
+        emulator,
+        profiles=[{"profile_url": captionless, "max_posts": 1}],
+        ledger_dir=str(tmp_path / "ledger"),
+        transcripts=transcripts,
+    )
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert "transcripts.ledger_path is deprecated: set ledger_dir instead" in run.stderr
+    assert [
+        (r["video_id"], r["no_transcript_reason"], r["task_id"])
+        for r in run.records("video_transcripts")
+    ] == [(video["id"], "speech_to_text_bought_before", "tr_old")]
+    assert emulator.transcripts.transcriptions_of(video["url"]) == []
+    assert (tmp_path / "ledger" / PURCHASES_FILE).read_text() == ""  # nothing claimed
