@@ -163,7 +163,10 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=8,
         title="Max retries",
         description="Retries of one request after 429, 5xx, timeouts or connection errors, "
-        "with exponential backoff honouring Retry-After, before the run fails.",
+        "with exponential backoff honouring Retry-After, before the run fails. A paid "
+        "per-video submit (speech-to-text) is retried only after failures that prove "
+        "nothing was bought (429, the API's 503, a refused connection): after any other, "
+        "it is an uncertain purchase (release_uncertain_purchases).",
     ),
     th.Property(
         "shard_count",
