@@ -26,11 +26,9 @@ def _config(url: str, videos: int, ledger: str, concurrency: int | None) -> dict
         "poll_interval": 0.2,
     }
     if concurrency is not None:
-        config["transcripts"] = {
-            "enabled": True,
-            "concurrency": concurrency,
-            "ledger_path": ledger,
-        }
+        config["transcripts"] = {"enabled": True, "concurrency": concurrency}
+        # The purchase ledger's folder, without the reuse of scrapes: each run scrapes.
+        config.update(ledger_dir=ledger, use_ledger=False)
     return config
 
 
@@ -40,7 +38,7 @@ def main() -> int:
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
-    ledger = f"{tempfile.mkdtemp()}/ledger.jsonl"
+    ledger = tempfile.mkdtemp()
     small = max(1, args.videos // 4)
     with emulator_process("--processing", "0", "--transcript-latency", str(args.latency)) as url:
         scrape, scrape_mb, _ = timed(tap_command(_config(url, args.videos, ledger, None)))

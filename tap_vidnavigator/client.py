@@ -1,4 +1,15 @@
-"""The base REST stream: authentication, error mapping, retries and JSON parsing."""
+"""The base REST stream: authentication, error mapping, retries and JSON parsing.
+
+Retries go through the SDK's request decorator (``backoff_*`` hooks). A failure is
+*safe* when it proves the API created nothing: a connection refused (or a connect
+timeout) before anything was sent, a 429, the API's own 503 with its error body
+(overload). Any other retriable failure is *ambiguous*: a read timeout, a connection
+reset after the body was sent, a body broken mid-answer, a 5xx without the API's
+error body (a gateway) or with it but other than 503. A submit whose kind may not be
+bought twice is sent with ``call_api(..., retry_ambiguous=False)``: safe failures are
+retried as any request, an ambiguous one raises AmbiguousSubmitError at once
+(:func:`failure_certainty`; docs/costs.md).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +22,7 @@ from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from singer_sdk.authenticators import APIKeyAuthenticator
 from singer_sdk.exceptions import RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -23,6 +35,7 @@ from tap_vidnavigator.envelope import (
     response_json,
 )
 from tap_vidnavigator.errors import (
+    AmbiguousSubmitError,
     ApiError,
     BadResponseError,
     CreditsExhaustedError,
@@ -93,6 +106,55 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return "connection broke in the middle of the response body"
     return f"connection failed ({type(exc).__name__})"
+
+
+#: A failure that proves nothing was created / one that may have created a task.
+SAFE, AMBIGUOUS = "safe", "ambiguous"
+
+
+def is_api_error_body(response: requests.Response) -> bool:
+    """Whether a body is the API's own error envelope (``{"status": "error", ...}``),
+    not a gateway's page."""
+    try:
+        body = response_json(response)
+    except BadResponseError:
+        return False
+    return (
+        isinstance(body, dict)
+        and body.get("status") == "error"
+        and isinstance(body.get("error") or body.get("error_code"), str)
+    )
+
+
+def _refused_before_sending(exc: requests.exceptions.ConnectionError) -> bool:
+    """A connection that was never made (refused, unresolvable): nothing was sent."""
+    for arg in exc.args:
+        reason = getattr(arg, "reason", arg)
+        if isinstance(reason, urllib3.exceptions.NewConnectionError):
+            return True
+    return False
+
+
+def failure_certainty(exc: BaseException) -> str:
+    """SAFE when a retriable failure proves the API created nothing, else AMBIGUOUS."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return SAFE
+    if isinstance(exc, RetriableAPIError) and exc.response is not None:
+        status = exc.response.status_code
+        if status == 429 or (status == 503 and is_api_error_body(exc.response)):
+            return SAFE
+        return AMBIGUOUS
+    if isinstance(exc, requests.exceptions.ConnectionError) and _refused_before_sending(exc):
+        return SAFE
+    return AMBIGUOUS
+
+
+def _ambiguous(request: requests.PreparedRequest, cause: str) -> AmbiguousSubmitError:
+    return AmbiguousSubmitError(
+        f"{describe_request(request)} was sent but its answer was lost ({cause}): the API "
+        "may have created the task, so it is not submitted again automatically.",
+        cause=cause,
+    )
 
 
 class VidNavigatorStream(FastRecordLoopStream):
@@ -289,10 +351,14 @@ class VidNavigatorStream(FastRecordLoopStream):
         *,
         params: dict[str, t.Any] | None = None,
         body: dict[str, t.Any] | None = None,
+        retry_ambiguous: bool = True,
     ) -> dict[str, t.Any]:
         """One API call with this stream's auth, retries and error mapping.
 
         Returns the whole success envelope; its ``data`` is checked to be an object.
+        ``retry_ambiguous=False`` (a submit that must not be bought twice): an
+        ambiguous failure, or a success whose body cannot be read, raises
+        AmbiguousSubmitError instead of being retried; safe failures are retried.
         """
         prepared = self.build_prepared_request(
             method=method,
@@ -302,6 +368,24 @@ class VidNavigatorStream(FastRecordLoopStream):
             json=body,
         )
         # The SDK's own request path (auth, validate_response, metrics) with retries.
-        response = self.request_decorator(self._request)(prepared, None)
-        envelope_data(response)
+        send = self._request if retry_ambiguous else self._without_ambiguous_retries
+        response = self.request_decorator(send)(prepared, None)
+        try:
+            envelope_data(response)
+        except BadResponseError as exc:
+            if retry_ambiguous:
+                raise
+            raise _ambiguous(prepared, f"HTTP {response.status_code} unreadable") from exc
         return t.cast("dict[str, t.Any]", response_json(response))
+
+    def _without_ambiguous_retries(
+        self, prepared_request: requests.PreparedRequest, context: t.Any
+    ) -> requests.Response:
+        """The SDK's ``_request``, an ambiguous failure turned into AmbiguousSubmitError
+        (not retriable) before the request decorator sees it."""
+        try:
+            return self._request(prepared_request, context)
+        except RETRIABLE_ERRORS as exc:
+            if failure_certainty(exc) == SAFE:
+                raise
+            raise _ambiguous(prepared_request, describe_failure(exc)) from exc

@@ -16,8 +16,10 @@ through the services below:
   ``concurrency`` workers, a few answers ahead of the writer, each answer handled as it
   arrives (memory stays flat).
 - **Paid jobs** (:meth:`EnrichmentStream.buy`): a job kind (kinds.JobKind) on the run's
-  shared lifecycle, under ``max_active_tasks``; each video is claimed in the never-again
-  ledger before its submit, and a saved job (STATE) is polled again, never re-bought.
+  shared lifecycle, under ``max_active_tasks``; each video is claimed in the purchase
+  ledger's never-again policy before its submit (ledger.py), an ambiguous submit is
+  never sent again (its claim uncertain, reported), and a saved job (STATE) is polled
+  again, never re-bought.
 - **Rows** (:meth:`EnrichmentStream.write`): RECORD messages or batch files; every
   :data:`CHECKPOINT_ROWS` rows and at the end, the BATCH messages, then the STATE that
   takes their videos off the pending list.
@@ -49,6 +51,7 @@ if t.TYPE_CHECKING:
 
     from tap_vidnavigator.families import EnrichmentFamily, TaskFamily
     from tap_vidnavigator.kinds import JobKind, TaskKind
+    from tap_vidnavigator.ledger import Claim, Purchase
     from tap_vidnavigator.run import Run
     from tap_vidnavigator.settings import Settings
     from tap_vidnavigator.tasks import FinishedTask, Observe
@@ -72,20 +75,6 @@ class EnrichmentOptions(t.Protocol):
     def max_per_run(self) -> int | None: ...
     @property
     def concurrency(self) -> int: ...
-
-
-class Ledger(t.Protocol):
-    """The never-again purchase ledger, as the core uses it for per-video jobs."""
-
-    def claim(self, video_id: str, url: str) -> t.Any | None:
-        """None when the video may be bought (now claimed), else the earlier purchase."""
-        ...
-
-    def submitted(self, video_id: str, task_id: str) -> None: ...
-
-    def settled(
-        self, video_id: str, task_id: str, status: str, credits: float | int | None
-    ) -> None: ...
 
 
 def video_id_of(url: str) -> str:
@@ -137,12 +126,13 @@ class Candidates:
         )
 
 
-class _LedgeredInFlight(InFlightTasks):
-    """Per-video jobs in flight, each also told to the ledger when submitted."""
+class _ClaimedInFlight(InFlightTasks):
+    """Per-video jobs in flight, each told to its ledger claim when submitted."""
 
-    def __init__(self, stream: VidNavigatorStream, kind: JobKind, ledger: Ledger) -> None:
+    def __init__(self, stream: VidNavigatorStream, kind: JobKind) -> None:
         super().__init__(stream, kind.subject_field)
-        self._ledger = ledger
+        #: This run's granted claims not yet answered, by video URL.
+        self.claims: dict[str, Claim] = {}
 
     @override
     def remember(
@@ -153,7 +143,9 @@ class _LedgeredInFlight(InFlightTasks):
         expires_at: str | None,
     ) -> None:
         # The ledger first: it is what outlives a lost STATE.
-        self._ledger.submitted(video_id_of(request.subject), task_id)
+        claim = self.claims.pop(request.subject, None)
+        if claim is not None:
+            claim.submitted(task_id)
         super().remember(request, task_id, sent, expires_at)
 
 
@@ -254,12 +246,9 @@ class EnrichmentStream(VidNavigatorStream):
         self.checkpoint()
         self.logger.info("%s summary: %s", self.family.title, self.summary())
 
-    def in_flight(self, kind: JobKind, ledger: Ledger | None = None) -> InFlightTasks:
-        """A job kind's tasks in flight, in this stream's state (told to ``ledger``
-        when one is given)."""
-        if ledger is None:
-            return InFlightTasks(self, kind.subject_field)
-        return _LedgeredInFlight(self, kind, ledger)
+    def in_flight(self, kind: JobKind) -> InFlightTasks:
+        """A job kind's tasks in flight, in this stream's state."""
+        return InFlightTasks(self, kind.subject_field)
 
     # ------------------------------------------------------ synchronous calls
     def ask_each(
@@ -329,37 +318,75 @@ class EnrichmentStream(VidNavigatorStream):
         kind: JobKind,
         candidates: t.Sequence[Candidate],
         *,
-        ledger: Ledger,
         body: t.Callable[[Candidate], dict[str, t.Any]],
         row: t.Callable[[Candidate, FinishedTask[JobKind]], dict[str, t.Any]],
-        refused: t.Callable[[Candidate, t.Any], dict[str, t.Any]],
+        refused: t.Callable[[Candidate, Purchase], dict[str, t.Any] | None],
     ) -> None:
         """Buy (or resume) one ``kind`` job per video on the run's shared lifecycle.
 
-        Each video is claimed in ``ledger`` before its submit: a video the ledger has
-        (bought by any earlier run, whatever became of it) is not bought again and gets
-        ``refused``'s row. A job saved in STATE is polled, not bought. Each finished job
-        becomes ``row``'s row, written (with a checkpoint) before the lifecycle forgets
-        the task.
+        Each video is claimed in the run's ledger (never-again policy, ledger.py) before
+        its submit: a video the ledger has (bought by any earlier run, whatever became
+        of it) is not bought again and gets ``refused``'s row (None: no row, the video
+        decided all the same). One whose earlier submit is uncertain (its answer lost)
+        gets nothing and stays pending until the user releases it. A job saved in STATE
+        is polled, not bought. Each finished job becomes ``row``'s row, written (with a
+        checkpoint) before the lifecycle forgets the task.
         """
+        ledger = self.run.ledger
         by_url = {c.url: c for c in candidates}
-        refusals: dict[str, dict[str, t.Any]] = {}
+        refusals: dict[str, Candidate] = {}
+        earlier_of: dict[str, Purchase] = {}
+        in_flight = _ClaimedInFlight(self, kind)
 
         def may_buy(request: TaskRequest) -> dict[str, t.Any] | None:
             candidate = by_url[request.subject]
-            earlier = ledger.claim(candidate.video_id, candidate.url)
-            if earlier is None:
+            claim = ledger.claim(kind.name, candidate.video_id, candidate.url)
+            if claim.granted:
+                in_flight.claims[candidate.url] = claim
                 return body(candidate)
-            refusals[candidate.url] = refused(candidate, earlier)
+            earlier = t.cast("Purchase", claim.earlier)
+            if earlier.unsure:
+                # Bought or not, unknown: no row; it stays pending until the user
+                # releases it (release_uncertain_purchases), and the summary says so.
+                self.logger.info(
+                    "Not buying %s for %s: an earlier submit's answer was lost (uncertain "
+                    "purchase in %s)",
+                    kind.name,
+                    candidate.url,
+                    ledger.purchases_file,
+                )
+                return None
+            self.logger.info(
+                "Not buying %s for %s again: the ledger (%s) has it %s%s",
+                kind.name,
+                candidate.url,
+                ledger.purchases_file,
+                earlier.status,
+                f" as task {earlier.task_id}" if earlier.task_id else "",
+            )
+            refusals[candidate.url] = candidate
+            earlier_of[candidate.url] = earlier
             return None
+
+        def uncertain(request: TaskRequest, cause: str) -> None:
+            claim = in_flight.claims.pop(request.subject, None)
+            if claim is not None:
+                claim.uncertain(cause)
+
+        def not_bought(request: TaskRequest, reason: str) -> None:
+            claim = in_flight.claims.pop(request.subject, None)
+            if claim is not None:
+                claim.not_bought(reason)
 
         work = KindWork(
             kind=kind,
             requests=[TaskRequest(url, ()) for url in by_url],
             task_ids=(),
-            in_flight=self.in_flight(kind, ledger),
+            in_flight=in_flight,
             submit_filters=may_buy,
             api=self.call_api,
+            submit_uncertain=uncertain,
+            submit_refused=not_bought,
         )
         lifecycle = self.run.lifecycle
         lifecycle.add_work(work)
@@ -370,6 +397,7 @@ class EnrichmentStream(VidNavigatorStream):
             )
             written = row(candidate, finished)
             ledger.settled(
+                kind.name,
                 candidate.video_id,
                 finished.task_id,
                 str(finished.data.get("task_status")),
@@ -379,8 +407,15 @@ class EnrichmentStream(VidNavigatorStream):
             answered.add(candidate.url)
             # Before the lifecycle forgets the task (and writes STATE): its row is out.
             self.checkpoint()
-        for url, refusal in refusals.items():
-            if url not in answered:
+        # Claims the budget kept from being sent: later runs may buy them.
+        ledger.release_unsent()
+        for url, candidate in refusals.items():
+            if url in answered:
+                continue
+            refusal = refused(candidate, earlier_of[url])
+            if refusal is None:
+                self.decided(candidate.video_id)
+            else:
                 self.write(refusal)
 
     # ----------------------------------------------------------------- rows
@@ -397,6 +432,10 @@ class EnrichmentStream(VidNavigatorStream):
         self._written += 1
         if self._written % CHECKPOINT_ROWS == 0:
             self.checkpoint()
+
+    def decided(self, video_id: str) -> None:
+        """A video decided without a row (its pending entry goes at the next checkpoint)."""
+        self._done.add(video_id)
 
     def checkpoint(self) -> None:
         """The rows so far are out (BATCH messages for their files): take their videos

@@ -74,3 +74,14 @@ class RetriesExhaustedError(VidNavigatorError):
 
 class TaskTimeoutError(VidNavigatorError):
     """A task was still processing when ``task_timeout`` ran out."""
+
+
+class AmbiguousSubmitError(VidNavigatorError):
+    """A paid submit's body was sent and its answer lost (a read timeout, a connection
+    reset, a gateway's 5xx): the API may have created the task. Raised instead of a
+    retry for the kinds that never re-submit automatically (client.py)."""
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        #: What was lost, for the ledger and the run summary ("no response within ...").
+        self.cause = cause

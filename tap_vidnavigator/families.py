@@ -335,8 +335,9 @@ TRANSCRIPTS = EnrichmentFamily(
     "first; the rest wait for later runs), concurrency (requests at once, default 8), "
     "speech_to_text (paid speech-to-text for videos without captions, default false), "
     "max_transcription_hours_per_run (audio hours speech-to-text may buy per run, "
-    "default 1) and ledger_path (the local file that keeps speech-to-text from being "
-    "bought twice; default .tap-vidnavigator/transcriptions.jsonl). Captions cost 1 "
+    "default 1) and ledger_path (deprecated: the purchase ledger is in ledger_dir; an "
+    "older version's speech-to-text ledger, still read; default "
+    ".tap-vidnavigator/transcriptions.jsonl). Captions cost 1 "
     "credit per 10,000 videos, speech-to-text 1 credit per hour of audio.",
 )
 #: Every enrichment family, in the order the tap lists (and syncs) their streams.

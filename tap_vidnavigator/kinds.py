@@ -48,6 +48,10 @@ class JobKind:
     paged: bool
     #: The filters a submit body may carry, in the body's order.
     filters: tuple[Filter, ...] = ()
+    #: Whether a submit may be sent again after an ambiguous failure (its answer lost
+    #: after the body was sent: client.failure_certainty). False for per-video paid
+    #: jobs, claimed in the never-again ledger before the POST (ledger.py).
+    retry_ambiguous_submit: bool = True
 
     @property
     def submit_path(self) -> str:

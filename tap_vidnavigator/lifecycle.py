@@ -18,6 +18,7 @@ import typing as t
 
 from tap_vidnavigator.budget import Decision
 from tap_vidnavigator.errors import (
+    AmbiguousSubmitError,
     ApiError,
     BadResponseError,
     CreditsExhaustedError,
@@ -231,8 +232,19 @@ class TaskLifecycle:
                 self._skip_pending()
                 return
             try:
-                body = kind.submit_body(request, sent)
-                data = self._api(work)("POST", kind.submit_path, body=body)["data"]
+                data = self._api(work)(
+                    "POST",
+                    kind.submit_path,
+                    body=kind.submit_body(request, sent),
+                    retry_ambiguous=kind.retry_ambiguous_submit,
+                )["data"]
+            except AmbiguousSubmitError as exc:
+                self._pending.popleft()
+                work.in_flight.unskip(request.key)
+                self.logger.warning("Submit for %s is uncertain: %s", kind.describe(request), exc)
+                if work.submit_uncertain is not None:
+                    work.submit_uncertain(request, exc.cause)
+                continue
             except TooManyActiveJobsError as exc:
                 self._too_many_active_jobs(exc, now)
                 return
@@ -247,6 +259,8 @@ class TaskLifecycle:
                 self._pending.popleft()
                 self.logger.error("Submit for %s was refused: %s", kind.describe(request), exc)
                 self.run.problem(f"submit for {kind.describe(request)} refused: {exc}")
+                if work.submit_refused is not None:
+                    work.submit_refused(request, str(exc))
                 continue
             self._pending.popleft()
             self._blocked_since = 0.0
@@ -259,7 +273,7 @@ class TaskLifecycle:
             self.run.budget.submitted(kind.name, task_id)
             if self.run.ledger is not None:
                 expires = data.get("expires_at")
-                self.run.ledger.record(kind.name, request.subject, sent, task_id, expires)
+                self.run.ledger.bought(kind.name, request.subject, sent, task_id, expires)
             self.logger.info("Submitted task %s for %s", task_id, kind.describe(request))
             self._track(
                 task_id,
@@ -278,7 +292,7 @@ class TaskLifecycle:
             return False
         if (kind.name, request.key) in self._replaced:
             return False
-        entry = ledger.find(kind.name, request.subject, sent)
+        entry = ledger.reuse(kind.name, request.subject, sent)
         if entry is None or entry.task_id in work.in_flight.extracted_ids():
             # The STATE holds it: a run that succeeded read it, so buy fresh counts.
             return False

@@ -10,12 +10,11 @@ import contextlib
 import functools
 import logging
 import typing as t
-from pathlib import Path
 
 from tap_vidnavigator.batch import BatchFiles, remove_old_batch_files, run_label
 from tap_vidnavigator.budget import Budget
 from tap_vidnavigator.errors import RunFailedError
-from tap_vidnavigator.ledger import Ledger, default_folder
+from tap_vidnavigator.ledger import Ledger
 from tap_vidnavigator.records.account_usage import balance_of
 from tap_vidnavigator.spool import Spool
 from tap_vidnavigator.state import Bookmarks, InFlightTasks
@@ -126,13 +125,19 @@ class Run:
         return Budget(settings.max_credits_per_run, settings.min_credits_balance)
 
     @functools.cached_property
-    def ledger(self) -> Ledger | None:
-        """The ledger of tasks bought (ledger.py), or None when there is none."""
-        settings = self.settings
-        folder = Path(settings.ledger_dir) if settings.ledger_dir else default_folder()
-        if not settings.use_ledger or folder is None:
-            return None
-        return Ledger(folder, api_url=settings.api_url, api_key=settings.api_key, logger=_LOGGER)
+    def ledger(self) -> Ledger:
+        """The purchase ledger (ledger.py): its uncertain claims released first when
+        ``release_uncertain_purchases`` says so."""
+        ledger = Ledger.for_settings(self.settings, logger=_LOGGER)
+        if self.settings.release_uncertain_purchases:
+            for purchase in ledger.release_uncertain():
+                _LOGGER.warning(
+                    "Released the uncertain %s purchase of %s (release_uncertain_purchases): "
+                    "this run may buy it again",
+                    purchase.kind,
+                    purchase.video_url or purchase.video_id,
+                )
+        return ledger
 
     def account_read(self, record: t.Mapping[str, t.Any]) -> None:
         """An ``account_usage`` row was read: its balance serves the budget's floor."""
@@ -163,6 +168,9 @@ class Run:
     def raise_if_failed(self) -> None:
         """After every stream synced: RunFailedError when anything went wrong."""
         self.spool.close()
+        if "ledger" in self.__dict__:
+            for line in self.ledger.uncertain_summary():
+                _LOGGER.warning("%s", line)
         summary = self.budget.summary()
         if summary is not None:
             # Said last, after every stream's summary: the one thing to act on.

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import ipaddress
+import logging
 import re
 import typing as t
 from urllib.parse import urlsplit
@@ -28,8 +29,13 @@ from tap_vidnavigator.families import (
 )
 from tap_vidnavigator.shards import shard_of
 from tap_vidnavigator.transcript_settings import PROPERTY as TRANSCRIPTS_PROPERTY
-from tap_vidnavigator.transcript_settings import TranscriptSettings, parse_transcripts
+from tap_vidnavigator.transcript_settings import (
+    TranscriptSettings,
+    deprecated_ledger_path,
+    parse_transcripts,
+)
 
+_LOGGER = logging.getLogger("tap-vidnavigator")
 DEFAULT_API_URL = "https://api.vidnavigator.com/v1"
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -157,7 +163,10 @@ CONFIG_SCHEMA = th.PropertiesList(
         default=8,
         title="Max retries",
         description="Retries of one request after 429, 5xx, timeouts or connection errors, "
-        "with exponential backoff honouring Retry-After, before the run fails.",
+        "with exponential backoff honouring Retry-After, before the run fails. A paid "
+        "per-video submit (speech-to-text) is retried only after failures that prove "
+        "nothing was bought (429, the API's 503, a refused connection): after any other, "
+        "it is an uncertain purchase (release_uncertain_purchases).",
     ),
     th.Property(
         "shard_count",
@@ -205,26 +214,43 @@ CONFIG_SCHEMA = th.PropertiesList(
         th.BooleanType,
         default=True,
         title="Use ledger",
-        description="Keep a local ledger of the tasks this tap bought (until they expire) "
-        "and, before submitting, reuse an unexpired one bought for exactly the same "
-        "request that the STATE does not hold: a rerun after a failed loader or a retried "
-        "shard polls it (free) instead of buying it again. Needs ledger_dir, or Meltano.",
+        description="Reuse policy of the purchase ledger (ledger_dir): remember the scrape "
+        "and search tasks this tap bought (until they expire) and, before submitting, reuse "
+        "an unexpired one bought for exactly the same request that the STATE does not hold: "
+        "a rerun after a failed loader or a retried shard polls it (free) instead of buying "
+        "it again. Needs ledger_dir, or Meltano. Per-video paid jobs (speech-to-text) are "
+        "never bought twice whatever this says.",
     ),
     th.Property(
         "ledger_dir",
         th.StringType,
         title="Ledger folder",
-        description="The ledger's folder (one JSON file per task; safe for parallel shards "
-        "sharing it, e.g. a volume). Default when Meltano runs the tap: "
-        "<project>/.meltano/tap-vidnavigator/ledger; outside Meltano, no ledger unless set.",
+        description="The purchase ledger's folder: the scrape and search tasks bought (one "
+        "JSON file each, for use_ledger) and purchases.jsonl, the per-video paid jobs "
+        "never bought twice (locked; safe for parallel shards sharing it, e.g. a volume). "
+        "Default when Meltano runs the tap: <project>/.meltano/tap-vidnavigator/ledger; "
+        "outside Meltano, no task reuse and purchases in .tap-vidnavigator/ in the working "
+        "directory. Replaces transcripts.ledger_path (deprecated, still read).",
     ),
     th.Property(
         "force_new_tasks",
         th.BooleanType,
         default=False,
         title="Force new tasks",
-        description="Buy a new task for every request, reusing none from the ledger (tasks "
-        "in the STATE are still resumed): for fresh counts within the hour after a run.",
+        description="Buy a new scrape or search task for every request, reusing none from "
+        "the ledger (tasks in the STATE are still resumed, and what is bought is still "
+        "written for later runs): for fresh counts within the hour after a run. Per-video "
+        "paid jobs are never bought again all the same.",
+    ),
+    th.Property(
+        "release_uncertain_purchases",
+        th.BooleanType,
+        default=False,
+        title="Release uncertain purchases",
+        description="Before this run, withdraw the ledger's uncertain per-video purchases "
+        "(a speech-to-text submit whose answer was lost, or a run killed while submitting: "
+        "the run summary lists them), so that this run may buy those videos again. Check "
+        "the account's usage first; set it for one run, not for every run.",
     ),
     th.Property(
         "batch_file_retention_hours",
@@ -305,6 +331,10 @@ class Settings:
     #: The ledger's folder as set (None: the default, ledger.default_folder).
     ledger_dir: str | None = None
     force_new_tasks: bool = False
+    #: Withdraw uncertain per-video purchases before the run (ledger.py).
+    release_uncertain_purchases: bool = False
+    #: ``transcripts.ledger_path`` when the config sets it (deprecated for ledger_dir).
+    deprecated_ledger_path: str | None = None
     #: How many items of each list setting the whole configuration has (all shards).
     configured: dict[str, int] = dataclasses.field(default_factory=dict)
     #: The ``transcripts`` object (transcript_settings.py).
@@ -592,7 +622,12 @@ def parse_settings(
     if not isinstance(use_download, bool):
         errors.append(f"use_download_url must be true or false, got {use_download!r}")
     flags = {}
-    for flag in ("fail_when_over_budget", "use_ledger", "force_new_tasks"):
+    for flag in (
+        "fail_when_over_budget",
+        "use_ledger",
+        "force_new_tasks",
+        "release_uncertain_purchases",
+    ):
         flags[flag] = setting(flag)
         if not isinstance(flags[flag], bool):
             errors.append(f"{flag} must be true or false, got {flags[flag]!r}")
@@ -629,9 +664,19 @@ def parse_settings(
         use_ledger=flags["use_ledger"] is True,
         ledger_dir=ledger_dir if isinstance(ledger_dir, str) and ledger_dir.strip() else None,
         force_new_tasks=flags["force_new_tasks"] is True,
+        release_uncertain_purchases=flags["release_uncertain_purchases"] is True,
+        deprecated_ledger_path=deprecated_ledger_path(config.get(TRANSCRIPTS_PROPERTY.name)),
         transcripts=parse_transcripts(config.get(TRANSCRIPTS_PROPERTY.name), errors),
     )
     errors.extend(batch_config_errors(config.get("batch_config")))
     if errors:
         raise SettingsError(errors)
+    if settings.deprecated_ledger_path is not None:
+        _LOGGER.warning(
+            "transcripts.ledger_path is deprecated: set ledger_dir instead (the purchase "
+            "ledger's one folder; per-video purchases go to <ledger_dir>/purchases.jsonl). "
+            "%s is still read, so nothing it holds is bought again%s.",
+            settings.deprecated_ledger_path,
+            "" if settings.ledger_dir else ", and written while ledger_dir is unset",
+        )
     return settings

@@ -33,6 +33,7 @@ class Api(t.Protocol):
         *,
         params: dict[str, t.Any] | None = None,
         body: dict[str, t.Any] | None = None,
+        retry_ambiguous: bool = True,
     ) -> dict[str, t.Any]: ...
 
 
@@ -52,6 +53,11 @@ class KindWork:
     #: How this kind's requests are made: through the stream that owns the kind, whose
     #: name the SDK's metrics and logs carry (None: the lifecycle's own).
     api: Api | None = None
+    #: A submit of a kind that never re-submits (``retry_ambiguous_submit`` False) was
+    #: sent and its answer lost: the request and what was lost (ledger.py's uncertain).
+    submit_uncertain: t.Callable[[TaskRequest, str], None] | None = None
+    #: A submit was refused for certain (nothing was bought): the request and why.
+    submit_refused: t.Callable[[TaskRequest, str], None] | None = None
 
 
 Kind_co = t.TypeVar("Kind_co", bound="JobKind", covariant=True)

@@ -27,6 +27,9 @@ from tap_vidnavigator.families import ENRICHMENT_SOURCES, TRANSCRIPTS
 if t.TYPE_CHECKING:
     from tap_vidnavigator.families import TaskFamily
 
+#: Where today's speech-to-text ledger was kept by default: read by the purchase ledger
+#: (ledger.py) so that an upgrade buys nothing again. ``ledger_path`` is deprecated for
+#: the top-level ``ledger_dir``.
 DEFAULT_LEDGER_PATH = ".tap-vidnavigator/transcriptions.jsonl"
 #: Requests at once: more than this only queues at the API's rate limit.
 MAX_CONCURRENCY = 64
@@ -46,6 +49,7 @@ class TranscriptSettings:
     concurrency: int = 8
     speech_to_text: bool = False
     max_transcription_hours_per_run: float = 1.0
+    #: Deprecated (``ledger_dir``): a speech-to-text ledger of today's tap, still read.
     ledger_path: str = DEFAULT_LEDGER_PATH
 
 
@@ -75,6 +79,12 @@ KEYS: tuple[Key, ...] = (
     Key("ledger_path", th.StringType, text("a file path")),
 )
 PROPERTY = object_property(TRANSCRIPTS, KEYS)
+
+
+def deprecated_ledger_path(raw: t.Any) -> str | None:
+    """``transcripts.ledger_path`` when set (deprecated: the top-level ``ledger_dir``)."""
+    path = raw.get("ledger_path") if isinstance(raw, dict) else None
+    return path if isinstance(path, str) and path.strip() else None
 
 
 def parse_transcripts(raw: t.Any, errors: list[str]) -> TranscriptSettings:

@@ -29,11 +29,11 @@ from tap_vidnavigator.records.transcripts import (
     transcript_row,
 )
 from tap_vidnavigator.records.values import to_number
-from tap_vidnavigator.transcription_ledger import FileLedger
 
 if t.TYPE_CHECKING:
     from tap_vidnavigator.enrichment_state import Candidate
     from tap_vidnavigator.kinds import JobKind
+    from tap_vidnavigator.ledger import Purchase
     from tap_vidnavigator.run import Run
     from tap_vidnavigator.tasks import FinishedTask
     from tap_vidnavigator.transcript_settings import TranscriptSettings
@@ -131,7 +131,6 @@ class VideoTranscriptsStream(EnrichmentStream):
             self.buy(
                 SPEECH_TO_TEXT_KIND,
                 to_transcribe,
-                ledger=FileLedger(options.ledger_path),
                 body=lambda candidate: {},
                 row=self._speech_row,
                 refused=self._bought_before,
@@ -216,12 +215,5 @@ class VideoTranscriptsStream(EnrichmentStream):
             row["credits_used"] = round((row["credits_used"] or 0) + before, 6)
         return row
 
-    def _bought_before(self, candidate: Candidate, earlier: t.Any) -> dict[str, t.Any]:
-        self.logger.info(
-            "Not buying speech-to-text for %s again: the ledger (%s) has it %s%s",
-            candidate.url,
-            self.options.ledger_path,
-            earlier.status,
-            f" as task {earlier.task_id}" if earlier.task_id else "",
-        )
+    def _bought_before(self, candidate: Candidate, earlier: Purchase) -> dict[str, t.Any]:
         return empty_row(candidate, "speech_to_text_bought_before", task_id=earlier.task_id)

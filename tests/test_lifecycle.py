@@ -135,6 +135,7 @@ class FakeApi:
         *,
         params: dict[str, t.Any] | None = None,
         body: dict[str, t.Any] | None = None,
+        retry_ambiguous: bool = True,
     ) -> dict[str, t.Any]:
         now = self.clock.now
         if method == "POST":

@@ -8,7 +8,7 @@ import sys
 import threading
 
 from tap_vidnavigator.emulator import extraction_options, transcript_options
-from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultPlan
+from tap_vidnavigator.emulator.faults import ANSWER_LOST, FAULT_KINDS, FaultPlan
 from tap_vidnavigator.emulator.pricing import PLANS
 from tap_vidnavigator.emulator.server import Emulator
 from tap_vidnavigator.emulator.state import DEMO_KEYS, DOWNLOAD_SHAPES, EmulatorConfig
@@ -147,7 +147,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--faults",
         default=",".join(FAULT_KINDS),
-        help=f"fault kinds to draw from (default {','.join(FAULT_KINDS)})",
+        help=f"fault kinds to draw from (default {','.join(FAULT_KINDS)}; also {ANSWER_LOST}: "
+        "the request is done, a submit creates its task, and the answer is lost)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault generator")
     parser.add_argument(

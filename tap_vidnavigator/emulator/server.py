@@ -18,7 +18,14 @@ import typing as t
 from urllib.parse import parse_qsl, urlsplit
 
 from tap_vidnavigator.emulator.extraction import ExtractionDesk
-from tap_vidnavigator.emulator.faults import FAULT_KINDS, FaultInjector, FaultPlan
+from tap_vidnavigator.emulator.faults import (
+    ALL_FAULT_KINDS,
+    ANSWER_LOST,
+    PAID_ROUTES,
+    FaultInjector,
+    FaultPlan,
+    Injection,
+)
 from tap_vidnavigator.emulator.kinds import KINDS
 from tap_vidnavigator.emulator.state import (
     EmulatorConfig,
@@ -49,6 +56,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     # add 40 ms to every keep-alive request.
     disable_nagle_algorithm = True
     server: _EmulatorHTTPServer
+    #: The (route, path) of a request whose answer is to be lost (the ``lost`` fault).
+    _lost: tuple[str, str] | None = None
 
     def log_message(self, format: str, *args: t.Any) -> None:
         if self.server.verbose:
@@ -59,6 +68,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _send(self, response: Response) -> None:
+        lost, self._lost = self._lost, None
+        if lost is not None:
+            # The work is done (a task created, a call charged); the answer never leaves.
+            route, path = lost
+            created = route in PAID_ROUTES and 200 <= response.status < 300
+            self.server.emulator.faults.report(Injection(route, path, ANSWER_LOST, created))
+            self._reset()
+            return
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
@@ -67,15 +84,30 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(response.body)
 
+    def _reset(self) -> None:
+        """Reset the connection (RST, not a clean close)."""
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+
     def _inject_fault(self, route: str, key: str | None) -> bool:
-        """Answer with a fault instead of the real answer; True when one was sent."""
+        """Answer with a fault instead of the real answer; True when one was sent.
+
+        ``lost`` sends nothing here: the request goes on, and :meth:`_send` drops its
+        answer.
+        """
         emulator = self.server.emulator
-        kind = emulator.faults.draw(route)
+        path = urlsplit(self.path).path
+        kind = emulator.faults.draw(route, path)
         if kind is None:
             return False
         if key is not None:
             emulator.state.counters[key].faults += 1
         emulator.faults_injected[kind] += 1
+        if kind == ANSWER_LOST:
+            self._lost = (route, path)
+            return False
+        emulator.faults.report(Injection(route, path, kind))
         plan = emulator.faults.plan
         if kind == "slow":
             time.sleep(plan.slow_seconds)
@@ -104,9 +136,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", "4096")
             self.end_headers()
             self.wfile.write(b'{"status":"success","data":{"task_id":"')
-            self.wfile.flush()
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.close_connection = True
+            self._reset()
         return True
 
 
@@ -262,7 +292,7 @@ class Emulator:
         self.transcripts = TranscriptDesk(self.state)
         self.extraction = ExtractionDesk(self.state, self.transcripts)
         self.faults = FaultInjector(faults or FaultPlan())
-        self.faults_injected: dict[str, int] = dict.fromkeys(FAULT_KINDS, 0)
+        self.faults_injected: dict[str, int] = dict.fromkeys(ALL_FAULT_KINDS, 0)
         self._api = _EmulatorHTTPServer((host, port), _ApiHandler, self, verbose=verbose)
         self._storage = _EmulatorHTTPServer(
             (host, storage_port), _StorageHandler, self, verbose=verbose
@@ -334,6 +364,12 @@ class Emulator:
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             return error_response(400, "bad_request", f"{action}: {exc}")
         return error_response(404, "not_found", f"No emulator action {action!r}: clock, publish")
+
+    @property
+    def injections(self) -> list[Injection]:
+        """Every fault injected so far, in order, each with whether its request did its
+        work (faults.Injection)."""
+        return list(self.faults.injections)
 
     def counters(self, key: str = "demo-key") -> t.Any:
         """The request counters of one key."""

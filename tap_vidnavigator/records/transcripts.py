@@ -155,4 +155,5 @@ SPEECH_TO_TEXT_KIND = JobKind(
     subject_field="video_url",
     results_field="result",
     paged=False,
+    retry_ambiguous_submit=False,
 )
