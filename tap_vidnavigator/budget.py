@@ -94,6 +94,8 @@ class Budget:
         self.settled = ZERO
         self._running: dict[str, str] = {}
         self._dearest: dict[str, decimal.Decimal] = {}
+        #: Per running task bought with an estimate (a per-video job): its estimate.
+        self._estimates: dict[str, decimal.Decimal] = {}
         self.stopped = False
         #: Per kind name: how the logs name each request the budget skipped.
         self.skipped: dict[str, list[str]] = {}
@@ -127,28 +129,45 @@ class Budget:
     @property
     def estimated(self) -> decimal.Decimal:
         """What the tasks still running are expected to cost (see the module doc)."""
-        return sum((self._dearest.get(kind, ZERO) for kind in self._running.values()), ZERO)
+        return sum(
+            (
+                self._dearest.get(kind, self._estimates.get(task_id, ZERO))
+                for task_id, kind in self._running.items()
+            ),
+            ZERO,
+        )
 
-    def decide(self, kind: str) -> Decision:
-        """Whether a task of ``kind`` may be submitted now."""
+    def decide(self, kind: str, estimate: decimal.Decimal | None = None) -> Decision:
+        """Whether a task of ``kind`` may be submitted now. ``estimate``: what a per-video
+        job is expected to cost before a job of its kind ended this run (then the
+        dearest of them counts), so that it is bought only when it fits."""
         cap = self.cap
         if cap is None:
             return Decision.GO
         if self.stopped or self.settled + self.estimated >= cap:
             self.stopped = True
             return Decision.STOP
+        if estimate is not None:
+            price = self._dearest.get(kind, estimate)
+            if self.settled + self.estimated + price > cap:
+                self.stopped = True
+                return Decision.STOP
+            return Decision.GO
         unknown = [k for k in self._running.values() if k not in self._dearest]
         if kind in unknown:
             return Decision.WAIT
         return Decision.GO
 
-    def submitted(self, kind: str, task_id: str) -> None:
-        """This run bought a task."""
+    def submitted(self, kind: str, task_id: str, estimate: decimal.Decimal | None = None) -> None:
+        """This run bought a task (expected to cost ``estimate``, when one was given)."""
         self._running[task_id] = kind
+        if estimate is not None:
+            self._estimates[task_id] = estimate
 
     def ended(self, task_id: str, usage: t.Mapping[str, t.Any] | None) -> None:
         """A task ended: count what it cost, when this run bought it."""
         kind = self._running.pop(task_id, None)
+        self._estimates.pop(task_id, None)
         if kind is None:
             return
         usage = usage or {}
@@ -165,6 +184,7 @@ class Budget:
     def gone(self, task_id: str) -> None:
         """A task of this run will never report its usage (404, timed out)."""
         self._running.pop(task_id, None)
+        self._estimates.pop(task_id, None)
 
     def skip(self, kind: str, described: str) -> None:
         """A request was not submitted because of the budget."""

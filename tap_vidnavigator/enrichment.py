@@ -28,6 +28,7 @@ through the services below:
 from __future__ import annotations
 
 import concurrent.futures
+import decimal
 import typing as t
 from urllib.parse import urlsplit
 
@@ -318,9 +319,13 @@ class EnrichmentStream(VidNavigatorStream):
         kind: JobKind,
         candidates: t.Sequence[Candidate],
         *,
-        body: t.Callable[[Candidate], dict[str, t.Any]],
+        sent: t.Callable[[Candidate], dict[str, t.Any]],
         row: t.Callable[[Candidate, FinishedTask[JobKind]], dict[str, t.Any]],
         refused: t.Callable[[Candidate, Purchase], dict[str, t.Any] | None],
+        body: t.Callable[[TaskRequest, dict[str, t.Any]], dict[str, t.Any]] | None = None,
+        estimate: t.Callable[[Candidate], decimal.Decimal] | None = None,
+        details: t.Callable[[Candidate], dict[str, t.Any]] | None = None,
+        supersedes: t.Callable[[Purchase], bool] | None = None,
     ) -> None:
         """Buy (or resume) one ``kind`` job per video on the run's shared lifecycle.
 
@@ -331,6 +336,11 @@ class EnrichmentStream(VidNavigatorStream):
         gets nothing and stays pending until the user releases it. A job saved in STATE
         is polled, not bought. Each finished job becomes ``row``'s row, written (with a
         checkpoint) before the lifecycle forgets the task.
+
+        ``sent``: the fields of a video's submit kept in STATE (and sent, unless ``body``
+        builds the whole body from them); ``estimate``: its price for the run's budget
+        before a job of the kind has ended; ``details`` and ``supersedes``: kept with the
+        ledger's claim, and which earlier purchase a new one may replace (ledger.claim).
         """
         ledger = self.run.ledger
         by_url = {c.url: c for c in candidates}
@@ -340,10 +350,16 @@ class EnrichmentStream(VidNavigatorStream):
 
         def may_buy(request: TaskRequest) -> dict[str, t.Any] | None:
             candidate = by_url[request.subject]
-            claim = ledger.claim(kind.name, candidate.video_id, candidate.url)
+            claim = ledger.claim(
+                kind.name,
+                candidate.video_id,
+                candidate.url,
+                details=details(candidate) if details is not None else None,
+                supersedes=supersedes,
+            )
             if claim.granted:
                 in_flight.claims[candidate.url] = claim
-                return body(candidate)
+                return sent(candidate)
             earlier = t.cast("Purchase", claim.earlier)
             if earlier.unsure:
                 # Bought or not, unknown: no row; it stays pending until the user
@@ -387,6 +403,8 @@ class EnrichmentStream(VidNavigatorStream):
             api=self.call_api,
             submit_uncertain=uncertain,
             submit_refused=not_bought,
+            submit_body=body,
+            estimate=(lambda request: estimate(by_url[request.subject])) if estimate else None,
         )
         lifecycle = self.run.lifecycle
         lifecycle.add_work(work)

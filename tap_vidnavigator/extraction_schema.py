@@ -35,10 +35,11 @@ from pathlib import Path
 
 import yaml
 
+from tap_vidnavigator.families import EXTRACTION
 from tap_vidnavigator.records.extractions import EXTRACTION_SCHEMA, OWN_COLUMNS
 
 #: The setting this module reads (its ``schema`` and ``schema_file`` keys).
-SETTING = "extraction"
+SETTING = EXTRACTION.setting
 #: The provider's field types, in its documentation's order.
 TYPES = ("String", "Number", "Integer", "Boolean", "Enum", "Array", "Object")
 MAX_TOP_LEVEL_FIELDS = 10

@@ -340,8 +340,25 @@ TRANSCRIPTS = EnrichmentFamily(
     ".tap-vidnavigator/transcriptions.jsonl). Captions cost 1 "
     "credit per 10,000 videos, speech-to-text 1 credit per hour of audio.",
 )
+EXTRACTION = EnrichmentFamily(
+    stream="video_extractions",
+    key=("video_id",),
+    setting="extraction",
+    title="Extraction",
+    description="Opt-in structured extraction: the fields you ask of each video the profiles "
+    "and searches find, one typed column per top-level field of your schema in "
+    "video_extractions, extracted once per video. An object: enabled (default false), schema "
+    "(the provider's format: at most 10 top-level fields, each {type, description}; type "
+    "String, Number, Integer, Boolean, Enum with enum, Array with items, Object with "
+    "properties) or schema_file (a JSON or YAML file of it, relative to the Meltano project), "
+    "what_to_extract (guidance for the extraction), sources (profiles, searches or both; "
+    "default both), min_views (default 0), max_per_run (videos per run, newest first; the "
+    "rest wait for later runs), transcribe (speech-to-text for videos without captions, "
+    "billed on top; default false) and reextract (buy again, under a changed schema, the "
+    "videos extracted under an older one; default false). At least 1 credit per video.",
+)
 #: Every enrichment family, in the order the tap lists (and syncs) their streams.
-ENRICHMENT_FAMILIES: tuple[EnrichmentFamily, ...] = (TRANSCRIPTS,)
+ENRICHMENT_FAMILIES: tuple[EnrichmentFamily, ...] = (TRANSCRIPTS, EXTRACTION)
 #: The ``sources`` choices of an enrichment's setting, each the families it takes videos
 #: from.
 ENRICHMENT_SOURCES: dict[str, tuple[TaskFamily, ...]] = {

@@ -19,7 +19,27 @@ import typing as t
 if t.TYPE_CHECKING:
     from tap_vidnavigator.families import Filter, TaskFamily
     from tap_vidnavigator.records.result_typing import ResultTyper
-    from tap_vidnavigator.settings import TaskRequest
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskRequest:
+    """One task to submit: its subject (a profile URL, ...) and its effective filters.
+
+    Values are already validated; the filters are in the settings' names.
+    """
+
+    subject: str
+    filters: tuple[tuple[str, t.Any], ...]
+
+    @property
+    def key(self) -> str:
+        """A stable identity of the request, used to deduplicate and to resume."""
+        parts = [f"{name}={value}" for name, value in self.filters if value is not None]
+        return self.subject + ("?" + "&".join(parts) if parts else "")
+
+    def filter_dict(self) -> dict[str, t.Any]:
+        """The filters that are set."""
+        return {name: value for name, value in self.filters if value is not None}
 
 
 def _stripped(text: str) -> str | None:

@@ -160,6 +160,9 @@ class Purchase:
     credits: float | None = None
     video_url: str | None = None
     reason: str | None = None
+    #: What the claim said of the purchase beyond the video (an extraction's schema
+    #: fingerprint, what found the video), as its claiming product gave it.
+    details: dict[str, t.Any] = dataclasses.field(default_factory=dict)
 
     @property
     def unsure(self) -> bool:
@@ -379,14 +382,25 @@ class Ledger:
         return removed
 
     # ========================================================== never again
-    def claim(self, kind: str, video_id: str, video_url: str) -> Claim:
+    def claim(
+        self,
+        kind: str,
+        video_id: str,
+        video_url: str,
+        *,
+        details: t.Mapping[str, t.Any] | None = None,
+        supersedes: t.Callable[[Purchase], bool] | None = None,
+    ) -> Claim:
         """Claim one video's paid job of ``kind`` for one purchase.
 
         Granted: the claim is on disk before this returns; go ahead and submit, then
         say what happened through the :class:`Claim`. Refused: an earlier claim (of
         any run sharing the file) holds it; ``claim.earlier`` says what it knows. A
         claim this run holds and has not submitted yet (a submit put off by the
-        budget) is granted again.
+        budget) is granted again. ``details`` are kept with the claim (Purchase.details);
+        ``supersedes`` may grant a new purchase over an earlier, answered one (an
+        extraction under a new schema, ``reextract``): the earlier is released in the
+        same locked step. An uncertain one is never superseded.
         """
         key = (kind, video_id)
         mine = self._mine.get(key)
@@ -396,9 +410,12 @@ class Ledger:
             self._catch_up()
             known = self._known.get(key)
             if known is not None and known.status != RELEASED:
-                return Claim(self, known, granted=False)
+                if known.unsure or supersedes is None or not supersedes(known):
+                    return Claim(self, known, granted=False)
+                self._append(known, {"status": RELEASED, "reason": "superseded"})
             self._append(
-                Purchase(kind, video_id, CLAIMED), {"status": CLAIMED, "video_url": video_url}
+                Purchase(kind, video_id, CLAIMED),
+                {"status": CLAIMED, "video_url": video_url, "details": dict(details or {})},
             )
             purchase = self._known[key]
         self._mine[key] = purchase
@@ -410,6 +427,16 @@ class Ledger:
         """A video's task ended (also one resumed from STATE, whose claim an earlier run
         made): completed or failed, and what it cost."""
         self._event(Purchase(kind, video_id, status), status, task_id=task_id, credits=credits)
+
+    def purchases(self, kind: str) -> list[Purchase]:
+        """Every video of ``kind`` claimed and not released (a product that buys again
+        under new terms, ``reextract``, looks its earlier purchases up here)."""
+        if self.purchases_file.exists():
+            with self._locked():
+                self._catch_up()
+        else:
+            self._read_legacy()
+        return [p for (k, _), p in self._known.items() if k == kind and p.status != RELEASED]
 
     def entry(self, kind: str, video_id: str) -> Purchase | None:
         """What the never-again policy knows of a video now."""
@@ -530,12 +557,14 @@ class Ledger:
             known.video_url = event["video_url"]
         if isinstance(event.get("reason"), str):
             known.reason = event["reason"]
+        if isinstance(event.get("details"), dict):
+            known.details = event["details"]
         if isinstance(event.get("credits"), (int, float)):
             known.credits = event["credits"]
 
     def _append(self, purchase: Purchase, fields: dict[str, t.Any]) -> None:
         event = {"kind": purchase.kind, "video_id": purchase.video_id, **fields}
-        event = {k: v for k, v in event.items() if v is not None}
+        event = {k: v for k, v in event.items() if v is not None and v != {}}
         event["at"] = self.now().isoformat()
         line = (json.dumps(event, separators=(",", ":")) + "\n").encode()
         # One write of a whole line with O_APPEND, then to disk: the claim must survive

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import decimal
 import logging
 import time
 import typing as t
@@ -223,7 +224,8 @@ class TaskLifecycle:
             if self._reuse(work, request, sent):
                 self._pending.popleft()
                 continue
-            decision = self._budget_decision(work)
+            estimate = work.estimate(request) if work.estimate is not None else None
+            decision = self._budget_decision(work, estimate)
             if decision is Decision.WAIT:
                 # Its price is unknown until a task of its kind ends; polls go on.
                 self._wait_for_a_finish = True
@@ -235,7 +237,7 @@ class TaskLifecycle:
                 data = self._api(work)(
                     "POST",
                     kind.submit_path,
-                    body=kind.submit_body(request, sent),
+                    body=(work.submit_body or kind.submit_body)(request, sent),
                     retry_ambiguous=kind.retry_ambiguous_submit,
                 )["data"]
             except AmbiguousSubmitError as exc:
@@ -270,7 +272,7 @@ class TaskLifecycle:
                 raise BadResponseError(msg)
             work.in_flight.remember(request, task_id, sent, data.get("expires_at"))
             work.in_flight.unskip(request.key)
-            self.run.budget.submitted(kind.name, task_id)
+            self.run.budget.submitted(kind.name, task_id, estimate)
             if self.run.ledger is not None:
                 expires = data.get("expires_at")
                 self.run.ledger.bought(kind.name, request.subject, sent, task_id, expires)
@@ -310,13 +312,13 @@ class TaskLifecycle:
         self._ledger_entries[entry.task_id] = entry
         return True
 
-    def _budget_decision(self, work: KindWork) -> Decision:
+    def _budget_decision(self, work: KindWork, estimate: decimal.Decimal | None) -> Decision:
         budget = self.run.budget
         if not budget.active:
             return Decision.GO
         if budget.needs_balance:
             self._read_balance(work)
-        return budget.decide(work.kind.name)
+        return budget.decide(work.kind.name, estimate)
 
     def _read_balance(self, work: KindWork) -> None:
         """The balance before the first submit, for ``min_credits_balance`` (free)."""
@@ -459,6 +461,7 @@ class TaskLifecycle:
         usage = answer.get("usage")
         self.run.budget.ended(tracked.task_id, usage if isinstance(usage, dict) else None)
         return FinishedTask(
+            sent=tracked.sent,
             task_id=tracked.task_id,
             kind=kind,
             subject=kind.subject_of(data, tracked.subject),

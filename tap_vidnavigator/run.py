@@ -52,6 +52,7 @@ class Run:
         self._in_flight: dict[str, InFlightTasks] = {}
         self._bookmarks: dict[str, Bookmarks] = {}
         self._loop: TaskLoop | None = None
+        self._began = False
         #: Results of finished tasks that wait for their own stream (spool.py).
         self.spool = Spool()
         self._batch_files: dict[str, BatchFiles] = {}
@@ -92,6 +93,7 @@ class Run:
 
     def begin(self) -> None:
         """Before any stream syncs: build the task loop and plan every saved task."""
+        self._began = True
         _ = self.lifecycle
 
     # ------------------------------------------------------------- state
@@ -168,6 +170,8 @@ class Run:
     def raise_if_failed(self) -> None:
         """After every stream synced: RunFailedError when anything went wrong."""
         self.spool.close()
+        if not self._began:
+            return  # a tap that discovered or checked, and synced nothing
         if "ledger" in self.__dict__:
             for line in self.ledger.uncertain_summary():
                 _LOGGER.warning("%s", line)

@@ -20,6 +20,8 @@ from singer_sdk import typing as th
 
 from tap_vidnavigator.batch import batch_config_errors
 from tap_vidnavigator.config_keys import did_you_mean, unknown_setting_errors
+from tap_vidnavigator.extraction_settings import PROPERTY as EXTRACTION_PROPERTY
+from tap_vidnavigator.extraction_settings import ExtractionSettings, parse_extraction
 from tap_vidnavigator.families import (
     TASK_FAMILIES,
     VIDEO_STATS,
@@ -27,6 +29,7 @@ from tap_vidnavigator.families import (
     TaskFamily,
     top_level_filters,
 )
+from tap_vidnavigator.kinds import TaskRequest
 from tap_vidnavigator.shards import shard_of
 from tap_vidnavigator.transcript_settings import PROPERTY as TRANSCRIPTS_PROPERTY
 from tap_vidnavigator.transcript_settings import (
@@ -263,6 +266,7 @@ CONFIG_SCHEMA = th.PropertiesList(
         "each file once loaded, target-postgres never does.",
     ),
     TRANSCRIPTS_PROPERTY,
+    EXTRACTION_PROPERTY,
 ).to_dict()
 
 
@@ -278,27 +282,6 @@ class SettingsError(ValueError):
     def __init__(self, errors: list[str]) -> None:
         super().__init__("; ".join(errors))
         self.errors = errors
-
-
-@dataclasses.dataclass(frozen=True)
-class TaskRequest:
-    """One task to submit: its subject (a profile URL, ...) and its effective filters.
-
-    Values are already validated; the filters are in the settings' names.
-    """
-
-    subject: str
-    filters: tuple[tuple[str, t.Any], ...]
-
-    @property
-    def key(self) -> str:
-        """A stable identity of the request, used to deduplicate and to resume."""
-        parts = [f"{name}={value}" for name, value in self.filters if value is not None]
-        return self.subject + ("?" + "&".join(parts) if parts else "")
-
-    def filter_dict(self) -> dict[str, t.Any]:
-        """The filters that are set."""
-        return {name: value for name, value in self.filters if value is not None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -339,6 +322,8 @@ class Settings:
     configured: dict[str, int] = dataclasses.field(default_factory=dict)
     #: The ``transcripts`` object (transcript_settings.py).
     transcripts: TranscriptSettings = dataclasses.field(default_factory=TranscriptSettings)
+    #: The ``extraction`` object (extraction_settings.py).
+    extraction: ExtractionSettings = dataclasses.field(default_factory=ExtractionSettings)
 
     def requests_for(self, family: TaskFamily) -> tuple[TaskRequest, ...]:
         """The requests of a family that this run (this shard) makes."""
@@ -667,6 +652,7 @@ def parse_settings(
         release_uncertain_purchases=flags["release_uncertain_purchases"] is True,
         deprecated_ledger_path=deprecated_ledger_path(config.get(TRANSCRIPTS_PROPERTY.name)),
         transcripts=parse_transcripts(config.get(TRANSCRIPTS_PROPERTY.name), errors),
+        extraction=parse_extraction(config.get(EXTRACTION_PROPERTY.name), errors),
     )
     errors.extend(batch_config_errors(config.get("batch_config")))
     if errors:

@@ -18,6 +18,7 @@ from tap_vidnavigator.client import VidNavigatorStream
 from tap_vidnavigator.download import download_session
 from tap_vidnavigator.envelope import envelope_data
 from tap_vidnavigator.errors import ApiError, KeyRefusedError, RetriesExhaustedError
+from tap_vidnavigator.extraction_stream import VideoExtractionsStream
 from tap_vidnavigator.families import ACCOUNT_USAGE, TASK_FAMILIES, VIDEO_STATS
 from tap_vidnavigator.lifecycle import TaskLifecycle
 from tap_vidnavigator.observations import Observations
@@ -479,6 +480,7 @@ STREAM_CLASSES: tuple[type[VidNavigatorStream], ...] = (
     VideoStatsStream,
     AccountUsageStream,
     VideoTranscriptsStream,
+    VideoExtractionsStream,
 )
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import typing as t
 
 if t.TYPE_CHECKING:
+    import decimal
     from pathlib import Path
 
     from tap_vidnavigator.kinds import JobKind, TaskKind
@@ -58,6 +59,13 @@ class KindWork:
     submit_uncertain: t.Callable[[TaskRequest, str], None] | None = None
     #: A submit was refused for certain (nothing was bought): the request and why.
     submit_refused: t.Callable[[TaskRequest, str], None] | None = None
+    #: The body a submit sends, from the request and what ``submit_filters`` gave (kept
+    #: in STATE): a per-video job sends more than it keeps (an extraction's schema).
+    #: None: the kind's own (JobKind.submit_body).
+    submit_body: t.Callable[[TaskRequest, dict[str, t.Any]], dict[str, t.Any]] | None = None
+    #: What a request is expected to cost before its kind's price is known (budget.py);
+    #: None: unknown (one task of the kind at a time under a budget).
+    estimate: t.Callable[[TaskRequest], decimal.Decimal] | None = None
 
 
 Kind_co = t.TypeVar("Kind_co", bound="JobKind", covariant=True)
@@ -79,6 +87,8 @@ class FinishedTask(t.Generic[Kind_co]):
     usage: dict[str, t.Any] | None = None
     #: Its results, read into a local file while another stream synced (spool.py).
     spooled: Path | None = None
+    #: What its submit kept in STATE (``KindWork.submit_filters``), when known.
+    sent: dict[str, t.Any] | None = None
 
     @property
     def download_url(self) -> str | None:

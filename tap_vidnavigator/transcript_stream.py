@@ -131,7 +131,7 @@ class VideoTranscriptsStream(EnrichmentStream):
             self.buy(
                 SPEECH_TO_TEXT_KIND,
                 to_transcribe,
-                body=lambda candidate: {},
+                sent=lambda candidate: {},
                 row=self._speech_row,
                 refused=self._bought_before,
             )

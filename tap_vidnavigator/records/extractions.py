@@ -15,11 +15,13 @@ import typing as t
 
 from singer_sdk import typing as th
 
+from tap_vidnavigator.families import EXTRACTION
+from tap_vidnavigator.kinds import JobKind
 from tap_vidnavigator.records.fields import schema_of
 from tap_vidnavigator.records.values import to_datetime, to_int, to_number, to_text
 
 #: The table's key.
-KEY = ("video_id",)
+KEY = EXTRACTION.key
 #: What found a video (``found_by``), and the column its subject goes to.
 SUBJECT_COLUMNS = {"profile": "profile_url", "search": "query"}
 
@@ -148,3 +150,19 @@ def extraction_row(
     completed = job.get("task_status") == "completed"
     row.update(user_values(schema, job.get("result") if completed else None))
     return row
+
+
+# ------------------------------------------------------------ the job kind
+#: Structured extraction of one video: a paid job submitted at ``POST
+#: /extract/video/async`` and polled at ``GET /extract/video/{task_id}`` (free); the
+#: terminal poll holds the whole result under ``result``. Never re-sent after an
+#: ambiguous failure: at least 1 credit a video.
+EXTRACTION_KIND = JobKind(
+    name="extraction",
+    route="/extract/video",
+    submit_route="/extract/video/async",
+    subject_field="video_url",
+    results_field="result",
+    paged=False,
+    retry_ambiguous_submit=False,
+)
