@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import typing as t
 
-import pytest
-
 from tap_vidnavigator.extraction_schema import fingerprint
 from tap_vidnavigator.families import EXTRACTION
 from tap_vidnavigator.records.extractions import user_values
@@ -73,9 +71,7 @@ def _volatile(row: dict[str, t.Any]) -> dict[str, t.Any]:
     return {k: v for k, v in row.items() if k not in ("task_id", "extracted_at")}
 
 
-def test_each_video_once_with_typed_values_exactly_as_the_emulator_extracts(
-    emulator, tmp_path
-):
+def test_each_video_once_with_typed_values_exactly_as_the_emulator_extracts(emulator, tmp_path):
     config = _config(emulator, tmp_path)
     first = run_tap(tmp_path, config)
     assert first.returncode == 0, first.stderr
