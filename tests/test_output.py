@@ -127,8 +127,9 @@ def test_discovery_without_config_warns_nothing():
     assert result.stderr == ""
     streams = {s["tap_stream_id"] for s in json.loads(result.stdout)["streams"]}
     # Every stream that calls the API, video_stats, which calls none, and
-    # video_transcripts (off unless its setting turns it on).
-    assert streams == {*ROUTES, "video_stats", "video_transcripts"}
+    # the enrichments video_transcripts and video_extractions (off unless their settings
+    # turn them on).
+    assert streams == {*ROUTES, "video_stats", "video_transcripts", "video_extractions"}
 
 
 def test_help_says_test_is_the_free_key_check():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from tap_vidnavigator.emulator import Emulator, EmulatorConfig
@@ -18,8 +20,16 @@ CONFIG = {
     "searches": ["#airfryer size60", {"query": "cats size40", "sort_by": "most_liked"}],
     "poll_interval": 0.05,
     "page_size": 50,
-    # Captions only: nothing is bought, so the speech-to-text ledger is never written.
+    # Captions only: no speech-to-text is bought.
     "transcripts": {"enabled": True},
+    # Two videos' extraction each run: the purchase ledger goes to a folder of this
+    # process, never the working directory's.
+    "extraction": {
+        "enabled": True,
+        "max_per_run": 2,
+        "schema": {"brand": {"type": "String", "description": "The brand named"}},
+    },
+    "ledger_dir": tempfile.mkdtemp(prefix="tap-vidnavigator-standard-ledger-"),
 }
 
 TestTapVidNavigator = get_tap_test_class(
