@@ -63,6 +63,12 @@ CHECKPOINT_ROWS = 1000
 Answer = t.TypeVar("Answer")
 
 
+class Tally(t.Protocol):
+    """An enrichment's count of its rows; ``str()`` is the run summary's words."""
+
+    def add(self, row: dict[str, t.Any]) -> None: ...
+
+
 class EnrichmentOptions(t.Protocol):
     """What the core reads of an enrichment's setting (each has its own dataclass)."""
 
@@ -153,8 +159,9 @@ class _ClaimedInFlight(InFlightTasks):
 class EnrichmentStream(VidNavigatorStream):
     """One row per video found by the selected sources, decided once.
 
-    A subclass names its family, its schema and its hooks: :attr:`options` and
-    :meth:`enrich` (and :attr:`job_kinds`, the paid jobs it may buy).
+    A subclass names its family, its schema and its hooks: :attr:`options`,
+    :meth:`enrich` and :meth:`new_tally` (and :attr:`job_kinds`, the paid jobs it may
+    buy, and :meth:`derived_columns`).
     """
 
     family: t.ClassVar[EnrichmentFamily]
@@ -176,6 +183,7 @@ class EnrichmentStream(VidNavigatorStream):
             # instance's schema adds what its settings derive.
             self.__dict__["schema"] = {**own, "properties": {**own["properties"], **derived}}
         self.store = EnrichmentState(self, self.logger)
+        self.tally = self.new_tally()
         run.observe(Candidates(self))
         self._sink: BatchSink | None = None
         self._done: set[str] = set()
@@ -200,9 +208,9 @@ class EnrichmentStream(VidNavigatorStream):
         catalog without a config shows the stream's own columns only."""
         return {}
 
-    def summary(self) -> str:
-        """The run summary's words for what this enrichment did and cost."""
-        return f"{self._written} row(s)"
+    def new_tally(self) -> Tally:
+        """What counts this run's rows for the run summary (each row, as written)."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------------ core
     @property
@@ -245,7 +253,7 @@ class EnrichmentStream(VidNavigatorStream):
         )
         self.enrich(asked, resumed)
         self.checkpoint()
-        self.logger.info("%s summary: %s", self.family.title, self.summary())
+        self.logger.info("%s summary: %s", self.family.title, self.tally)
 
     def in_flight(self, kind: JobKind) -> InFlightTasks:
         """A job kind's tasks in flight, in this stream's state."""
@@ -446,6 +454,7 @@ class EnrichmentStream(VidNavigatorStream):
             self._sink.add(row)
         else:
             self.write_one(row)
+        self.tally.add(row)
         self._done.add(row["video_id"])
         self._written += 1
         if self._written % CHECKPOINT_ROWS == 0:

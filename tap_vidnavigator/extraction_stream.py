@@ -32,7 +32,6 @@ if t.TYPE_CHECKING:
     from tap_vidnavigator.extraction_settings import ExtractionSettings
     from tap_vidnavigator.kinds import JobKind, TaskRequest
     from tap_vidnavigator.ledger import Purchase
-    from tap_vidnavigator.run import Run
     from tap_vidnavigator.settings import Settings
     from tap_vidnavigator.tasks import FinishedTask
 
@@ -76,10 +75,6 @@ class VideoExtractionsStream(EnrichmentStream):
     primary_keys = EXTRACTION.key
     schema = EXTRACTION_SCHEMA
 
-    def __init__(self, tap: t.Any, run: Run) -> None:
-        super().__init__(tap, run)
-        self._tally = _Tally()
-
     @property
     @override
     def options(self) -> ExtractionSettings:
@@ -91,13 +86,8 @@ class VideoExtractionsStream(EnrichmentStream):
         return columns_schema(fields) if fields else {}
 
     @override
-    def summary(self) -> str:
-        return str(self._tally)
-
-    @override
-    def write(self, row: dict[str, t.Any]) -> None:
-        self._tally.add(row)
-        super().write(row)
+    def new_tally(self) -> _Tally:
+        return _Tally()
 
     # ------------------------------------------------------------------ hooks
     @override

@@ -75,7 +75,6 @@ class VideoTranscriptsStream(EnrichmentStream):
 
     def __init__(self, tap: t.Any, run: Run) -> None:
         super().__init__(tap, run)
-        self._tally = _Tally()
         #: Per video sent to speech-to-text: what its captions call cost, and its answer
         #: (the metadata a failed transcription's row keeps).
         self._spent_before: dict[str, float | int | None] = {}
@@ -87,13 +86,8 @@ class VideoTranscriptsStream(EnrichmentStream):
         return self.settings.transcripts
 
     @override
-    def summary(self) -> str:
-        return str(self._tally)
-
-    @override
-    def write(self, row: dict[str, t.Any]) -> None:
-        self._tally.add(row)
-        super().write(row)
+    def new_tally(self) -> _Tally:
+        return _Tally()
 
     # ------------------------------------------------------------------ hooks
     @override

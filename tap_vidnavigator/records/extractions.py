@@ -15,32 +15,17 @@ import typing as t
 
 from singer_sdk import typing as th
 
-from tap_vidnavigator.families import EXTRACTION
 from tap_vidnavigator.kinds import JobKind
+from tap_vidnavigator.records.fields import RowColumn as Column
 from tap_vidnavigator.records.fields import schema_of
 from tap_vidnavigator.records.values import to_datetime, to_int, to_number, to_text
 
-#: The table's key.
-KEY = EXTRACTION.key
 #: What found a video (``found_by``), and the column its subject goes to.
 SUBJECT_COLUMNS = {"profile": "profile_url", "search": "query"}
 
 
-class Column(t.NamedTuple):
-    """One of the stream's own columns."""
-
-    name: str
-    type: t.Any
-    description: str
-
-    @property
-    def required(self) -> bool:
-        """Key properties are never null."""
-        return self.name in KEY
-
-
 EXTRACTION_FIELDS: tuple[Column, ...] = (
-    Column("video_id", th.StringType, "TikTok video ID."),
+    Column("video_id", th.StringType, "TikTok video ID.", required=True),
     Column("video_url", th.StringType, "The video's page URL, as sent to the extraction."),
     Column("found_by", th.StringType, "The kind of task that found it: profile or search."),
     Column("profile_url", th.StringType, "The profile whose scrape found it (null when a "

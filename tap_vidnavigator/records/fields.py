@@ -93,6 +93,16 @@ class Column(t.Protocol):
     def required(self) -> bool: ...
 
 
+class RowColumn(t.NamedTuple):
+    """A column of a table whose rows are built whole by their own function (an
+    enrichment's): its name, type and description; key columns are never null."""
+
+    name: str
+    type: ColumnType
+    description: str
+    required: bool = False
+
+
 def schema_of(fields: t.Sequence[Column]) -> dict[str, t.Any]:
     """The JSON schema of a record table."""
     return th.PropertiesList(

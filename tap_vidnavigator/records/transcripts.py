@@ -14,8 +14,8 @@ import typing as t
 from singer_sdk import typing as th
 
 from tap_vidnavigator.enrichment_state import Candidate
-from tap_vidnavigator.families import TRANSCRIPTS
 from tap_vidnavigator.kinds import JobKind
+from tap_vidnavigator.records.fields import RowColumn as Column
 from tap_vidnavigator.records.fields import schema_of
 from tap_vidnavigator.records.values import to_datetime, to_int, to_number, to_text
 
@@ -25,26 +25,13 @@ SPEECH = "speech_to_text"
 NONE = "none"
 
 
-class Column(t.NamedTuple):
-    """One column of the table."""
-
-    name: str
-    type: t.Any
-    description: str
-
-    @property
-    def required(self) -> bool:
-        """Key properties are never null."""
-        return self.name in TRANSCRIPTS.key
-
-
 _SEGMENT = th.ObjectType(
     th.Property("text", th.StringType),
     th.Property("start", th.NumberType),
     th.Property("end", th.NumberType),
 )
 TRANSCRIPT_FIELDS: tuple[Column, ...] = (
-    Column("video_id", th.StringType, "TikTok video ID."),
+    Column("video_id", th.StringType, "TikTok video ID.", required=True),
     Column("video_url", th.StringType, "The video's page URL, as transcribed."),
     Column("found_by", th.StringType, "The kind of task that found it: profile or search."),
     Column("subject", th.StringType, "The profile URL or the query that found it."),
