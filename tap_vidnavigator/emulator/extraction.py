@@ -7,7 +7,8 @@
   is ``400 invalid_schema`` at submit, before anything is billed.
 * ``GET /extract/video/{task_id}`` (free): processing, then completed (``result``: the
   extracted object, ``video_info``) or failed (``error``); ``usage`` beside ``data``
-  with ``include_usage=true``; 404 once expired.
+  with ``include_usage=true``; 404 once expired. :mod:`.jobs` runs the job's
+  lifecycle, this desk declares it and decides what it serves and costs.
 
 Shapes follow the provider's SDK (``vidnavigator`` 2.1.0: ``AsyncJobSubmitResponse``,
 ``ExtractVideoJobResponse``, ``ExtractVideoJob``, ``UsageBlock``); what is extracted,
@@ -18,30 +19,25 @@ video's captions (:mod:`.captions`): docs/emulator-extraction.md tells the model
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import decimal
 import email.parser
 import email.policy
 import json
 import math
-import re
-import threading
 import typing as t
-import uuid
 import zlib
 
 import yaml
+from typing_extensions import override
 
-from tap_vidnavigator.emulator import captions, data, pricing
+from tap_vidnavigator.emulator import captions, data, jobs, pricing
+from tap_vidnavigator.emulator.jobs import Failure
 from tap_vidnavigator.emulator.state import (
     EmulatorState,
     Response,
-    _webhook_status,
     _webhook_url,
-    dumps,
     error_response,
-    iso,
 )
 from tap_vidnavigator.emulator.transcripts import (
     TranscriptDesk,
@@ -50,10 +46,20 @@ from tap_vidnavigator.emulator.transcripts import (
     transcription_hours,
 )
 
-SUBMIT_PATH = "/v1/extract/video/async"
-_TASK_PATH = re.compile(r"^/v1/extract/video/(?P<task_id>[^/]+)$")
-DOCS_URL = "https://docs.vidnavigator.com/api-reference/endpoint/extract-video"
-JOB_TYPE = "extract_video"
+EXTRACT_VIDEO = jobs.JobKind(
+    job_type="extract_video",
+    path="/v1/extract/video",
+    started="Extraction started",
+    docs_url="https://docs.vidnavigator.com/api-reference/endpoint/extract-video",
+    counted=jobs.Counted(
+        submitted="submitted",
+        refused="refused",
+        polls="polls",
+        completed="completed",
+        failed="failed",
+    ),
+    usage_when_failed=True,
+)
 
 # ----------------------------------------------------------------- the schema
 #: The field types of the provider's schema format.
@@ -226,14 +232,6 @@ def token_counts(
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
-
-
-class Failure(t.NamedTuple):
-    """Why an extraction fails: the code and status the synchronous call would answer."""
-
-    code: str
-    message: str
-    http_status: int
 
 
 class Outcome(t.NamedTuple):
@@ -446,56 +444,26 @@ class ExtractionCounters:
     credits_charged: decimal.Decimal = pricing.ZERO
 
 
-@dataclasses.dataclass
-class Extraction:
-    """One extraction job."""
+@dataclasses.dataclass(kw_only=True)
+class Extraction(jobs.Job):
+    """One extraction job (its lifecycle: :class:`.jobs.Job`)."""
 
-    task_id: str
-    key: str
     submitted: Submitted
     found: _Found | None
-    created_at: float
-    completes_at: float
-    expires_at: float
-    #: The calendar's offset at submit: served times are the real ones plus this.
-    offset: float
     outcome: Outcome
-    settled: bool = False
-    usage: dict[str, t.Any] | None = None
     video_info: dict[str, t.Any] | None = None
 
-    def status(self, now: float) -> str:
-        """``processing``, ``completed`` or ``failed`` at ``now``."""
-        if now < self.completes_at:
-            return "processing"
-        return "failed" if self.outcome.failure else "completed"
 
-    def served_time(self, real: float) -> str | None:
-        return iso(real + self.offset)
-
-
-class ExtractionDesk:
+class ExtractionDesk(jobs.JobDesk[Extraction, ExtractionCounters]):
     """The extraction routes of one emulator, their counters and their ground truth."""
 
+    kind = EXTRACT_VIDEO
+
     def __init__(self, state: EmulatorState, transcripts: TranscriptDesk) -> None:
-        self.state = state
+        # Its jobs count against the same active-job cap as the transcriptions'.
+        super().__init__(state, ExtractionCounters, transcripts.active)
         self.transcripts = transcripts
         self.options = state.config.extraction
-        self.counters: dict[str, ExtractionCounters] = collections.defaultdict(ExtractionCounters)
-        self.tasks: dict[str, Extraction] = {}
-        #: Every extraction job, by video id (all keys), oldest first.
-        self.tasks_by_video: dict[str, list[str]] = collections.defaultdict(list)
-        self._lock = threading.RLock()
-        transcripts.other_jobs.append(self._processing)
-
-    @staticmethod
-    def fault_route(method: str, path: str) -> str | None:
-        """The fault-injection route of a request this desk answers, else None."""
-        if method == "POST" and path == SUBMIT_PATH:
-            return "submit"
-        if method == "GET" and _TASK_PATH.match(path):
-            return "poll"
-        return None
 
     def answer(
         self,
@@ -510,9 +478,7 @@ class ExtractionDesk:
         """Answer a request of an authorised key (:meth:`fault_route` said it is ours)."""
         if method == "POST":
             return self.submit(key, raw, content_type)
-        match = _TASK_PATH.match(path)
-        assert match is not None
-        return self.poll(key, match.group("task_id"), query)
+        return self.poll(key, t.cast("str", self.kind.task_id(path)), query)
 
     # ------------------------------------------------------------ submit
     def submit(self, key: str, raw: bytes, content_type: str = "application/json") -> Response:
@@ -534,41 +500,12 @@ class ExtractionDesk:
                 402, "insufficient_credits", "Insufficient credits: top up your plan"
             )
         found = self.transcripts._find(submitted.ref)
-        with self._lock:
-            now = self.state.clock()
-            busy = self._active(key, now)
-            if busy >= self.state.config.max_active_tasks:
-                counters.refused += 1
-                return error_response(
-                    429,
-                    "too_many_active_jobs",
-                    f"You already have {busy} active jobs; wait for one to finish",
-                    {"Retry-After": "1"},
-                )
-            task = self._task(key, submitted, found, now)
-            self.tasks[task.task_id] = task
-            self.tasks_by_video[submitted.ref.video_id].append(task.task_id)
-            counters.submitted += 1
+        answer = self._start(key, lambda now: self._task(key, submitted, found, now))
+        if answer.status == 202:
             counters.schema_files += submitted.form == "file"
-        payload = {
-            "status": "success",
-            "data": {
-                "task_id": task.task_id,
-                "task_status": "processing",
-                "job_type": JOB_TYPE,
-                "expires_at": task.served_time(task.created_at + self.state.config.expire_seconds),
-                "check_status_url": f"/v1/extract/video/{task.task_id}",
-                "webhook_url": submitted.webhook_url,
-                "message": "Extraction started",
-                "docs_url": DOCS_URL,
-            },
-        }
-        return Response(202, dumps(payload), {})
+        return answer
 
     def _task(self, key: str, submitted: Submitted, found: _Found | None, now: float) -> Extraction:
-        seconds = self.options.processing_seconds
-        processing = self.state.config.processing_seconds if seconds is None else seconds
-        completes_at = now + processing
         outcome = _outcome(
             found,
             submitted.ref.video_id,
@@ -578,110 +515,44 @@ class ExtractionDesk:
             failure_one_in=self.options.failure_one_in,
         )
         return Extraction(
-            task_id=str(uuid.uuid4()),
-            key=key,
+            **self._lifecycle(key, now, self.options.processing_seconds),
+            video_id=submitted.ref.video_id,
+            webhook_url=submitted.webhook_url,
+            failure=outcome.failure,
             submitted=submitted,
             found=found,
-            created_at=now,
-            completes_at=completes_at,
-            expires_at=completes_at + self.state.config.expire_seconds,
-            offset=self.state.calendar.offset,
             outcome=outcome,
         )
 
-    def _processing(self, key: str, now: float) -> int:
-        """The key's extraction jobs still processing."""
-        return sum(
-            1
-            for task in list(self.tasks.values())
-            if task.key == key and task.status(now) == "processing"
-        )
-
-    def _active(self, key: str, now: float) -> int:
-        """The key's processing jobs: scrapes, searches, transcriptions and extractions
-        (the transcription desk counts this one's through ``other_jobs``)."""
-        return self.transcripts._active(key, now)
-
     # -------------------------------------------------------------- poll
-    def poll(self, key: str, task_id: str, query: t.Mapping[str, str]) -> Response:
-        """``GET /extract/video/{task_id}`` (free)."""
-        counters = self.counters[key]
-        now = self.state.clock()
-        task = self.tasks.get(task_id)
-        if task is None or task.key != key or now >= task.expires_at:
-            counters.errors += 1
-            return error_response(
-                404,
-                "task_not_found",
-                "Task not found. It may have expired or does not belong to you.",
-            )
-        counters.polls += 1
-        status = task.status(now)
-        if status != "processing":
-            self._settle(task)
-        body: dict[str, t.Any] = {"status": "success", "data": self._job(task, status)}
-        if status != "processing" and query.get("include_usage", "").lower() == "true":
-            body["usage"] = task.usage
-        return Response(200, dumps(body), {})
-
-    def _job(self, task: Extraction, status: str) -> dict[str, t.Any]:
-        """The SDK's ``ExtractVideoJob``."""
-        processing = status == "processing"
-        expiry = (
-            task.created_at + self.state.config.expire_seconds if processing else task.expires_at
-        )
-        failure = task.outcome.failure if status == "failed" else None
+    @override
+    def _request(self, task: Extraction) -> dict[str, t.Any]:
         submitted = task.submitted
         return {
-            "task_id": task.task_id,
-            "task_status": status,
-            "job_type": JOB_TYPE,
-            "request": {
-                "video_url": submitted.video_url,
-                "what_to_extract": submitted.what_to_extract,
-                "transcribe": submitted.transcribe,
-            },
-            "created_at": task.served_time(task.created_at),
-            "started_at": task.served_time(task.created_at),
-            "completed_at": None if processing else task.served_time(task.completes_at),
-            "expires_at": task.served_time(expiry),
-            "check_status_url": f"/v1/extract/video/{task.task_id}",
-            "webhook": _webhook_status(submitted.webhook_url, processing),
-            "error": None
-            if failure is None
-            else {
-                "error": failure.code,
-                "message": failure.message,
-                "http_status": failure.http_status,
-            },
-            "result": task.outcome.result if status == "completed" else None,
-            "video_info": task.video_info if status == "completed" else None,
+            "video_url": submitted.video_url,
+            "what_to_extract": submitted.what_to_extract,
+            "transcribe": submitted.transcribe,
         }
 
-    def _settle(self, task: Extraction) -> None:
-        """Once a job ended: its video_info and its charges (waived when it failed)."""
-        with self._lock:
-            if task.settled:
-                return
-            task.settled = True
-            counters = self.counters[task.key]
-            outcome = task.outcome
-            if outcome.failure is None:
-                found = t.cast("_Found", task.found)
-                moment = self.state.calendar.moment(task.completes_at, task.offset)
-                seen = TranscriptDesk._observed(found, moment)
-                video_id = str(found.video["id"])
-                available = captions.caption_languages(found.channel, video_id)
-                task.video_info = _video_info(found, seen, available, outcome.language)
-                counters.completed += 1
-            else:
-                counters.failed += 1
-            charges = [dict(charge) for charge in outcome.charges]
-            with self.state._lock:
-                cost = pricing.total(charges)
-                self.state._charge(task.key, charges)
-                counters.credits_charged += cost
-                task.usage = pricing.usage_block(charges, self.state.account(task.key).balance())
+    @override
+    def _result(self, task: Extraction, completed: bool) -> dict[str, t.Any]:
+        return {
+            "result": task.outcome.result if completed else None,
+            "video_info": task.video_info if completed else None,
+        }
+
+    @override
+    def _end(self, task: Extraction) -> list[dict[str, t.Any]] | None:
+        """A completed job's video_info; its charges (waived when it failed)."""
+        outcome = task.outcome
+        if outcome.failure is None:
+            found = t.cast("_Found", task.found)
+            moment = self.state.calendar.moment(task.completes_at, task.offset)
+            seen = TranscriptDesk._observed(found, moment)
+            video_id = str(found.video["id"])
+            available = captions.caption_languages(found.channel, video_id)
+            task.video_info = _video_info(found, seen, available, outcome.language)
+        return [dict(charge) for charge in outcome.charges]
 
     # ------------------------------------------------------ ground truth
     def _known(self, video_url: str) -> tuple[captions.VideoRef, _Found]:
@@ -741,12 +612,9 @@ class ExtractionDesk:
     def extractions_of(self, video_url: str) -> list[str]:
         """The extraction jobs submitted for this video (all keys), oldest first."""
         ref = captions.parse_video_url(video_url)
-        return [] if ref is None else list(self.tasks_by_video.get(ref.video_id, ()))
+        return [] if ref is None else self.jobs_of(ref.video_id)
 
     def bought(self, video_url: str) -> int:
         """How many extractions of this video completed and were charged."""
-        return sum(
-            1
-            for task_id in self.extractions_of(video_url)
-            if self.tasks[task_id].settled and self.tasks[task_id].outcome.failure is None
-        )
+        ref = captions.parse_video_url(video_url)
+        return 0 if ref is None else self.bought_of(ref.video_id)

@@ -3,8 +3,9 @@
 * ``POST /transcript`` (synchronous): a TikTok video's metadata and captions
   (:mod:`.captions` decides which videos have captions, in which languages).
 * ``POST /transcribe/async`` then ``GET /transcribe/{task_id}``: speech-to-text as a
-  task with a profile scrape's lifecycle (processing, then completed or failed; polls
-  free; the result kept ``expire_seconds`` after it ends, then 404).
+  job with a profile scrape's lifecycle (processing, then completed or failed; polls
+  free; the result kept ``expire_seconds`` after it ends, then 404): :mod:`.jobs` runs
+  it, this desk declares it and decides what it serves and costs.
 
 Shapes follow the provider's SDK (``vidnavigator`` 2.1.0: ``TranscriptResponse``,
 ``VideoInfo``, ``AsyncJobSubmitResponse``, ``TranscribeJobResponse``) and its API
@@ -23,17 +24,18 @@ import decimal
 import json
 import math
 import re
-import threading
 import time
 import typing as t
-import uuid
 
-from tap_vidnavigator.emulator import captions, data, growth
+from typing_extensions import override
+
+from tap_vidnavigator.emulator import captions, data, growth, jobs, pricing
+from tap_vidnavigator.emulator.jobs import Failure
 from tap_vidnavigator.emulator.kinds import PROFILE, SEARCH, Kind
+from tap_vidnavigator.emulator.pricing import charge, total, usage_block
 from tap_vidnavigator.emulator.state import (
     EmulatorState,
     Response,
-    _webhook_status,
     _webhook_url,
     dumps,
     error_response,
@@ -41,52 +43,24 @@ from tap_vidnavigator.emulator.state import (
 )
 
 TRANSCRIPT_PATH = "/v1/transcript"
-TRANSCRIBE_PATH = "/v1/transcribe/async"
-_TRANSCRIBE_TASK = re.compile(r"^/v1/transcribe/(?P<task_id>[^/]+)$")
-DOCS_URL = "https://docs.vidnavigator.com/guides/async-jobs"
-#: Meter -> units per credit (the provider's "Usage costs" page, CONTRACT.md section 5).
-UNITS_PER_CREDIT = {
-    "standard_request": decimal.Decimal(10_000),
-    "transcription_hour": decimal.Decimal(1),
-}
-ZERO = decimal.Decimal(0)
+TRANSCRIBE = jobs.JobKind(
+    job_type="transcribe",
+    path="/v1/transcribe",
+    started="Transcription started",
+    docs_url="https://docs.vidnavigator.com/guides/async-jobs",
+    counted=jobs.Counted(
+        submitted="transcriptions_submitted",
+        refused="transcriptions_refused",
+        polls="transcription_polls",
+        completed="transcriptions_completed",
+        failed="transcriptions_failed",
+    ),
+    usage_when_failed=False,
+)
 _BOOLEANS = ("metadata_only", "fallback_to_metadata", "transcript_text", "include_usage")
 
 
 # ------------------------------------------------------------------------ billing
-def _number(value: decimal.Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-def charge(meter: str, quantity: int | float) -> dict[str, t.Any]:
-    """One entry of a usage block's ``charges`` (the SDK's ``UsageCharge``)."""
-    cost = decimal.Decimal(str(quantity)) / UNITS_PER_CREDIT[meter]
-    return {
-        "service_type": meter,
-        "quantity": quantity,
-        "credits": _number(cost),
-        "waived": False,
-        "credits_saved": 0,
-    }
-
-
-def total(charges: t.Sequence[t.Mapping[str, t.Any]]) -> decimal.Decimal:
-    """The exact credits of some charges."""
-    return sum((decimal.Decimal(str(item["credits"])) for item in charges), ZERO)
-
-
-def usage_block(
-    charges: list[dict[str, t.Any]], remaining: decimal.Decimal | None
-) -> dict[str, t.Any]:
-    """The ``usage`` object beside ``data`` (the SDK's ``UsageBlock``)."""
-    return {
-        "charges": charges,
-        "total_credits": _number(total(charges)),
-        "credits_remaining_after": None if remaining is None else _number(remaining),
-        "waived": None,
-    }
-
-
 def transcription_hours(duration: t.Any) -> float:
     """The ``transcription_hour`` quantity of a video: its audio in hours (6 decimals)."""
     return round(captions.length_of(duration) / 3600, 6)
@@ -115,47 +89,18 @@ class TranscriptCounters:
     transcriptions_failed: int = 0
     #: 400s, 402s and 404s of both routes.
     errors: int = 0
-    credits_charged: decimal.Decimal = ZERO
+    credits_charged: decimal.Decimal = pricing.ZERO
 
 
 # ------------------------------------------------------------------------- tasks
-class Failure(t.NamedTuple):
-    """Why a transcription fails (the code and status the sync route would answer)."""
+@dataclasses.dataclass(kw_only=True)
+class Transcription(jobs.Job):
+    """One speech-to-text task (its lifecycle: :class:`.jobs.Job`)."""
 
-    code: str
-    message: str
-    http_status: int
-
-
-@dataclasses.dataclass
-class Transcription:
-    """One speech-to-text task."""
-
-    task_id: str
-    key: str
     video_url: str
-    video_id: str
     transcript_text: bool
     all_videos: bool
-    webhook_url: str | None
-    created_at: float
-    completes_at: float
-    expires_at: float
-    #: The calendar's offset at submit: served times are the real ones plus this.
-    offset: float
-    failure: Failure | None
-    settled: bool = False
     result: dict[str, t.Any] | None = None
-    usage: dict[str, t.Any] | None = None
-
-    def status(self, now: float) -> str:
-        """``processing``, ``completed`` or ``failed`` at ``now``."""
-        if now < self.completes_at:
-            return "processing"
-        return "failed" if self.failure else "completed"
-
-    def served_time(self, real: float) -> str | None:
-        return iso(real + self.offset)
 
 
 class _BadRequestError(Exception):
@@ -214,20 +159,16 @@ def _language(body: t.Mapping[str, t.Any]) -> str | None:
     return value.lower()
 
 
-class TranscriptDesk:
+class TranscriptDesk(jobs.JobDesk[Transcription, TranscriptCounters]):
     """The transcript routes of one emulator, their counters and their ground truth."""
 
+    kind = TRANSCRIBE
+
     def __init__(self, state: EmulatorState) -> None:
-        self.state = state
+        super().__init__(state, TranscriptCounters, None)
         self.options = state.config.transcripts
-        self.counters: dict[str, TranscriptCounters] = collections.defaultdict(TranscriptCounters)
-        self.tasks: dict[str, Transcription] = {}
-        #: Credits taken by these routes, per key (see :meth:`_balance`).
-        self.spent: dict[str, decimal.Decimal] = collections.defaultdict(lambda: ZERO)
         #: Every POST /transcript that reached a video, by video id (all keys).
         self.calls_by_video: collections.Counter[str] = collections.Counter()
-        #: Every transcription task, by video id (all keys).
-        self.tasks_by_video: dict[str, list[str]] = collections.defaultdict(list)
         #: Videos transcribed before (the provider's cache: no metadata fetch again).
         self.transcribed: set[str] = set()
         self._index: dict[str, _Found] = {}
@@ -235,21 +176,13 @@ class TranscriptDesk:
         self._recent: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque
         )
-        self._lock = threading.RLock()
-        #: Other desks' processing jobs of a key (extractions): the cap is shared.
-        self.other_jobs: list[t.Callable[[str, float], int]] = []
 
     # ------------------------------------------------------------ the routes
-    @staticmethod
-    def fault_route(method: str, path: str) -> str | None:
-        """The fault-injection route of a request this desk answers, else None."""
+    @override
+    def fault_route(self, method: str, path: str) -> str | None:
         if method == "POST" and path == TRANSCRIPT_PATH:
             return "transcript"
-        if method == "POST" and path == TRANSCRIBE_PATH:
-            return "submit"
-        if method == "GET" and _TRANSCRIBE_TASK.match(path):
-            return "poll"
-        return None
+        return super().fault_route(method, path)
 
     def answer(
         self, method: str, path: str, key: str, raw: bytes, query: dict[str, str]
@@ -259,9 +192,7 @@ class TranscriptDesk:
             return self.transcript(key, raw)
         if method == "POST":
             return self.submit(key, raw)
-        match = _TRANSCRIBE_TASK.match(path)
-        assert match is not None
-        return self.poll(key, match.group("task_id"), query)
+        return self.poll(key, t.cast("str", self.kind.task_id(path)), query)
 
     def transcript(self, key: str, raw: bytes) -> Response:
         """``POST /transcript``: one ``standard_request``, answered or not."""
@@ -352,18 +283,9 @@ class TranscriptDesk:
             counters.transcriptions_refused += 1
             return refusal
         found = self._find(ref)
-        with self._lock:
-            now = self.state.clock()
-            busy = self._active(key, now)
-            if busy >= self.state.config.max_active_tasks:
-                counters.transcriptions_refused += 1
-                return error_response(
-                    429,
-                    "too_many_active_jobs",
-                    f"You already have {busy} active jobs; wait for one to finish",
-                    {"Retry-After": "1"},
-                )
-            task = self._task(
+        return self._start(
+            key,
+            lambda now: self._task(
                 key,
                 ref=ref,
                 found=found,
@@ -371,24 +293,8 @@ class TranscriptDesk:
                 transcript_text=transcript_text,
                 all_videos=all_videos,
                 webhook_url=webhook_url,
-            )
-            self.tasks[task.task_id] = task
-            self.tasks_by_video[ref.video_id].append(task.task_id)
-            counters.transcriptions_submitted += 1
-        payload = {
-            "status": "success",
-            "data": {
-                "task_id": task.task_id,
-                "task_status": "processing",
-                "job_type": "transcribe",
-                "expires_at": task.served_time(task.created_at + self.state.config.expire_seconds),
-                "check_status_url": f"/v1/transcribe/{task.task_id}",
-                "webhook_url": task.webhook_url,
-                "message": "Transcription started",
-                "docs_url": DOCS_URL,
-            },
-        }
-        return Response(202, dumps(payload), {})
+            ),
+        )
 
     def _task(
         self,
@@ -401,8 +307,6 @@ class TranscriptDesk:
         all_videos: bool,
         webhook_url: str | None,
     ) -> Transcription:
-        seconds = self.options.transcription_seconds
-        processing = self.state.config.processing_seconds if seconds is None else seconds
         failure = None
         if found is None:
             failure = Failure("video_not_found", f"Video {ref.video_id} was not found", 404)
@@ -410,111 +314,40 @@ class TranscriptDesk:
             failure = Failure(
                 "transcription_failed", "No speech could be transcribed from this video", 500
             )
-        completes_at = now + processing
         return Transcription(
-            task_id=str(uuid.uuid4()),
-            key=key,
+            **self._lifecycle(key, now, self.options.transcription_seconds),
             video_url=f"https://www.tiktok.com/@{ref.handle}/video/{ref.video_id}",
             video_id=ref.video_id,
             transcript_text=transcript_text,
             all_videos=all_videos,
             webhook_url=webhook_url,
-            created_at=now,
-            completes_at=completes_at,
-            expires_at=completes_at + self.state.config.expire_seconds,
-            offset=self.state.calendar.offset,
             failure=failure,
         )
 
-    def _active(self, key: str, now: float) -> int:
-        """The key's processing jobs: scrapes, searches, transcriptions (and the jobs of
-        ``other_jobs``) alike."""
-        scrapes = sum(
-            1
-            for task in list(self.state.tasks.values())
-            if task.key == key and task.status(now) == "processing"
-        )
-        return (
-            scrapes
-            + sum(
-                1
-                for task in self.tasks.values()
-                if task.key == key and task.status(now) == "processing"
-            )
-            + sum(count(key, now) for count in self.other_jobs)
-        )
-
-    def poll(self, key: str, task_id: str, query: t.Mapping[str, str]) -> Response:
-        """``GET /transcribe/{task_id}`` (free)."""
-        counters = self.counters[key]
-        now = self.state.clock()
-        task = self.tasks.get(task_id)
-        if task is None or task.key != key or now >= task.expires_at:
-            counters.errors += 1
-            return error_response(
-                404,
-                "task_not_found",
-                "Task not found. It may have expired or does not belong to you.",
-            )
-        counters.transcription_polls += 1
-        status = task.status(now)
-        if status != "processing":
-            self._settle(task)
-        body: dict[str, t.Any] = {"status": "success", "data": self._job(task, status)}
-        if status == "completed" and query.get("include_usage", "").lower() == "true":
-            body["usage"] = task.usage
-        return Response(200, dumps(body), {})
-
-    def _job(self, task: Transcription, status: str) -> dict[str, t.Any]:
-        """The SDK's ``TranscribeJob``."""
-        processing = status == "processing"
-        # Until the task ends its expiry is provisional (submit time plus the lifetime).
-        expire = self.state.config.expire_seconds
-        expiry = task.created_at + expire if processing else task.expires_at
-        failure = task.failure if status == "failed" else None
+    @override
+    def _request(self, task: Transcription) -> dict[str, t.Any]:
         return {
-            "task_id": task.task_id,
-            "task_status": status,
-            "job_type": "transcribe",
-            "request": {
-                "video_url": task.video_url,
-                "transcript_text": task.transcript_text,
-                "all_videos": task.all_videos,
-            },
-            "created_at": task.served_time(task.created_at),
-            "started_at": task.served_time(task.created_at),
-            "completed_at": None if processing else task.served_time(task.completes_at),
-            "expires_at": task.served_time(expiry),
-            "check_status_url": f"/v1/transcribe/{task.task_id}",
-            "webhook": _webhook_status(task.webhook_url, processing),
-            "error": None
-            if failure is None
-            else {
-                "error": failure.code,
-                "message": failure.message,
-                "http_status": failure.http_status,
-            },
-            "result": task.result if status == "completed" else None,
+            "video_url": task.video_url,
+            "transcript_text": task.transcript_text,
+            "all_videos": task.all_videos,
         }
 
-    def _settle(self, task: Transcription) -> None:
-        """Once a task ended: its result and charges (a failed one costs nothing)."""
-        with self._lock:
-            if task.settled:
-                return
-            task.settled = True
-            counters = self.counters[task.key]
-            if task.failure is not None:
-                counters.transcriptions_failed += 1
-                return
-            found = self._find(captions.VideoRef("", task.video_id))
-            assert found is not None  # a task of an unknown video fails
-            moment = self.state.calendar.moment(task.completes_at, task.offset)
-            task.result = _transcription_result(found, self._observed(found, moment), task)
-            charges = transcription_charges(found.video, cached=task.video_id in self.transcribed)
-            self.transcribed.add(task.video_id)
-            task.usage = usage_block(charges, self._bill(task.key, charges))
-            counters.transcriptions_completed += 1
+    @override
+    def _result(self, task: Transcription, completed: bool) -> dict[str, t.Any]:
+        return {"result": task.result if completed else None}
+
+    @override
+    def _end(self, task: Transcription) -> list[dict[str, t.Any]] | None:
+        """A completed task's result and charges (a failed one costs nothing)."""
+        if task.failure is not None:
+            return None
+        found = self._find(captions.VideoRef("", task.video_id))
+        assert found is not None  # a task of an unknown video fails
+        moment = self.state.calendar.moment(task.completes_at, task.offset)
+        task.result = _transcription_result(found, self._observed(found, moment), task)
+        charges = transcription_charges(found.video, cached=task.video_id in self.transcribed)
+        self.transcribed.add(task.video_id)
+        return charges
 
     # ---------------------------------------------------------- admission
     def _rate_limit(self, key: str) -> Response | None:
@@ -542,26 +375,11 @@ class TranscriptDesk:
         return None
 
     def _refuse_unpaid(self, key: str, price: list[dict[str, t.Any]]) -> Response | None:
-        balance = self._balance(key)
+        balance = self.state.account(key).balance()
         if balance is None or balance >= total(price):
             return None
         self.counters[key].errors += 1
         return error_response(402, "limit_exceeded", "Insufficient credits: top up your plan")
-
-    # The two hooks into the emulator's accounts (pricing.py): the key's plan and
-    # balance, monthly credits first, shared with the scrape tasks.
-    def _balance(self, key: str) -> decimal.Decimal | None:
-        """The key's credits left (None: unlimited)."""
-        return self.state.account(key).balance()
-
-    def _bill(self, key: str, charges: list[dict[str, t.Any]]) -> decimal.Decimal | None:
-        """Take the charges' credits from the key; its balance after."""
-        cost = total(charges)
-        with self._lock:
-            self.spent[key] += cost
-            self.counters[key].credits_charged += cost
-            self.state._charge(key, charges)
-            return self._balance(key)
 
     # -------------------------------------------------------------- lookup
     def _find(self, ref: captions.VideoRef) -> _Found | None:
@@ -651,15 +469,12 @@ class TranscriptDesk:
     def transcriptions_of(self, video_url: str) -> list[str]:
         """The transcription tasks submitted for this video (all keys), oldest first."""
         ref = captions.parse_video_url(video_url)
-        return [] if ref is None else list(self.tasks_by_video.get(ref.video_id, ()))
+        return [] if ref is None else self.jobs_of(ref.video_id)
 
     def bought(self, video_url: str) -> int:
         """How many times speech-to-text of this video was bought (completed, charged)."""
-        return sum(
-            1
-            for task_id in self.transcriptions_of(video_url)
-            if self.tasks[task_id].usage is not None
-        )
+        ref = captions.parse_video_url(video_url)
+        return 0 if ref is None else self.bought_of(ref.video_id)
 
 
 def transcription_charges(video: t.Mapping[str, t.Any], *, cached: bool) -> list[dict[str, t.Any]]:
