@@ -31,12 +31,11 @@ import zlib
 import yaml
 from typing_extensions import override
 
-from tap_vidnavigator.emulator import captions, data, jobs, pricing
-from tap_vidnavigator.emulator.jobs import Failure
+from tap_vidnavigator.emulator import captions, jobs, pricing
+from tap_vidnavigator.emulator.jobs import BadRequestError, Failure
 from tap_vidnavigator.emulator.state import (
     EmulatorState,
     Response,
-    _webhook_url,
     error_response,
 )
 from tap_vidnavigator.emulator.transcripts import (
@@ -51,13 +50,6 @@ EXTRACT_VIDEO = jobs.JobKind(
     path="/v1/extract/video",
     started="Extraction started",
     docs_url="https://docs.vidnavigator.com/api-reference/endpoint/extract-video",
-    counted=jobs.Counted(
-        submitted="submitted",
-        refused="refused",
-        polls="polls",
-        completed="completed",
-        failed="failed",
-    ),
     usage_when_failed=True,
 )
 
@@ -307,13 +299,6 @@ def _outcome(
 
 
 # ---------------------------------------------------------------- the request
-class _BadRequestError(Exception):
-    def __init__(self, code: str, message: str, field: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.response = error_response(400, code, message, field=field)
-
-
 class Submitted(t.NamedTuple):
     """A submit's fields, read from JSON, YAML or multipart."""
 
@@ -332,7 +317,7 @@ def _yaml_or_json(raw: bytes, what: str, code: str, field: str) -> t.Any:
         # YAML is a superset of JSON: one parser reads both.
         return yaml.safe_load(raw.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise _BadRequestError(code, f"{what} is neither JSON nor YAML", field) from exc
+        raise BadRequestError(code, f"{what} is neither JSON nor YAML", field) from exc
 
 
 def _multipart(raw: bytes, content_type: str) -> tuple[dict[str, t.Any], t.Any]:
@@ -340,7 +325,7 @@ def _multipart(raw: bytes, content_type: str) -> tuple[dict[str, t.Any], t.Any]:
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
     if not message.is_multipart():
-        raise _BadRequestError("bad_request", "Malformed multipart body", "")
+        raise BadRequestError("bad_request", "Malformed multipart body", "")
     fields: dict[str, t.Any] = {}
     schema: t.Any = None
     for part in message.iter_parts():
@@ -363,16 +348,8 @@ def _body(raw: bytes, content_type: str) -> tuple[dict[str, t.Any], str]:
         return fields, "file"
     if media in ("application/x-yaml", "application/yaml", "text/yaml"):
         body = _yaml_or_json(raw or b"{}", "the request body", "request_body_required", "")
-        form = "yaml"
-    else:
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            body = None
-        form = "json"
-    if not isinstance(body, dict):
-        raise _BadRequestError("request_body_required", "Request body must be a JSON object", "")
-    return body, form
+        return jobs.object_body(body), "yaml"
+    return jobs.json_body(raw), "json"
 
 
 def _flag(value: t.Any, name: str) -> bool:
@@ -380,46 +357,35 @@ def _flag(value: t.Any, name: str) -> bool:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     if not isinstance(value, bool):
-        raise _BadRequestError("invalid_parameter", f"{name} must be true or false", name)
+        raise BadRequestError("invalid_parameter", f"{name} must be true or false", name)
     return value
 
 
 def parse_submit(raw: bytes, content_type: str) -> Submitted:
-    """A submit's fields, checked in the provider's order; _BadRequestError otherwise."""
+    """A submit's fields, checked in the provider's order; BadRequestError otherwise."""
     body, form = _body(raw, content_type)
-    url = body.get("video_url")
-    if url is None or url == "":
-        raise _BadRequestError("missing_parameter", "video_url is required", "video_url")
-    ref = captions.parse_video_url(url)
-    if ref is None:
-        raise _BadRequestError(
-            "invalid_url",
-            "video_url must be a TikTok video URL such as "
-            "https://www.tiktok.com/@tiktok/video/7300000000000000000",
-            "video_url",
-        )
+    ref = jobs.video_ref(body)
     if "schema" not in body or body["schema"] is None:
-        raise _BadRequestError(
+        raise BadRequestError(
             "missing_parameter", "schema (or an uploaded schema file) is required", "schema"
         )
     schema = body["schema"]
     problem = schema_problem(schema)
     if problem is not None:
         where = "schema" + (f".{problem.path}" if problem.path else "")
-        raise _BadRequestError(
+        raise BadRequestError(
             "invalid_schema", f"Invalid schema at {where}: {problem.message}", where
         )
     what = body.get("what_to_extract")
     if what is not None and not isinstance(what, str):
-        raise _BadRequestError(
+        raise BadRequestError(
             "invalid_parameter", "what_to_extract must be a string", "what_to_extract"
         )
     transcribe = _flag(body.get("transcribe", True), "transcribe")
-    try:
-        webhook_url = _webhook_url(body.get("webhook_url"))
-    except data.FilterError as exc:
-        raise _BadRequestError("invalid_parameter", str(exc), exc.field) from exc
-    return Submitted(str(url), ref, schema, what or None, transcribe, webhook_url, form)
+    webhook_url = jobs.webhook_url(body)
+    return Submitted(
+        str(body["video_url"]), ref, schema, what or None, transcribe, webhook_url, form
+    )
 
 
 # ------------------------------------------------------------------- the task
@@ -486,7 +452,7 @@ class ExtractionDesk(jobs.JobDesk[Extraction, ExtractionCounters]):
         counters = self.counters[key]
         try:
             submitted = parse_submit(raw, content_type)
-        except _BadRequestError as exc:
+        except BadRequestError as exc:
             counters.errors += 1
             if exc.code == "invalid_schema":
                 counters.invalid_schemas += 1
@@ -611,10 +577,4 @@ class ExtractionDesk(jobs.JobDesk[Extraction, ExtractionCounters]):
 
     def extractions_of(self, video_url: str) -> list[str]:
         """The extraction jobs submitted for this video (all keys), oldest first."""
-        ref = captions.parse_video_url(video_url)
-        return [] if ref is None else self.jobs_of(ref.video_id)
-
-    def bought(self, video_url: str) -> int:
-        """How many extractions of this video completed and were charged."""
-        ref = captions.parse_video_url(video_url)
-        return 0 if ref is None else self.bought_of(ref.video_id)
+        return self.jobs_of(video_url)

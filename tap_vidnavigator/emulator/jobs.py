@@ -12,7 +12,9 @@ outcome and charges; :class:`JobDesk` does the rest, alike for every desk:
 * ``GET {path}/{task_id}`` (free): the job envelope, and ``usage`` beside ``data``
   with ``include_usage=true``;
 * charging once, when a job is first seen ended, through :mod:`.pricing`;
-* the counters every desk keeps (under its own names) and the ground truth per video.
+* the counters every desk keeps (under its own names) and the ground truth per video;
+* the submit checks every desk makes alike (:class:`BadRequestError`: the body, its
+  ``video_url``, its ``webhook_url``).
 """
 
 from __future__ import annotations
@@ -20,20 +22,72 @@ from __future__ import annotations
 import collections
 import dataclasses
 import decimal
+import json
 import re
 import threading
 import typing as t
 import uuid
 
-from tap_vidnavigator.emulator import pricing
+from tap_vidnavigator.emulator import captions, data, pricing
 from tap_vidnavigator.emulator.state import (
     EmulatorState,
     Response,
     _webhook_status,
+    _webhook_url,
     dumps,
     error_response,
     iso,
 )
+
+
+# ------------------------------------------------------------- submit checks
+class BadRequestError(Exception):
+    """A request the provider refuses with ``400``, before anything is billed."""
+
+    def __init__(self, code: str, message: str, field: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.response = error_response(400, code, message, field=field)
+
+
+def json_body(raw: bytes) -> dict[str, t.Any]:
+    """A JSON request body (empty: ``{}``), which must be an object."""
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = None
+    return object_body(body)
+
+
+def object_body(body: t.Any) -> dict[str, t.Any]:
+    """A parsed request body, which must be an object."""
+    if not isinstance(body, dict):
+        raise BadRequestError("request_body_required", "Request body must be a JSON object", "")
+    return body
+
+
+def video_ref(body: t.Mapping[str, t.Any]) -> captions.VideoRef:
+    """The body's ``video_url``: required, a TikTok video's URL."""
+    url = body.get("video_url")
+    if url is None or url == "":
+        raise BadRequestError("missing_parameter", "video_url is required", "video_url")
+    ref = captions.parse_video_url(url)
+    if ref is None:
+        raise BadRequestError(
+            "invalid_url",
+            "video_url must be a TikTok video URL such as "
+            "https://www.tiktok.com/@tiktok/video/7300000000000000000",
+            "video_url",
+        )
+    return ref
+
+
+def webhook_url(body: t.Mapping[str, t.Any]) -> str | None:
+    """The body's ``webhook_url``: None when absent or ``""``."""
+    try:
+        return _webhook_url(body.get("webhook_url"))
+    except data.FilterError as exc:
+        raise BadRequestError("invalid_parameter", str(exc), exc.field) from exc
 
 
 class Failure(t.NamedTuple):
@@ -75,11 +129,14 @@ class Job:
 class Counted(t.NamedTuple):
     """A desk's names for the counters every job desk keeps."""
 
-    submitted: str
-    refused: str
-    polls: str
-    completed: str
-    failed: str
+    #: Submits accepted (a job was created).
+    submitted: str = "submitted"
+    #: Submits refused: 402, or 429 ``too_many_active_jobs``.
+    refused: str = "refused"
+    polls: str = "polls"
+    #: Jobs that completed and were charged: bought.
+    completed: str = "completed"
+    failed: str = "failed"
 
 
 class JobKind(t.NamedTuple):
@@ -92,9 +149,9 @@ class JobKind(t.NamedTuple):
     #: The submit answer's ``message`` and ``docs_url``.
     started: str
     docs_url: str
-    counted: Counted
     #: Whether a failed job's poll serves ``usage`` too (its waived charges).
     usage_when_failed: bool
+    counted: Counted = Counted()
 
     @property
     def submit_path(self) -> str:
@@ -324,14 +381,15 @@ class JobDesk(t.Generic[J, C]):
             return self.state.account(key).balance()
 
     # ------------------------------------------------------ ground truth
-    def jobs_of(self, video_id: str) -> list[str]:
-        """The jobs submitted for a video (all keys), oldest first."""
-        return list(self.tasks_by_video.get(video_id, ()))
+    def jobs_of(self, video_url: str) -> list[str]:
+        """The jobs submitted for this video (all keys), oldest first."""
+        ref = captions.parse_video_url(video_url)
+        return [] if ref is None else list(self.tasks_by_video.get(ref.video_id, ()))
 
-    def bought_of(self, video_id: str) -> int:
-        """How many jobs of a video completed and were charged."""
+    def bought(self, video_url: str) -> int:
+        """How many jobs of this video completed and were charged: bought."""
         return sum(
             1
-            for task_id in self.jobs_of(video_id)
+            for task_id in self.jobs_of(video_url)
             if self.tasks[task_id].settled and self.tasks[task_id].failure is None
         )

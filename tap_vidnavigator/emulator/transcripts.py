@@ -21,7 +21,6 @@ from __future__ import annotations
 import collections
 import dataclasses
 import decimal
-import json
 import math
 import re
 import time
@@ -29,14 +28,13 @@ import typing as t
 
 from typing_extensions import override
 
-from tap_vidnavigator.emulator import captions, data, growth, jobs, pricing
-from tap_vidnavigator.emulator.jobs import Failure
+from tap_vidnavigator.emulator import captions, growth, jobs, pricing
+from tap_vidnavigator.emulator.jobs import BadRequestError, Failure, json_body, video_ref
 from tap_vidnavigator.emulator.kinds import PROFILE, SEARCH, Kind
 from tap_vidnavigator.emulator.pricing import charge, total, usage_block
 from tap_vidnavigator.emulator.state import (
     EmulatorState,
     Response,
-    _webhook_url,
     dumps,
     error_response,
     iso,
@@ -48,6 +46,7 @@ TRANSCRIBE = jobs.JobKind(
     path="/v1/transcribe",
     started="Transcription started",
     docs_url="https://docs.vidnavigator.com/guides/async-jobs",
+    usage_when_failed=False,
     counted=jobs.Counted(
         submitted="transcriptions_submitted",
         refused="transcriptions_refused",
@@ -55,7 +54,6 @@ TRANSCRIBE = jobs.JobKind(
         completed="transcriptions_completed",
         failed="transcriptions_failed",
     ),
-    usage_when_failed=False,
 )
 _BOOLEANS = ("metadata_only", "fallback_to_metadata", "transcript_text", "include_usage")
 
@@ -103,12 +101,6 @@ class Transcription(jobs.Job):
     result: dict[str, t.Any] | None = None
 
 
-class _BadRequestError(Exception):
-    def __init__(self, code: str, message: str, field: str) -> None:
-        super().__init__(message)
-        self.response = error_response(400, code, message, field=field)
-
-
 class _Found(t.NamedTuple):
     kind: Kind[t.Any]
     #: The video as the catalogue generated it (settled counts).
@@ -116,35 +108,10 @@ class _Found(t.NamedTuple):
     channel: str
 
 
-def _body(raw: bytes) -> dict[str, t.Any]:
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise _BadRequestError("request_body_required", "Request body must be a JSON object", "")
-    return body
-
-
-def _video_ref(body: t.Mapping[str, t.Any]) -> captions.VideoRef:
-    url = body.get("video_url")
-    if url is None or url == "":
-        raise _BadRequestError("missing_parameter", "video_url is required", "video_url")
-    ref = captions.parse_video_url(url)
-    if ref is None:
-        raise _BadRequestError(
-            "invalid_url",
-            "video_url must be a TikTok video URL such as "
-            "https://www.tiktok.com/@tiktok/video/7300000000000000000",
-            "video_url",
-        )
-    return ref
-
-
 def _flag(body: t.Mapping[str, t.Any], name: str) -> bool:
     value = body.get(name, False)
     if not isinstance(value, bool):
-        raise _BadRequestError("invalid_parameter", f"{name} must be true or false", name)
+        raise BadRequestError("invalid_parameter", f"{name} must be true or false", name)
     return value
 
 
@@ -153,7 +120,7 @@ def _language(body: t.Mapping[str, t.Any]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{2}", value):
-        raise _BadRequestError(
+        raise BadRequestError(
             "invalid_parameter", "language must be an ISO 639-1 code such as en", "language"
         )
     return value.lower()
@@ -205,11 +172,11 @@ class TranscriptDesk(jobs.JobDesk[Transcription, TranscriptCounters]):
         if self.options.latency_seconds:
             time.sleep(self.options.latency_seconds)
         try:
-            body = _body(raw)
-            ref = _video_ref(body)
+            body = json_body(raw)
+            ref = video_ref(body)
             language = _language(body)
             flags = {name: _flag(body, name) for name in _BOOLEANS}
-        except _BadRequestError as exc:
+        except BadRequestError as exc:
             counters.errors += 1
             return exc.response
         price = [charge("standard_request", 1)]
@@ -267,15 +234,12 @@ class TranscriptDesk(jobs.JobDesk[Transcription, TranscriptCounters]):
         """``POST /transcribe/async``: a speech-to-text task, charged when it ends."""
         counters = self.counters[key]
         try:
-            body = _body(raw)
-            ref = _video_ref(body)
+            body = json_body(raw)
+            ref = video_ref(body)
             transcript_text = _flag(body, "transcript_text")
             all_videos = _flag(body, "all_videos")
-            try:
-                webhook_url = _webhook_url(body.get("webhook_url"))
-            except data.FilterError as exc:
-                raise _BadRequestError("invalid_parameter", str(exc), exc.field) from exc
-        except _BadRequestError as exc:
+            webhook_url = jobs.webhook_url(body)
+        except BadRequestError as exc:
             counters.errors += 1
             return exc.response
         refusal = self._refuse_unpaid(key, [charge("standard_request", 1)])
@@ -468,13 +432,7 @@ class TranscriptDesk(jobs.JobDesk[Transcription, TranscriptCounters]):
 
     def transcriptions_of(self, video_url: str) -> list[str]:
         """The transcription tasks submitted for this video (all keys), oldest first."""
-        ref = captions.parse_video_url(video_url)
-        return [] if ref is None else self.jobs_of(ref.video_id)
-
-    def bought(self, video_url: str) -> int:
-        """How many times speech-to-text of this video was bought (completed, charged)."""
-        ref = captions.parse_video_url(video_url)
-        return 0 if ref is None else self.bought_of(ref.video_id)
+        return self.jobs_of(video_url)
 
 
 def transcription_charges(video: t.Mapping[str, t.Any], *, cached: bool) -> list[dict[str, t.Any]]:
