@@ -427,7 +427,7 @@ class ExtractionDesk(jobs.JobDesk[Extraction, ExtractionCounters]):
 
     def __init__(self, state: EmulatorState, transcripts: TranscriptDesk) -> None:
         # Its jobs count against the same active-job cap as the transcriptions'.
-        super().__init__(state, ExtractionCounters, transcripts.active)
+        super().__init__(state, ExtractionCounters, active=transcripts.active)
         self.transcripts = transcripts
         self.options = state.config.extraction
 

@@ -216,7 +216,11 @@ class JobDesk(t.Generic[J, C]):
     kind: t.ClassVar[JobKind]
 
     def __init__(
-        self, state: EmulatorState, counters: t.Callable[[], C], active: ActiveJobs | None
+        self,
+        state: EmulatorState,
+        counters: t.Callable[[], C],
+        *,
+        active: ActiveJobs | None = None,
     ) -> None:
         self.state = state
         self.counters: dict[str, C] = collections.defaultdict(counters)

@@ -132,7 +132,7 @@ class TranscriptDesk(jobs.JobDesk[Transcription, TranscriptCounters]):
     kind = TRANSCRIBE
 
     def __init__(self, state: EmulatorState) -> None:
-        super().__init__(state, TranscriptCounters, None)
+        super().__init__(state, TranscriptCounters)
         self.options = state.config.transcripts
         #: Every POST /transcript that reached a video, by video id (all keys).
         self.calls_by_video: collections.Counter[str] = collections.Counter()
