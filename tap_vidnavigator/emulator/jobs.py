@@ -90,6 +90,7 @@ def webhook_url(body: t.Mapping[str, t.Any]) -> str | None:
         raise BadRequestError("invalid_parameter", str(exc), exc.field) from exc
 
 
+# ------------------------------------------------------------------- the job
 class Failure(t.NamedTuple):
     """Why a job fails: the code and status the synchronous call would answer."""
 
