@@ -50,7 +50,7 @@
 {%- endmacro %}
 {% macro default__json_text(column, key) -%}(cast({{ column }} as jsonb) ->> '{{ key }}'){%- endmacro %}
 {% macro duckdb__json_text(column, key) -%}json_extract_string(cast({{ column }} as json), '$.{{ key }}'){%- endmacro %}
-{% macro snowflake__json_text(column, key) -%}cast(get({{ column }}, '{{ key }}') as varchar){%- endmacro %}
+{% macro snowflake__json_text(column, key) -%}{{ column }}:{{ key }}::varchar{%- endmacro %}
 
 {#- A decimal from JSON text (which may be written 1e-05), without a float between. -#}
 {% macro json_number(text) -%}cast({{ text }} as {{ type_credits() }}){%- endmacro %}
@@ -62,7 +62,7 @@
 {% macro default__type_double() -%}double precision{%- endmacro %}
 {% macro duckdb__type_double() -%}double{%- endmacro %}
 
-{#- The elements of a JSON array column, one row each: `select <keys>, element from <relation>`
+{#- The elements of a JSON array column (target-postgres writes jsonb[], to_jsonb makes it one jsonb), one row each: `select <keys>, element from <relation>`
     where each element's keys are read with json_text(element, key). -#}
 {% macro json_array_elements(relation, keys, column) -%}
   {{ return(adapter.dispatch('json_array_elements', 'tap_vidnavigator')(relation, keys, column)) }}
@@ -70,7 +70,7 @@
 {% macro default__json_array_elements(relation, keys, column) -%}
   select {% for key in keys %}source.{{ key }}, {% endfor %}elements.element
   from {{ relation }} as source
-  cross join lateral jsonb_array_elements(cast(source.{{ column }} as jsonb)) as elements(element)
+  cross join lateral jsonb_array_elements(to_jsonb(source.{{ column }})) as elements(element)
 {%- endmacro %}
 {% macro duckdb__json_array_elements(relation, keys, column) -%}
   select {% for key in keys %}source.{{ key }}, {% endfor %}elements.element
