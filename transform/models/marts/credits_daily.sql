@@ -6,8 +6,8 @@ with task_charges as (
         source,
         meter,
         count(distinct task_id) as items,
-        sum(quantity) as quantity,
-        sum(credits) as credits
+        cast(sum(quantity) as {{ type_credits() }}) as quantity,
+        cast(sum(credits) as {{ type_credits() }}) as credits
     from {{ ref('int_task_charges') }}
     group by cast(charged_at as date), source, meter
 ),
@@ -19,7 +19,7 @@ transcripts as (
         'video_transcripts' as meter,
         count(*) as items,
         cast(count(*) as {{ type_credits() }}) as quantity,
-        sum(credits_used) as credits
+        cast(sum(credits_used) as {{ type_credits() }}) as credits
     from {{ ref('stg_video_transcripts') }}
     where credits_used is not null
     group by cast(fetched_at as date)
