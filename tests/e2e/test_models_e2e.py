@@ -39,6 +39,9 @@ PROFILES = ["@size50", "@size120", "@notfound_models"]
 GROWING = ["https://www.tiktok.com/@size50", "https://www.tiktok.com/@size120"]
 #: video_transcripts not selected in PostgreSQL: its models are built empty, not failed.
 NO_TRANSCRIPTS = '["*.*", "!video_transcripts.*"]'
+#: keyword_mentions' words in DuckDB (the utilities' `keywords` setting): some the
+#: emulator's English and Spanish captions say, one upper case, one never said.
+KEYWORDS = " ramen,Follow,receta,wow,zebra "
 
 
 @dataclasses.dataclass
@@ -117,7 +120,16 @@ def duckdb_built(tmp_path_factory) -> t.Iterator[Built]:
     emulator = Emulator(EmulatorConfig(processing_seconds=0.2)).start()
     try:
         warehouse = workdir / "warehouse.duckdb"
-        env = {**GROWTH_ENV, **_dbt_env(workdir), "DBT_DUCKDB_PATH": str(warehouse)}
+        env = {
+            **GROWTH_ENV,
+            **_dbt_env(workdir),
+            "DBT_DUCKDB_PATH": str(warehouse),
+            # Transcripts on, and words their texts say: keyword_mentions has rows.
+            "TAP_VIDNAVIGATOR_TRANSCRIPTS": json.dumps(
+                {"enabled": True, "ledger_path": str(workdir / "transcriptions.jsonl")}
+            ),
+            "DBT_DUCKDB_KEYWORDS": KEYWORDS,
+        }
         output = _two_days(emulator, workdir, "target-duckdb", "dbt-duckdb", env)
         with contextlib.closing(duckdb.connect(str(warehouse), read_only=True)) as connection:
             yield Built(emulator, lambda sql: connection.execute(sql).fetchall(), output)
@@ -330,7 +342,7 @@ def _check_profile_growth(built: Built, schema: str) -> None:
     assert [row[4] for row in rows].count(None) == len(GROWING)
 
 
-def _check_credits(built: Built, schema: str, transcripts: bool) -> None:
+def _check_credits(built: Built, schema: str, source: str, transcripts: bool) -> None:
     rows = built.fetch(
         f"select day, source, meter, items, quantity, credits from {schema}.credits_daily "
         "order by day, source, meter"
@@ -350,8 +362,24 @@ def _check_credits(built: Built, schema: str, transcripts: bool) -> None:
     assert normalised == _credits_truth(built.emulator)
     assert {row[2] for row in normalised} == {"standard_request", "residential_request"}
     assert len({row[0] for row in normalised}) == 2
-    assert sum(row[5] for row in normalised) == built.emulator.counters().credits_charged
-    assert transcripts or len(tasks) == len(rows)
+    transcript_rows = [row for row in rows if row[1] == "video_transcripts"]
+    # Every credit the emulator took: the tasks' charges, and the transcripts' captions.
+    charged = sum(Decimal(row[5]) for row in rows)
+    assert charged == built.emulator.counters().credits_charged
+    assert bool(transcript_rows) == transcripts
+    if transcripts:
+        per_day: dict[dt.date, list] = {}
+        for day, credits in built.fetch(
+            "select cast(fetched_at as date), credits_used "
+            f"from {source}.video_transcripts where credits_used is not null"
+        ):
+            entry = per_day.setdefault(day, [0, Decimal(0)])
+            entry[0] += 1
+            entry[1] += Decimal(str(credits))  # each row's credits, exactly
+        assert [(d, s, m, items, Decimal(c)) for d, s, m, items, _, c in transcript_rows] == [
+            (day, "video_transcripts", "video_transcripts", count, credits)
+            for day, (count, credits) in sorted(per_day.items())
+        ]
 
 
 def _check_risers(built: Built, schema: str) -> None:
@@ -365,10 +393,39 @@ def _check_risers(built: Built, schema: str) -> None:
     assert len(rows) == 3 * len(GROWING)
 
 
+def _check_keyword_mentions(built: Built) -> None:
+    """keyword_mentions equals the same count made in Python over the loaded rows."""
+    transcripts = built.fetch(
+        "select t.video_id, t.text, coalesce(t.published_at, v.published_at), v.uploader, "
+        "(select min(author_unique_id) from vidnavigator.search_results s "
+        "where s.id = t.video_id), "
+        "t.subject from vidnavigator.video_transcripts t "
+        "left join vidnavigator.videos v on v.id = t.video_id where t.text is not null"
+    )
+    assert len(transcripts) > 50
+    words = sorted({word.strip().lower() for word in KEYWORDS.split(",")})
+    truth: dict[tuple, list[int]] = {}
+    for _, text, published, uploader, author, subject in transcripts:
+        lowered = text.lower()
+        for word in words:
+            if word in lowered:
+                key = (uploader or author or subject, published.date(), word)
+                counts = truth.setdefault(key, [0, 0])
+                counts[0] += 1
+                counts[1] += lowered.count(word)
+    rows = built.fetch(
+        "select creator, published_on, keyword, videos_mentioning, mentions "
+        "from analytics.keyword_mentions"
+    )
+    assert sorted(rows) == sorted((*key, *counts) for key, counts in truth.items())
+    assert {row[2] for row in rows} == {"ramen", "follow", "receta", "wow"}
+
+
 def test_models_in_duckdb_equal_the_ground_truth(duckdb_built):
     _check_video_growth(duckdb_built, "analytics")
     _check_profile_growth(duckdb_built, "analytics")
-    _check_credits(duckdb_built, "analytics", transcripts=True)
+    _check_credits(duckdb_built, "analytics", "vidnavigator", transcripts=True)
+    _check_keyword_mentions(duckdb_built)
     _check_risers(duckdb_built, "analytics")
     # dbt-duckdb reads and writes the file target-duckdb wrote: one DuckDB version.
     types = dict(
@@ -384,7 +441,7 @@ def test_models_in_duckdb_equal_the_ground_truth(duckdb_built):
 def test_models_in_postgres_equal_the_ground_truth(postgres_built):
     _check_video_growth(postgres_built, "models_analytics")
     _check_profile_growth(postgres_built, "models_analytics")
-    _check_credits(postgres_built, "models_analytics", transcripts=False)
+    _check_credits(postgres_built, "models_analytics", "vidnavigator_models", transcripts=False)
     _check_risers(postgres_built, "models_analytics")
     # video_transcripts was not selected: no table, and its models built empty, said so.
     assert postgres_built.fetch(
@@ -403,5 +460,5 @@ def test_models_in_snowflake_on_fakesnow_equal_the_ground_truth(snowflake_built)
     runs it: what works on Snowflake's dialect short of a Snowflake account."""
     _check_video_growth(snowflake_built, "ANALYTICS")
     _check_profile_growth(snowflake_built, "ANALYTICS")
-    _check_credits(snowflake_built, "ANALYTICS", transcripts=True)
+    _check_credits(snowflake_built, "ANALYTICS", "TAP_VIDNAVIGATOR", transcripts=False)
     _check_risers(snowflake_built, "ANALYTICS")

@@ -1,8 +1,11 @@
-{#- Mentions of the `keywords` var (dbt_project.yml) in video_transcripts' text, per
+{#- Mentions of the `keywords` var (dbt_project.yml; DBT_KEYWORDS) in video_transcripts' text, per
     creator (the profile's handle, or a search result's author) and day of publication. -#}
+{%- set keywords = var('keywords') -%}
+{%- if keywords is string -%}{%- set keywords = keywords.split(',') -%}{%- endif -%}
+{%- set keywords = keywords | map('trim') | map('lower') | reject('equalto', '') | unique | list -%}
 with keywords as (
-    {%- for keyword in var('keywords') %}
-    select cast('{{ keyword | lower | replace("'", "''") }}' as {{ dbt.type_string() }}) as keyword
+    {%- for keyword in keywords %}
+    select cast('{{ keyword | replace("'", "''") }}' as {{ dbt.type_string() }}) as keyword
     {% if not loop.last %}union all{% endif %}
     {%- else %}
     select cast(null as {{ dbt.type_string() }}) as keyword where 1 = 0
