@@ -29,6 +29,7 @@ from tap_vidnavigator.records.values import to_int
 from tests.conftest import ROOT
 from tests.e2e.test_growth_e2e import GROWTH_ENV, _risers_truth
 from tests.e2e.test_meltano_e2e import MELTANO, SEARCHES, _pg_env, isolated_meltano, meltano_run
+from tests.e2e.test_models_docs import models_doc
 from tests.e2e.test_snowflake_e2e import snowflake_sql
 
 pytestmark = pytest.mark.e2e
@@ -436,6 +437,18 @@ def test_models_in_duckdb_equal_the_ground_truth(duckdb_built):
     )
     assert types["views"] == "BIGINT" and types["observed_at"] == "TIMESTAMP"
     assert types["views_gained_per_day"] == "DOUBLE"
+    # Each model has the columns its schema file (and docs/models.md) describes, in order.
+    built = collections.defaultdict(list)
+    for table, column in duckdb_built.fetch(
+        "select table_name, column_name from information_schema.columns "
+        "where table_schema = 'analytics' order by table_name, ordinal_position"
+    ):
+        built[table].append(column)
+    described = {
+        name: [column["name"] for column in model["columns"]]
+        for name, model in models_doc.schema_models().items()
+    }
+    assert dict(built) == described
 
 
 def test_models_in_postgres_equal_the_ground_truth(postgres_built):
