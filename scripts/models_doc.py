@@ -62,9 +62,10 @@ def _tests(entries: list[t.Any]) -> str:
         arguments = (config or {}).get("arguments", config or {})
         if name == "accepted_values":
             names.append("accepted_values: " + ", ".join(map(str, arguments["values"])))
-        elif name == "relationships":
+        elif name in ("relationships", "relationships_when_loaded"):
             target = re.sub(r"ref\('([^']+)'\)", r"\1", arguments["to"])
-            names.append(f"relationships: {target}.{arguments['field']}")
+            when = " (once it has rows)" if name.endswith("_when_loaded") else ""
+            names.append(f"relationships: {target}.{arguments['field']}{when}")
         elif name == "unique_combination":
             names.append("unique: (" + ", ".join(arguments["columns"]) + ")")
         else:
