@@ -191,11 +191,16 @@ def snowflake_built(tmp_path_factory) -> t.Iterator[Built]:
             emulator, workdir, "target-snowflake--fakesnow", "dbt-snowflake--fakesnow", env
         )
 
-        def fetch(sql: str) -> list[tuple]:
-            (rows,) = snowflake_sql(workdir / "fakesnow", "VIDNAVIGATOR", sql)
-            return [tuple(_from_json(value) for value in row) for row in rows]
-
-        yield Built(emulator, fetch, output)
+        # Every query the checks make, in one process (each starts fakesnow anew).
+        queries = [
+            q.format(schema="ANALYTICS") for q in (VIDEO_GROWTH, PROFILE_GROWTH, CREDITS, RISERS)
+        ]
+        results = snowflake_sql(workdir / "fakesnow", "VIDNAVIGATOR", *queries)
+        answers = {
+            query: [tuple(_from_json(value) for value in row) for row in rows]
+            for query, rows in zip(queries, results, strict=True)
+        }
+        yield Built(emulator, answers.__getitem__, output)
     finally:
         emulator.stop()
 
@@ -286,13 +291,27 @@ def _credits_truth(emulator: Emulator) -> list[tuple]:
 
 # The checks, on either warehouse.
 
+VIDEO_GROWTH = (
+    "select video_id, task_id, observed_at, views, views_gained, likes, likes_gained, "
+    "comments, comments_gained, seconds_since_previous, views_gained_per_day "
+    "from {schema}.video_growth"
+)
+PROFILE_GROWTH = (
+    "select profile_url, task_id, observed_at, follower_count, followers_gained "
+    "from {schema}.profile_growth order by profile_url, observed_at, task_id"
+)
+CREDITS = (
+    "select day, source, meter, items, quantity, credits from {schema}.credits_daily "
+    "order by day, source, meter"
+)
+RISERS = (
+    "select profile_url, video_id, views_gained, rank from {schema}.top_risers "
+    "order by profile_url, rank"
+)
+
 
 def _check_video_growth(built: Built, schema: str) -> None:
-    rows = built.fetch(
-        "select video_id, task_id, observed_at, views, views_gained, likes, likes_gained, "
-        "comments, comments_gained, seconds_since_previous, views_gained_per_day "
-        f"from {schema}.video_growth"
-    )
+    rows = built.fetch(VIDEO_GROWTH.format(schema=schema))
     truth = _video_growth_truth(built.emulator)
     found = {(row[0], row[1]): row[2:] for row in rows}
     assert len(found) == len(rows)
@@ -332,10 +351,7 @@ def _check_video_growth(built: Built, schema: str) -> None:
 
 
 def _check_profile_growth(built: Built, schema: str) -> None:
-    rows = built.fetch(
-        "select profile_url, task_id, observed_at, follower_count, followers_gained "
-        f"from {schema}.profile_growth order by profile_url, observed_at, task_id"
-    )
+    rows = built.fetch(PROFILE_GROWTH.format(schema=schema))
     truth = _profile_growth_truth(built.emulator)
     assert rows == truth
     # Two completed scrapes of each growing profile; the failed one is no observation.
@@ -344,10 +360,7 @@ def _check_profile_growth(built: Built, schema: str) -> None:
 
 
 def _check_credits(built: Built, schema: str, source: str, transcripts: bool) -> None:
-    rows = built.fetch(
-        f"select day, source, meter, items, quantity, credits from {schema}.credits_daily "
-        "order by day, source, meter"
-    )
+    rows = built.fetch(CREDITS.format(schema=schema))
     tasks = [row for row in rows if row[1] != "video_transcripts"]
     normalised = [
         (
@@ -384,10 +397,7 @@ def _check_credits(built: Built, schema: str, source: str, transcripts: bool) ->
 
 
 def _check_risers(built: Built, schema: str) -> None:
-    rows = built.fetch(
-        f"select profile_url, video_id, views_gained, rank from {schema}.top_risers "
-        "order by profile_url, rank"
-    )
+    rows = built.fetch(RISERS.format(schema=schema))
     assert [(p, v, None if g is None else int(g), int(r)) for p, v, g, r in rows] == _risers_truth(
         built.emulator
     )
