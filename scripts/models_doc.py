@@ -95,6 +95,13 @@ def render() -> str:
         "A staging model over a table that is not there (a stream not selected) is built empty,",
         "with a line in dbt's log, and so is everything built from it; the build goes on.",
         "",
+        "Tested end to end (`tests/e2e/test_models_e2e.py`: the growth, follower, risers and",
+        "credit models equal the emulator's ground truth) in DuckDB (`dbt-duckdb`), in a real",
+        "PostgreSQL (`dbt-postgres`) and in Snowflake's dialect through fakesnow: the real",
+        "dbt-snowflake, run by `dbt-snowflake--fakesnow` inside fakesnow's patch",
+        "(`transform/fakesnow_dbt`), on the files target-snowflake--fakesnow loads. Not tested:",
+        "a real Snowflake account (none can be reached from the tests).",
+        "",
         "Vars (`dbt_project.yml`; override with `--vars`):",
         "",
     ]
