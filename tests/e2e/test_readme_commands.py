@@ -385,6 +385,15 @@ def _check_effect(text, result, emulator, truth_source, copy, before, env) -> No
     elif text.endswith("prod run tap-vidnavigator target-postgres"):
         _check_loaded(_postgres_of(env), emulator)
         assert emulator.counters().submits == 2
+    elif text.endswith("prod invoke dbt-postgres:build"):
+        assert emulator.counters().submits == 2  # dbt reads the warehouse only
+        # The analytics models (transform/), built and tested: a row per scraped creator
+        # (this PostgreSQL also keeps what the local commands above loaded).
+        assert re.search(r"Done\. PASS=\d+ WARN=0 ERROR=0 SKIP=0", output), output[-3000:]
+        creators = _warehouse(
+            _postgres_of(env), "select profile_url from analytics.creator_summary"
+        )
+        assert set(PROFILES) <= {url for (url,) in creators}
     elif text.startswith("meltano install --plugin-type loader target-snowflake"):
         assert (copy / ".meltano" / "loaders" / "target-snowflake").is_dir()
     elif "--full-refresh" in text:
