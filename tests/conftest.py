@@ -81,7 +81,8 @@ def make_emulator() -> t.Iterator[t.Callable[..., Emulator]]:
         clock: t.Callable[[], float] = time.time,
         **config: t.Any,
     ) -> Emulator:
-        config.setdefault("processing_seconds", 0.0)
+        # processing_polls=N: a task answers "processing" to N polls, then completes.
+        config.setdefault("processing_seconds", HELD if "processing_polls" in config else 0.0)
         emulator = Emulator(EmulatorConfig(**config), faults, clock=clock).start()
         started.append(emulator)
         return emulator

@@ -98,7 +98,7 @@ def test_batch_files_hold_exactly_what_records_would(make_emulator, tmp_path, co
 
 
 def test_state_never_runs_ahead_of_the_batch_messages(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     profiles = ["@size300", "@big2500", "@size120"]
     config = base_config(
         emulator, profiles=profiles, batch_config=batch_config(tmp_path / "b", size=500)
@@ -137,7 +137,7 @@ def test_state_never_runs_ahead_of_the_batch_messages(make_emulator, tmp_path):
 
 
 def test_killed_mid_batch_then_rerun_loses_and_pays_nothing(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.5)
+    emulator = make_emulator(processing_polls=1)
     root = tmp_path / "b"
     config = base_config(
         emulator,

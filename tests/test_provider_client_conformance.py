@@ -86,7 +86,7 @@ def sdk_client(emulator, key: str = KEY) -> tuple[VidNavigatorClient, Recorder]:
 
 def test_submit_wait_and_page_with_the_sdk_while_the_limit_changes(make_emulator):
     emulator = make_emulator(
-        processing_seconds=0.3, modern_fields=True, plan="trial", monthly_remaining=0.001,
+        processing_polls=1, modern_fields=True, plan="trial", monthly_remaining=0.001,
         purchased_credits=2,
     )  # fmt: skip
     client, recorder = sdk_client(emulator)
@@ -183,7 +183,7 @@ def test_submit_wait_and_page_with_the_sdk_while_the_limit_changes(make_emulator
 
 
 def test_usage_only_when_asked_and_only_once_terminal(make_emulator):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     client, _ = sdk_client(emulator)
     job = client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size30")
     processing = client.get_tiktok_profile_scrape(job.task_id, include_usage=True)
@@ -316,7 +316,7 @@ def assert_search_answer(body: dict[str, t.Any]) -> None:
 
 
 def test_search_with_every_filter_through_the_sdk(make_emulator):
-    emulator = make_emulator(processing_seconds=0.3, plan="voyager")
+    emulator = make_emulator(processing_polls=1, plan="voyager")
     client, recorder = sdk_client(emulator)
     filters = {
         "max_results": 150,

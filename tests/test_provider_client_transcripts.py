@@ -14,7 +14,7 @@ import pytest
 from vidnavigator import exceptions, models
 
 from tap_vidnavigator.emulator.transcript_options import TranscriptConfig
-from tests.conftest import KEY
+from tests.conftest import HELD, KEY
 from tests.test_provider_client_conformance import LLM_ONLY, assert_exact, sdk_client
 
 # Run once, on the default Python, not on each Python of the matrix (noxfile.py):
@@ -132,7 +132,7 @@ def test_a_video_without_captions_is_not_found_unless_the_metadata_fallback_is_a
 
 
 def test_transcribe_video_waits_for_the_task_and_reads_its_usage(make_emulator):
-    emulator = make_emulator(transcripts=TranscriptConfig(transcription_seconds=0.3))
+    emulator = make_emulator(transcripts=TranscriptConfig(transcription_seconds=HELD))
     client, recorder = sdk_client(emulator)
     _, [url, *_] = split(emulator)
     job = client.submit_transcribe_video(video_url=url, webhook_url="https://hooks.example/t")
@@ -142,6 +142,7 @@ def test_transcribe_video_waits_for_the_task_and_reads_its_usage(make_emulator):
     assert job.check_status_url == f"/v1/transcribe/{job.task_id}"
     assert job.webhook_url == "https://hooks.example/t"
     assert job.status() == "processing"
+    assert emulator.complete(job.task_id) == [job.task_id]  # held until the test saw it
     result = client.resume_job("transcribe", job.task_id).result(
         include_usage=True, poll_interval=0.05
     )

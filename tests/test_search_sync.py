@@ -30,7 +30,7 @@ def assert_results_match(records, emulator, query: str, **filters) -> None:
 
 
 def test_profiles_and_searches_in_one_run_are_exactly_the_ground_truth(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3, plan="voyager")
+    emulator = make_emulator(processing_polls=1, plan="voyager")
     searches = ["#airfryer size150", CATS, "empty", "fail on purpose", "  #airfryer   size150 "]
     config = base_config(emulator, profiles=["@size40"], searches=searches)
     result = run_tap(tmp_path, config)

@@ -164,7 +164,7 @@ def test_each_batch_file_is_in_place_when_its_message_is_read(make_emulator, tmp
     not wait for that transaction to reach their place."""
     from tests.test_state import _run_until
 
-    emulator = make_emulator(processing_seconds=0.2)
+    emulator = make_emulator(processing_polls=1)
     config = base_config(
         emulator,
         profiles=["@size300", "@size120", "@size50"],

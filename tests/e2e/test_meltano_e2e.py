@@ -186,7 +186,7 @@ def pg_column_types(cursor: t.Any, schema: str, table: str | None = None) -> dic
 
 
 def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     schema = "vidnavigator_e2e"
     env = _pg_env(postgres, schema)
     first = meltano_run("target-postgres", emulator, tmp_path, extra_env=env)
@@ -259,7 +259,7 @@ def _credits(task) -> decimal.Decimal:
 
 
 def test_postgres_loads_batch_files_exactly(make_emulator, postgres, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     schema = "vidnavigator_batch_e2e"
     batch_root = tmp_path / "batches"
     env = {
@@ -316,7 +316,7 @@ def readme_sql(containing: str) -> str:
 
 
 def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     # Numbers from environment variables, as Meltano passes them (the other e2e test
     # and the demo give them in meltano.yml).
     env = {"TAP_VIDNAVIGATOR_POLL_INTERVAL": "0.2", "TAP_VIDNAVIGATOR_PAGE_SIZE": "150"}

@@ -267,7 +267,7 @@ def _tap_lines(output: str) -> list[str]:
 
 
 def test_every_readme_command_runs_as_written(make_emulator, project_copy):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     truth_source = make_emulator()  # the same deterministic data as ./scripts/emulator's
     # That section's commands are for another Meltano project: tests/e2e/test_hub_user.py runs
     # them, from a freshly built wheel.

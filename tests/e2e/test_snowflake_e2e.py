@@ -80,7 +80,7 @@ def test_the_adapter_runs_only_with_the_versions_it_was_written_for():
 
 
 def test_snowflake_loads_records_then_batches_exactly(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     database = f"E2E_{uuid.uuid4().hex[:8].upper()}"
     batch_root = tmp_path / "batches"
     env = _env(tmp_path, database, batch_root)

@@ -22,7 +22,7 @@ README_WORDS = "'sourdough starter'"
 def test_transcripts_land_in_postgres_and_the_readme_search_finds_them(
     make_emulator, postgres, tmp_path
 ):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     schema = "vidnavigator_transcripts_e2e"
     env = {
         **_pg_env(postgres, schema),
