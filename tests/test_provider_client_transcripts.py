@@ -9,12 +9,13 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import typing as t
+import threading
 
 import pytest
 from vidnavigator import exceptions, models
 
 from tap_vidnavigator.emulator.transcript_options import TranscriptConfig
-from tests.conftest import HELD, KEY
+from tests.conftest import HELD, KEY, wait_for
 from tests.test_provider_client_conformance import LLM_ONLY, assert_exact, sdk_client
 
 # Run once, on the default Python, not on each Python of the matrix (noxfile.py):
@@ -159,8 +160,12 @@ def test_transcribe_video_waits_for_the_task_and_reads_its_usage(make_emulator):
         assert_job_answer(body)
     assert polls[-1]["data"]["webhook"]["status"] == "not_sent"
 
-    # The blocking call, as text; the provider has it cached: no metadata fetch.
+    # The blocking call, as text; the provider has it cached: no metadata fetch. The
+    # test completes the job once it exists (a wait with a deadline, on a thread).
+    completer = threading.Thread(target=wait_for, args=(emulator.complete, "the second job"))
+    completer.start()
     again = client.transcribe_video(video_url=url, transcript_text=True, include_usage=True)
+    completer.join()
     assert again.data.transcript == heard.text
     assert [charge.service_type for charge in again.usage.charges] == ["transcription_hour"]
     assert emulator.transcripts.bought(url) == 2
