@@ -11,7 +11,7 @@ import pytest
 from tap_vidnavigator.families import TRANSCRIPTS
 from tap_vidnavigator.records.values import to_datetime
 from tap_vidnavigator.transcript_state import PENDING, RANGES
-from tests.conftest import KEY, base_config, run_tap
+from tests.conftest import HELD, KEY, base_config, run_tap
 from tests.test_batch import batch_config, batched
 
 STREAM = TRANSCRIPTS.stream
@@ -263,7 +263,8 @@ def test_killed_during_speech_to_text_then_rerun_buys_nothing_twice(make_emulato
     from tap_vidnavigator.emulator import TranscriptConfig
     from tests.test_state import _run_until
 
-    emulator = make_emulator(transcripts=TranscriptConfig(transcription_seconds=2.0))
+    # Held: the four jobs stay processing until the test completes them.
+    emulator = make_emulator(transcripts=TranscriptConfig(transcription_seconds=HELD))
     config = _speech_config(emulator, tmp_path, [CAPTIONLESS])
 
     def all_submitted(messages: list[dict]) -> bool:
@@ -274,6 +275,7 @@ def test_killed_during_speech_to_text_then_rerun_buys_nothing_twice(make_emulato
     killed = _run_until(tmp_path, config, all_submitted)
     assert not [m for m in killed if m.get("stream") == STREAM and m["type"] == "RECORD"]
     state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
+    assert len(emulator.complete()) == 4  # the four jobs, processing at the kill
     rerun = run_tap(tmp_path, config, state=state)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stderr.count("Resuming task") == 4

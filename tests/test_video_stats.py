@@ -172,16 +172,15 @@ def test_each_batch_file_is_in_place_when_its_message_is_read(make_emulator, tmp
     )
     missing: list[str] = []
 
-    def check(messages: list[dict]) -> bool:
-        message = messages[-1]
+    def check(message: dict) -> None:
         if message["type"] == "BATCH":
             for url in message["manifest"]:
                 path = Path(urlsplit(url).path)
                 if not path.exists():
                     missing.append(f"{message['stream']}: {path.name}")
-        return False
 
-    messages = _run_until(tmp_path, config, check)
+    # Each message checked as it arrives; the run is read to its end and must exit 0.
+    messages = _run_until(tmp_path, config, None, watch=check)
     streams = [m["stream"] for m in messages if m["type"] == "BATCH"]
     assert streams.count("video_stats") == streams.count("videos") == 3
     assert missing == []
