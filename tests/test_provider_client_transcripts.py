@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import typing as t
 import threading
+import typing as t
 
 import pytest
 from vidnavigator import exceptions, models
