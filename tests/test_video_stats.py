@@ -5,14 +5,23 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import time
 import typing as t
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tap_vidnavigator.records.values import to_datetime, to_int
-from tests.conftest import base_config, run_tap
+from tap_vidnavigator.records.values import iso_from_unix, to_datetime, to_int
+from tests.conftest import (
+    HELD,
+    ManualClock,
+    assert_videos_match,
+    base_config,
+    run_tap,
+    start_tap,
+    wait_for,
+)
 from tests.test_batch import batch_config, batched
 
 PROFILE = "https://www.tiktok.com/@size50"
@@ -119,6 +128,32 @@ def test_two_runs_observe_young_videos_twice_with_the_counts_of_each_moment(
     submitted = _submitted_after(emulator)
     assert submitted[:2] == [None, None] and len(submitted) == 4
     assert set(submitted[2:]) <= windows
+
+
+def test_a_run_across_utc_midnight_keeps_the_apis_dates(make_emulator, tmp_path):
+    """Tasks submitted at 23:59:59 UTC and completed two seconds later, the next day:
+    each record carries the API's dates, and the observations are of the new day."""
+    from tests.test_search_sync import assert_results_match
+
+    midnight = (int(time.time()) // 86_400 + 1) * 86_400  # the next UTC midnight
+    clock = ManualClock(midnight - 1.0)
+    emulator = make_emulator(processing_seconds=HELD, clock=clock)
+    profile, query = "https://www.tiktok.com/@size20", "owls size10"
+    config = base_config(emulator, profiles=[profile], searches=[query])
+    run = start_tap(tmp_path, config, env={"TZ": "Europe/London"})
+    wait_for(lambda: len(emulator.task_statuses()) == 2, "both tasks submitted")
+    clock.advance(2)
+    assert len(emulator.complete()) == 2
+    result = run.result(timeout=300)
+    assert result.returncode == 0, result.stderr
+    before, after = (iso_from_unix(midnight - 1), iso_from_unix(midnight + 1))
+    tasks = [*result.records("profile_tasks"), *result.records("search_tasks")]
+    assert [(t["created_at"], t["completed_at"]) for t in tasks] == [(before, after)] * 2
+    assert_videos_match(result.records("videos"), emulator, profile)
+    assert_results_match(result.records("search_results"), emulator, query)
+    rows = result.records("video_stats")
+    assert len(rows) == 20 + 10
+    assert {row["observed_at"] for row in rows} == {after}
 
 
 def test_observed_at_is_the_task_completion_time(emulator, tmp_path):
