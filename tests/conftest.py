@@ -167,10 +167,12 @@ def run_tap(
     args: t.Sequence[str] = (),
     env: dict[str, str] | None = None,
     timeout: float = 300,
+    cold: bool = False,
 ) -> TapRun:
     """Run ``tap-vidnavigator`` as its own process, as Meltano does, and parse its output.
 
-    Through this worker's fork server (tests/forkserver.py) unless it is turned off.
+    Through this worker's fork server (tests/forkserver.py) unless it is turned off or
+    ``cold`` (a fresh interpreter: runs at once, which the fork server serialises).
     """
     run_id = os.urandom(4).hex()
     config_path = tmp_path / f"config-{run_id}.json"
@@ -181,7 +183,7 @@ def run_tap(
         state_path.write_text(json.dumps(state))
         arguments += ["--state", str(state_path)]
     environment = minimal_env(**(env or {}))
-    server = forkserver.server()
+    server = None if cold else forkserver.server()
     if server is not None:
         out, err = tmp_path / f"stdout-{run_id}", tmp_path / f"stderr-{run_id}"
         returncode = server.run(
