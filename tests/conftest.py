@@ -6,6 +6,7 @@ import concurrent.futures
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -29,12 +30,22 @@ HELD = 24 * 3600.0
 #: programs and a home, nothing that configures the tap, a target or Meltano, so that an
 #: exported TAP_VIDNAVIGATOR_* or TARGET_* (or a TZ) cannot change what a test sees.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
+#: And how this machine reaches the package registries (certificates, proxies, pip's and
+#: uv's settings), which a new user's shell on it has too: Meltano installs plugins.
+MACHINE = re.compile(
+    r"^(PIP_\w+|UV_\w+|SSL_CERT_\w+|\w*_CA_BUNDLE|(HTTPS?|NO|ALL)_PROXY)$", re.IGNORECASE
+)
+
+
+def machine_env() -> dict[str, str]:
+    """The MACHINE variables of this process's environment."""
+    return {name: value for name, value in os.environ.items() if MACHINE.match(name)}
 
 
 def minimal_env(**extra: str) -> dict[str, str]:
-    """A listed environment for a process a test starts: INHERITED plus ``extra``."""
+    """A listed environment for a process a test starts: INHERITED, MACHINE, ``extra``."""
     environment = {name: os.environ[name] for name in INHERITED if name in os.environ}
-    return {**environment, **extra}
+    return {**machine_env(), **environment, **extra}
 
 
 class ManualClock:

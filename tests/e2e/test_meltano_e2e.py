@@ -11,7 +11,6 @@ import contextlib
 import datetime as dt
 import decimal
 import json
-import os
 import subprocess
 import typing as t
 from decimal import Decimal
@@ -22,7 +21,7 @@ import psycopg2
 import pytest
 
 from orchestrate.shard import linked_system_folder
-from tests.conftest import ROOT, expected_videos
+from tests.conftest import ROOT, expected_videos, minimal_env
 
 MELTANO = ROOT / ".meltano-venv" / "bin" / "meltano"
 PROFILES = [
@@ -82,7 +81,7 @@ def isolated_meltano(workdir: Path) -> dict[str, str]:
     installed plugins: its own system database and run files (the e2e tests run in
     parallel; two runs of one plugin in one system folder overwrite each other's)."""
     return {
-        **os.environ,
+        **minimal_env(),  # nothing of the runner's: an exported TARGET_* changes no result
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
         "MELTANO_SYS_DIR_ROOT": str(linked_system_folder(workdir / "meltano-system", ROOT)),
@@ -147,6 +146,47 @@ def _check_video_fields(cursor, schema: str, emulator) -> None:
             "published_at": published,  # timestamp without time zone: the UTC time
             "duration": None if duration is None else Decimal(str(duration)),
         }
+
+
+def _check_duckdb(connection, emulator) -> None:
+    """Every column of every video in DuckDB equals the tap's record of it, and every
+    video_stats row the counts its task saw (every task of the emulator: each run's)."""
+    from tap_vidnavigator.records.profiles import video_typer
+    from tap_vidnavigator.records.values import to_int
+
+    truth: dict[str, dict] = {}
+    for profile, filters in EXPECTED.items():
+        truth.update(expected_videos(emulator, profile, **filters))
+    rows = connection.sql(f"select {', '.join(VIDEO_FIELDS)} from vidnavigator.videos").fetchall()
+    assert len(rows) == len(truth)
+    for row in rows:
+        loaded = dict(zip(VIDEO_FIELDS, row, strict=True))
+        record = video_typer(loaded["task_id"], loaded["profile_url"])(dict(truth[loaded["id"]]))
+        published = dt.datetime.fromisoformat(record["published_at"]).replace(tzinfo=None)
+        assert {
+            **loaded,
+            # JSON columns come back as their text.
+            "artists": None if loaded["artists"] is None else json.loads(loaded["artists"]),
+            "thumbnails": None
+            if loaded["thumbnails"] is None
+            else json.loads(loaded["thumbnails"]),
+        } == {**record, "published_at": published}, loaded["id"]
+    counts = ("views", "likes", "comments", "reposts", "shares", "collects")
+    stats = connection.sql(
+        f"select video_id, task_id, source, profile_url, query, {', '.join(counts)} "
+        "from vidnavigator.video_stats"
+    ).fetchall()
+    expected = set()
+    for task_id, task in emulator.state.tasks.items():
+        if task.failure is not None:
+            continue
+        for served in emulator.state.served(task_id):
+            seen = emulator.state.counts_seen(task_id, str(served["id"]))
+            subject = (task.profile_url, None) if task.kind == "profile" else (None, task.query)
+            expected.add((str(served["id"]), task_id, task.kind, *subject,
+                          *(to_int(seen.get(name)) for name in counts)))  # fmt: skip
+    assert len(stats) == len(set(stats))
+    assert set(stats) == expected
 
 
 def _check_search_results(rows: list[tuple[str, str, int | None]], emulator) -> None:
@@ -353,6 +393,8 @@ def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
         ).fetchall()
     _check_videos([row[:3] for row in rows], emulator)
     assert {v["id"] for v in fresh} <= {row[0] for row in rows}
+    with contextlib.closing(duckdb.connect(warehouse, read_only=True)) as connection:
+        _check_duckdb(connection, emulator)
     newest = max(
         row[3]
         for row in rows
