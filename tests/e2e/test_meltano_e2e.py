@@ -152,7 +152,6 @@ def _check_duckdb(connection, emulator) -> None:
     """Every column of every video in DuckDB equals the tap's record of it, and every
     video_stats row the counts its task saw (every task of the emulator: each run's)."""
     from tap_vidnavigator.records.profiles import video_typer
-    from tap_vidnavigator.records.values import to_int
 
     truth: dict[str, dict] = {}
     for profile, filters in EXPECTED.items():
@@ -171,22 +170,35 @@ def _check_duckdb(connection, emulator) -> None:
             if loaded["thumbnails"] is None
             else json.loads(loaded["thumbnails"]),
         } == {**record, "published_at": published}, loaded["id"]
-    counts = ("views", "likes", "comments", "reposts", "shares", "collects")
     stats = connection.sql(
-        f"select video_id, task_id, source, profile_url, query, {', '.join(counts)} "
-        "from vidnavigator.video_stats"
+        f"select {', '.join(OBSERVATION_FIELDS)} from vidnavigator.video_stats"
     ).fetchall()
+    assert len(stats) == len(set(stats))
+    assert set(stats) == expected_observations(emulator)
+
+
+#: The video_stats columns expected_observations gives, in its order.
+OBSERVATION_FIELDS = (
+    "video_id", "task_id", "source", "profile_url", "query",
+    "views", "likes", "comments", "reposts", "shares", "collects",
+)  # fmt: skip
+
+
+def expected_observations(emulator) -> set[tuple[t.Any, ...]]:
+    """Every video_stats row the emulator's tasks make (OBSERVATION_FIELDS): one per
+    result of each completed task, with the counts that task saw."""
+    from tap_vidnavigator.records.values import to_int
+
     expected = set()
     for task_id, task in emulator.state.tasks.items():
         if task.failure is not None:
             continue
+        subject = (task.profile_url, None) if task.kind == "profile" else (None, task.query)
         for served in emulator.state.served(task_id):
             seen = emulator.state.counts_seen(task_id, str(served["id"]))
-            subject = (task.profile_url, None) if task.kind == "profile" else (None, task.query)
-            expected.add((str(served["id"]), task_id, task.kind, *subject,
-                          *(to_int(seen.get(name)) for name in counts)))  # fmt: skip
-    assert len(stats) == len(set(stats))
-    assert set(stats) == expected
+            counts = (to_int(seen.get(name)) for name in OBSERVATION_FIELDS[5:])
+            expected.add((str(served["id"]), task_id, task.kind, *subject, *counts))
+    return expected
 
 
 def _check_search_results(rows: list[tuple[str, str, int | None]], emulator) -> None:
