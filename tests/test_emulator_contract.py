@@ -456,7 +456,7 @@ def test_out_of_credits_is_402_and_creates_nothing(make_emulator):
 
 
 def test_too_many_active_jobs_is_429(make_emulator):
-    emulator = make_emulator(processing_seconds=30, max_active_tasks=2)
+    emulator = make_emulator(processing_seconds=HELD, max_active_tasks=2)
     task_id_of(submit(emulator))
     task_id_of(submit(emulator))
     answer = submit(emulator)

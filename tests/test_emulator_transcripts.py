@@ -16,7 +16,7 @@ from tap_vidnavigator.emulator import FaultPlan, transcript_options
 from tap_vidnavigator.emulator.__main__ import _parser, main
 from tap_vidnavigator.emulator.captions import LANGUAGES, parse_video_url
 from tap_vidnavigator.emulator.transcript_options import TranscriptConfig
-from tests.conftest import ManualClock
+from tests.conftest import HELD, ManualClock
 
 # Run once, on the default Python, not on each Python of the matrix (noxfile.py):
 # the emulator's transcript routes and options: no code of the tap runs.
@@ -370,7 +370,7 @@ def test_results_expire_and_the_active_cap_counts_every_job(make_emulator):
     clock.advance(0.3)
     gone = job(emulator, task_id)
     assert (gone.status_code, gone.json()["error"]) == (404, "task_not_found")
-    busy = make_emulator(max_active_tasks=1, processing_seconds=30)
+    busy = make_emulator(max_active_tasks=1, processing_seconds=HELD)
     requests.post(
         f"{busy.url}/tiktok/profile", json={"profile_url": PROFILE}, headers=KEY, timeout=10
     )

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, base_config, run_tap
+from tests.conftest import ROOT, base_config, minimal_env, run_tap
 
 #: What the SDK says at INFO about itself, one line per stream, context or request.
 SDK_CHATTER = (
@@ -35,7 +35,8 @@ ROUTES = {
 def _tap_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tap_vidnavigator.tap", *args],
-        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+        env=minimal_env(**(env or {})),
     )  # fmt: skip
 
 

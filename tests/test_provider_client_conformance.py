@@ -19,7 +19,7 @@ import pytest
 import requests
 from vidnavigator import VidNavigatorClient, exceptions, models
 
-from tests.conftest import KEY
+from tests.conftest import HELD, KEY
 
 # Run once, on the default Python, not on each Python of the matrix (noxfile.py):
 # the provider's client against the emulator: no code of the tap runs.
@@ -277,7 +277,7 @@ def test_documented_errors_raise_the_sdks_exception_classes(emulator, what, key,
 
 
 def test_out_of_credits_and_too_many_active_jobs_raise_the_sdks_classes(make_emulator):
-    emulator = make_emulator(processing_seconds=30, max_active_tasks=1)
+    emulator = make_emulator(processing_seconds=HELD, max_active_tasks=1)
     client, _ = sdk_client(emulator)
     client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
     with pytest.raises(exceptions.TooManyActiveJobsError) as busy:
@@ -438,7 +438,7 @@ def test_bad_search_values_are_400_naming_the_field(emulator, body, field):
 
 
 def test_kinds_have_their_own_routes_and_share_the_active_job_cap(make_emulator):
-    emulator = make_emulator(processing_seconds=30, max_active_tasks=2)
+    emulator = make_emulator(processing_seconds=HELD, max_active_tasks=2)
     client, _ = sdk_client(emulator)
     profile = client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
     searched = client.submit_tiktok_search(query="cats")
