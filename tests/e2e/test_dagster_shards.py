@@ -25,7 +25,8 @@ from tap_vidnavigator.shards import shard_of
 from tests.conftest import HELD, expected_videos, wait_for
 from tests.e2e.test_meltano_e2e import _pg_env
 
-pytestmark = pytest.mark.e2e
+# Many Meltano runs in one test: a deadline past the 600 s default.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 SHARDS = 3
 SLOW_SHARD = 1

@@ -11,7 +11,8 @@ import pytest
 from tests.conftest import ROOT, minimal_env
 
 # Both run ./scripts/bootstrap (meltano install in this project): one after the other.
-pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("bootstrap")]
+# Whole projects (two demos; Dagster): a deadline past the 600 s default.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("bootstrap"), pytest.mark.timeout(1800)]
 
 
 def _demo_truth() -> tuple[int, int]:

@@ -49,7 +49,8 @@ from tap_vidnavigator.families import canonical_profile_url
 from tap_vidnavigator.shards import shard_of
 from tests.conftest import ROOT, expected_videos, machine_env
 
-pytestmark = pytest.mark.e2e
+# Many Meltano runs in one test: a deadline past the 600 s default.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console"}
 STATE_ID = "prod:tap-vidnavigator-to-target-postgres"
