@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
+import time
 import typing as t
 from pathlib import Path
 
@@ -19,14 +23,78 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY = "demo-key"
 
 
+#: Held: a task that stays processing until the test completes it (Emulator.complete).
+HELD = 24 * 3600.0
+
+#: What a process the tests start inherits of the test runner's environment: what finds
+#: programs and a home, nothing that configures the tap, a target or Meltano, so that an
+#: exported TAP_VIDNAVIGATOR_* or TARGET_* (or a TZ) cannot change what a test sees.
+INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "VIRTUAL_ENV")
+#: And how this machine reaches the package registries (certificates, proxies, pip's and
+#: uv's settings), which a new user's shell on it has too: Meltano installs plugins.
+MACHINE = re.compile(
+    r"^(PIP_\w+|UV_\w+|SSL_CERT_\w+|\w*_CA_BUNDLE|(HTTPS?|NO|ALL)_PROXY)$", re.IGNORECASE
+)
+
+
+def machine_env() -> dict[str, str]:
+    """The MACHINE variables of this process's environment."""
+    return {name: value for name, value in os.environ.items() if MACHINE.match(name)}
+
+
+def minimal_env(**extra: str) -> dict[str, str]:
+    """A listed environment for a process a test starts: INHERITED, MACHINE, ``extra``."""
+    environment = {name: os.environ[name] for name in INHERITED if name in os.environ}
+    return {**machine_env(), **environment, **extra}
+
+
+class ManualClock:
+    """A clock that moves only when the test moves it: ``Emulator(clock=...)``."""
+
+    def __init__(self, start: float | None = None) -> None:
+        # A whole second: the API's times are whole seconds, so a test can name them.
+        self.now = float(int(time.time())) if start is None else start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        with self._lock:
+            self.now += seconds
+            return self.now
+
+
+def wait_for(condition: t.Callable[[], t.Any], what: str, timeout: float = 120.0) -> t.Any:
+    """Wait until ``condition()`` is true (its value), failing after ``timeout`` seconds.
+
+    A wait on a state with a deadline, never a sleep that hopes a state was reached.
+    """
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            msg = f"waited {timeout:g} s for {what}"
+            raise AssertionError(msg)
+        time.sleep(0.01)
+    return value
+
+
 @pytest.fixture
 def make_emulator() -> t.Iterator[t.Callable[..., Emulator]]:
-    """Start emulators with the given config; all are stopped after the test."""
+    """Start emulators with the given config; all are stopped after the test.
+
+    ``clock=`` (a ManualClock) runs the emulator's lifecycle instead of the real clock.
+    """
     started: list[Emulator] = []
 
-    def start(faults: FaultPlan | None = None, **config: t.Any) -> Emulator:
-        config.setdefault("processing_seconds", 0.0)
-        emulator = Emulator(EmulatorConfig(**config), faults).start()
+    def start(
+        faults: FaultPlan | None = None,
+        clock: t.Callable[[], float] = time.time,
+        **config: t.Any,
+    ) -> Emulator:
+        # processing_polls=N: a task answers "processing" to N polls, then completes.
+        config.setdefault("processing_seconds", HELD if "processing_polls" in config else 0.0)
+        emulator = Emulator(EmulatorConfig(**config), faults, clock=clock).start()
         started.append(emulator)
         return emulator
 
@@ -110,10 +178,12 @@ def run_tap(
     args: t.Sequence[str] = (),
     env: dict[str, str] | None = None,
     timeout: float = 300,
+    cold: bool = False,
 ) -> TapRun:
     """Run ``tap-vidnavigator`` as its own process, as Meltano does, and parse its output.
 
-    Through this worker's fork server (tests/forkserver.py) unless it is turned off.
+    Through this worker's fork server (tests/forkserver.py) unless it is turned off or
+    ``cold`` (a fresh interpreter: runs at once, which the fork server serialises).
     """
     run_id = os.urandom(4).hex()
     config_path = tmp_path / f"config-{run_id}.json"
@@ -123,8 +193,8 @@ def run_tap(
         state_path = tmp_path / f"state-{run_id}.json"
         state_path.write_text(json.dumps(state))
         arguments += ["--state", str(state_path)]
-    environment = {**os.environ, **(env or {})}
-    server = forkserver.server()
+    environment = minimal_env(**(env or {}))
+    server = None if cold else forkserver.server()
     if server is not None:
         out, err = tmp_path / f"stdout-{run_id}", tmp_path / f"stderr-{run_id}"
         returncode = server.run(
@@ -142,6 +212,18 @@ def run_tap(
         returncode, stdout, stderr = completed.returncode, completed.stdout, completed.stderr
     messages = [json.loads(line) for line in stdout.splitlines() if line.strip()]
     return TapRun(returncode, messages, stderr.decode("utf-8", "replace"))
+
+
+def start_tap(
+    tmp_path: Path, config: dict[str, t.Any], **options: t.Any
+) -> concurrent.futures.Future[TapRun]:
+    """Run the tap as :func:`run_tap` does, on a thread: the test acts on the emulator
+    (completes tasks, waits for a state) while the tap runs. ``.result()`` is the run.
+    """
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    future = pool.submit(run_tap, tmp_path, config, **options)
+    pool.shutdown(wait=False)
+    return future
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

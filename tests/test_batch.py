@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import assert_videos_match, base_config, run_tap
+from tests.conftest import HELD, assert_videos_match, base_config, run_tap
 from tests.test_state import BIG, _run_until
 
 PROFILES = ["@size300", "@big2500", "@empty", "@notfound_x"]
@@ -98,7 +98,7 @@ def test_batch_files_hold_exactly_what_records_would(make_emulator, tmp_path, co
 
 
 def test_state_never_runs_ahead_of_the_batch_messages(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     profiles = ["@size300", "@big2500", "@size120"]
     config = base_config(
         emulator, profiles=profiles, batch_config=batch_config(tmp_path / "b", size=500)
@@ -137,7 +137,8 @@ def test_state_never_runs_ahead_of_the_batch_messages(make_emulator, tmp_path):
 
 
 def test_killed_mid_batch_then_rerun_loses_and_pays_nothing(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.5)
+    # @size50 stays processing until the test completes it: both are in flight at the kill.
+    emulator = make_emulator(processing_by_handle={"size50": HELD})
     root = tmp_path / "b"
     config = base_config(
         emulator,
@@ -154,12 +155,12 @@ def test_killed_mid_batch_then_rerun_loses_and_pays_nothing(make_emulator, tmp_p
     first = batched(killed, "videos")
     state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
     in_flight = state["bookmarks"]["profile_tasks"]["in_flight"]
-    assert BIG in in_flight
-    submits = emulator.counters().submits
+    assert set(in_flight) == {BIG, "https://www.tiktok.com/@size50"}
+    assert emulator.complete() == [in_flight["https://www.tiktok.com/@size50"]["task_id"]]
     rerun = run_tap(tmp_path, config, state=state)
     assert rerun.returncode == 0, rerun.stderr
-    assert emulator.counters().submits == submits + (2 - len(in_flight))
-    assert rerun.stderr.count("Resuming task") == len(in_flight)
+    assert emulator.counters().submits == 2  # nothing paid twice
+    assert rerun.stderr.count("Resuming task") == 2
     again = batched(rerun.messages, "videos")
     for records in (first, again):  # within a run, no video twice in one task
         pairs = [(r["task_id"], r["id"]) for r in records]

@@ -18,7 +18,7 @@ def _spent(emulator) -> decimal.Decimal:
 
 
 def test_max_credits_per_run_stops_submits_at_the_cap(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.2, plan="voyager")
+    emulator = make_emulator(processing_polls=1, plan="voyager")
     config = base_config(emulator, profiles=ONE_PAGE, max_credits_per_run="0.0003")
     first = run_tap(tmp_path, config)
     assert first.returncode == 0, first.stderr  # not asked to fail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import calendar
 import datetime as dt
 import itertools
 import json
@@ -20,6 +21,7 @@ import requests
 from tap_vidnavigator.emulator import FAULT_KINDS, FaultPlan
 from tap_vidnavigator.emulator.data import BASE_EPOCH, profile_size
 from tap_vidnavigator.emulator.state import iso
+from tests.conftest import HELD, ManualClock
 
 # Run once, on the default Python, not on each Python of the matrix (noxfile.py):
 # the emulator's HTTP contract, asked over HTTP: no code of the tap runs.
@@ -127,27 +129,60 @@ def test_custom_keys(make_emulator):
 # 3. Lifecycle ------------------------------------------------------------------------
 
 
+def admin(emulator, action, **body):
+    """The emulator's own control route (docs/emulator.md), not the provider's API."""
+    base = emulator.url.removesuffix("/v1")
+    if action == "tasks":
+        return requests.get(f"{base}/_emulator/tasks", timeout=10)
+    return requests.post(f"{base}/_emulator/{action}", json=body, timeout=10)
+
+
 def test_processing_then_completed(make_emulator):
-    emulator = make_emulator(processing_seconds=0.6)
-    task_id = task_id_of(submit(emulator))
+    emulator = make_emulator(processing_seconds=HELD)
+    task_id, other = task_id_of(submit(emulator)), task_id_of(submit(emulator, TIKTOK + "x"))
     data = get(emulator, task_id).json()["data"]
     assert data["task_status"] == "processing"
     assert data["profile"] is None and data["videos"] == [] and data["download_url"] is None
-    time.sleep(0.7)
+    assert admin(emulator, "tasks").json()["data"] == {task_id: "processing", other: "processing"}
+    assert admin(emulator, "complete", task_id=task_id).json()["data"] == {"complete": [task_id]}
     data = get(emulator, task_id).json()["data"]
     assert data["task_status"] == "completed"
     assert data["profile"]["uploader"] == "tiktok" and data["videos"]
+    assert data["videos"] == emulator.ground_truth(TIKTOK, seen_by=task_id)
+    assert get(emulator, other).json()["data"]["task_status"] == "processing"
+    # Completing again changes nothing; without an id, every processing task ends.
+    assert admin(emulator, "complete", task_id=task_id).json()["data"] == {"complete": []}
+    assert admin(emulator, "complete").json()["data"] == {"complete": [other]}
+    assert admin(emulator, "tasks").json()["data"] == {task_id: "completed", other: "completed"}
+
+
+def test_processing_polls_counts_the_lifecycle_in_polls(make_emulator):
+    emulator = make_emulator(processing_seconds=HELD, processing_polls=2)
+    task_id = task_id_of(submit(emulator))
+    statuses = [get(emulator, task_id).json()["data"]["task_status"] for _ in range(4)]
+    assert statuses == ["processing", "processing", "completed", "completed"]
+    assert emulator.counters().polls == 2
 
 
 def test_expiry_answers_404_and_expires_at_tells_the_truth(make_emulator):
-    emulator = make_emulator(expire_seconds=1.0)
+    clock = ManualClock()
+    emulator = make_emulator(expire_seconds=600.0, download_ttl_seconds=3600, clock=clock)
     task_id = task_id_of(submit(emulator))
     data = get(emulator, task_id).json()["data"]
-    completed = time.mktime(time.strptime(data["completed_at"], "%Y-%m-%dT%H:%M:%SZ"))
-    expires = time.mktime(time.strptime(data["expires_at"], "%Y-%m-%dT%H:%M:%SZ"))
-    assert expires - completed in (0, 1, 2)
-    time.sleep(1.2)
-    assert get(emulator, task_id).status_code == 404
+    assert data["completed_at"] == iso(clock.now)
+    assert data["expires_at"] == iso(clock.now + 600)
+    link = data["download_url"]
+    clock.advance(599)
+    assert get(emulator, task_id).status_code == 200
+    clock.advance(1)
+    gone = get(emulator, task_id)
+    assert (gone.status_code, gone.json()["error"]) == (404, "task_not_found")
+    assert b"NoSuchKey" in requests.get(link, timeout=10).content
+    # The control route: a task expires now, whatever its lifetime.
+    live = task_id_of(submit(emulator))
+    assert admin(emulator, "expire", task_id=live).json()["data"] == {"expire": [live]}
+    assert get(emulator, live).status_code == 404
+    assert admin(emulator, "tasks").json()["data"] == {task_id: "expired", live: "expired"}
 
 
 def test_failing_handle_fails_with_error_object(emulator):
@@ -208,10 +243,21 @@ def test_filters_are_applied_echoed_and_counted(emulator):
     }
     served = data["videos"]
     assert served == emulator.ground_truth(url, **filters)
-    day_start = time.mktime(time.strptime(day, "%Y-%m-%d")) - time.timezone
-    for video in served:
-        assert 200 <= int(video["likes"]) <= 5000 and int(video["timestamp"]) >= day_start
-    assert len(served) <= 40
+    # The truth computed here, not by the emulator's filter code: newest first, the
+    # first 40 on or after the day (UTC midnight, in any TZ) with 200 to 5000 likes.
+    day_start = calendar.timegm(time.strptime(day, "%Y-%m-%d"))
+
+    def kept(video):
+        likes = video["likes"]
+        return likes is not None and 200 <= int(likes) <= 5000
+
+    recent = [video for video in everything if int(video["timestamp"]) >= day_start]
+    assert served == [video for video in recent if kept(video)][:40]
+    # What was left out: every newer video that failed a bound, or came after the 40th.
+    last = everything.index(served[-1])
+    for video in everything[: last + 1]:
+        assert (video in served) == kept(video), video
+    assert len(served) == 40
     assert data["stats"]["videos_matched"] == len(served)
     assert data["stats"]["videos_scanned"] >= len(served)
 
@@ -339,11 +385,13 @@ def test_malformed_cursor_is_400_invalid_cursor(emulator, cursor):
 # 7. Download URL ---------------------------------------------------------------------
 
 
-def test_download_url_serves_the_whole_result_and_is_fresh_each_poll(emulator):
+def test_download_url_serves_the_whole_result_and_is_fresh_each_poll(make_emulator):
+    clock = ManualClock()
+    emulator = make_emulator(clock=clock)
     url = "https://www.tiktok.com/@size1234"
     task_id = task_id_of(submit(emulator, url))
     first = get(emulator, task_id).json()["data"]["download_url"]
-    time.sleep(1.05)
+    clock.advance(1)
     second = get(emulator, task_id).json()["data"]["download_url"]
     assert first != second
     body = requests.get(second, timeout=10).json()
@@ -365,11 +413,14 @@ def test_download_shapes(make_emulator, shape):
 
 
 def test_bad_or_expired_signature_is_403(make_emulator):
-    emulator = make_emulator(download_ttl_seconds=1)
+    clock = ManualClock()
+    emulator = make_emulator(download_ttl_seconds=1, clock=clock)
     link = get(emulator, task_id_of(submit(emulator))).json()["data"]["download_url"]
     tampered = link[:-4] + ("0000" if not link.endswith("0000") else "1111")
     assert requests.get(tampered, timeout=5).status_code == 403
-    time.sleep(2.1)
+    clock.advance(1)
+    assert requests.get(link, timeout=5).status_code == 200  # to its last second
+    clock.advance(1)
     expired = requests.get(link, timeout=5)
     assert expired.status_code == 403 and b"ExpiredToken" in expired.content
 
@@ -405,7 +456,7 @@ def test_out_of_credits_is_402_and_creates_nothing(make_emulator):
 
 
 def test_too_many_active_jobs_is_429(make_emulator):
-    emulator = make_emulator(processing_seconds=30, max_active_tasks=2)
+    emulator = make_emulator(processing_seconds=HELD, max_active_tasks=2)
     task_id_of(submit(emulator))
     task_id_of(submit(emulator))
     answer = submit(emulator)
@@ -462,10 +513,10 @@ def test_faults_are_replayable_by_seed(make_emulator):
 
 
 def test_counters_per_key(make_emulator):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_seconds=HELD)
     task_id = task_id_of(submit(emulator))
-    get(emulator, task_id)
-    time.sleep(0.35)
+    assert get(emulator, task_id).json()["data"]["task_status"] == "processing"
+    assert emulator.complete(task_id) == [task_id]
     data = get(emulator, task_id, limit=10).json()["data"]
     requests.get(data["download_url"], timeout=5)
     counters = emulator.counters("demo-key")
@@ -521,8 +572,15 @@ def test_keep_alive_serves_many_requests_on_one_connection(emulator):
             f"GET /v1/tiktok/profile/{task_id} HTTP/1.1\r\nHost: x\r\nX-API-Key: demo-key\r\n\r\n"
         )
         raw.sendall((request * 2).encode())
-        time.sleep(0.3)
-        assert raw.recv(1 << 20).count(b"HTTP/1.1 200") >= 1
+        # Both pipelined answers, in order, each whole (the socket's timeout is the deadline).
+        received = b""
+        while received.count(b"HTTP/1.1 200") < 2 or not received.endswith(b"}"):
+            chunk = raw.recv(1 << 20)
+            assert chunk, f"the connection closed after {received.count(b'HTTP/1.1 ')} answers"
+            received += chunk
+        assert received.count(b"HTTP/1.1 ") == 2
+        bodies = [part.split(b"\r\n\r\n", 1)[1] for part in received.split(b"HTTP/1.1 200")[1:]]
+        assert [json.loads(body)["data"]["task_id"] for body in bodies] == [task_id, task_id]
     assert json.loads(get(emulator, task_id).content)["status"] == "success"
 
 
@@ -662,7 +720,8 @@ def test_search_results_have_their_counts_in_stats_and_keep_them_once_settled(em
 
 
 def test_the_lifecycle_stays_on_real_time_while_the_dates_follow_the_calendar(make_emulator):
-    emulator = make_emulator(expire_seconds=3600)
+    clock = ManualClock()
+    emulator = make_emulator(expire_seconds=3600, clock=clock)
     before = task_id_of(submit(emulator))
     first = get(emulator, before).json()["data"]
     emulator.advance_clock(days=10)
@@ -671,13 +730,11 @@ def test_the_lifecycle_stays_on_real_time_while_the_dates_follow_the_calendar(ma
     assert again.status_code == 200
     assert again.json()["data"]["completed_at"] == first["completed_at"]
     after = get(emulator, task_id_of(submit(emulator))).json()["data"]
-    now = time.time()
     for field in ("created_at", "completed_at"):
-        assert 10 * 86_400 - 5 <= parse_iso(after[field]) - now <= 10 * 86_400 + 1
+        assert after[field] == iso(clock.now + 10 * 86_400)
     # expires_at is never earlier than on real time: a client's real clock sees no
     # task expire sooner than it does.
-    assert parse_iso(after["expires_at"]) - parse_iso(after["completed_at"]) in (3599, 3600, 3601)
-    assert parse_iso(after["expires_at"]) > now + 3600
+    assert after["expires_at"] == iso(clock.now + 10 * 86_400 + 3600)
     with pytest.raises(ValueError, match="only moves forward"):
         emulator.advance_clock(days=-1)
 
@@ -696,12 +753,12 @@ def test_videos_are_never_published_after_the_calendars_now(emulator):
     assert [video["id"] for video in now[:6]] == [video["id"] for video in newer + fresh]
 
 
-def test_admin_routes_move_the_clock_and_publish_for_the_demo(emulator):
+def test_admin_routes_move_the_clock_and_publish_for_the_demo(make_emulator):
+    clock = ManualClock()
+    emulator = make_emulator(clock=clock)
     answer = requests.post(f"{emulator.url[:-3]}/_emulator/clock", json={"days": 2}, timeout=5)
     assert answer.status_code == 200
-    moment = emulator.state.calendar.moment()
-    assert answer.json()["data"]["now"] == iso(moment)
-    assert moment - time.time() > 2 * 86_400 - 3_700
+    assert answer.json()["data"]["now"] == iso(clock.now + 2 * 86_400)
     published = requests.post(
         f"{emulator.url[:-3]}/_emulator/publish",
         json={"profile_url": FRESH, "count": 2},
@@ -727,15 +784,18 @@ def test_cli_starts_the_calendar_ahead():
     )  # fmt: skip
     try:
         url = process.stdout.readline().strip()
+        before = int(time.time())
         answer = requests.post(
             f"{url}/tiktok/profile", json={"profile_url": TIKTOK}, headers=KEY, timeout=5
         )
+        after = time.time()
         created = parse_iso(
             requests.get(
                 f"{url}/tiktok/profile/{task_id_of(answer)}", headers=KEY, timeout=5
             ).json()["data"]["created_at"]
         )
-        assert 3 * 86_400 - 5 <= created - time.time() <= 3 * 86_400 + 1
+        # Created between the two reads of the real clock, three days ahead.
+        assert before <= created - 3 * 86_400 <= after
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -16,6 +16,7 @@ from tap_vidnavigator.emulator import FaultPlan, transcript_options
 from tap_vidnavigator.emulator.__main__ import _parser, main
 from tap_vidnavigator.emulator.captions import LANGUAGES, parse_video_url
 from tap_vidnavigator.emulator.transcript_options import TranscriptConfig
+from tests.conftest import HELD, ManualClock
 
 # Run once, on the default Python, not on each Python of the matrix (noxfile.py):
 # the emulator's transcript routes and options: no code of the tap runs.
@@ -287,7 +288,8 @@ def test_injected_faults_reach_the_transcript_route_only_when_asked(make_emulato
 
 
 def test_a_transcription_runs_like_a_task_and_is_charged_by_the_hour(make_emulator):
-    emulator = make_emulator(transcripts=TranscriptConfig(transcription_seconds=0.3))
+    clock = ManualClock()
+    emulator = make_emulator(transcripts=TranscriptConfig(transcription_seconds=0.3), clock=clock)
     _, [url, *_] = split(emulator)
     submitted = transcribe(emulator, url, transcript_text=True)
     assert submitted.status_code == 202
@@ -298,7 +300,7 @@ def test_a_transcription_runs_like_a_task_and_is_charged_by_the_hour(make_emulat
     running = job(emulator, task_id, include_usage="true").json()
     assert running["data"]["task_status"] == "processing" and running["data"]["result"] is None
     assert "usage" not in running
-    time.sleep(0.35)
+    clock.advance(0.3)
     done = job(emulator, task_id, include_usage="true").json()
     data = done["data"]
     assert data["task_status"] == "completed" and data["error"] is None
@@ -326,7 +328,8 @@ def test_a_transcription_runs_like_a_task_and_is_charged_by_the_hour(make_emulat
 
     # The provider transcribed it before: a second one (another key) skips the metadata fetch.
     again = transcribe(emulator, url, headers=KEY2).json()["data"]["task_id"]
-    time.sleep(0.35)
+    assert job(emulator, again, headers=KEY2).json()["data"]["task_status"] == "processing"
+    assert emulator.complete(again) == [again]
     second = job(emulator, again, headers=KEY2, include_usage="true").json()
     assert second["data"]["result"]["transcript"] == list(heard.segments)
     assert [c["service_type"] for c in second["usage"]["charges"]] == ["transcription_hour"]
@@ -359,14 +362,15 @@ def test_failed_transcriptions_cost_nothing(emulator, video_url, code, http_stat
 
 
 def test_results_expire_and_the_active_cap_counts_every_job(make_emulator):
-    emulator = make_emulator(expire_seconds=0.3, max_active_tasks=1)
+    clock = ManualClock()
+    emulator = make_emulator(expire_seconds=0.3, max_active_tasks=1, clock=clock)
     [first, second] = urls(emulator)[:2]
     task_id = transcribe(emulator, first).json()["data"]["task_id"]
     assert job(emulator, task_id).status_code == 200
-    time.sleep(0.35)
+    clock.advance(0.3)
     gone = job(emulator, task_id)
     assert (gone.status_code, gone.json()["error"]) == (404, "task_not_found")
-    busy = make_emulator(max_active_tasks=1, processing_seconds=30)
+    busy = make_emulator(max_active_tasks=1, processing_seconds=HELD)
     requests.post(
         f"{busy.url}/tiktok/profile", json={"profile_url": PROFILE}, headers=KEY, timeout=10
     )

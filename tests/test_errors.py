@@ -8,7 +8,14 @@ import re
 from werkzeug.wrappers import Request, Response
 
 from tap_vidnavigator.emulator import FaultPlan
-from tests.conftest import answer_usage, assert_videos_match, base_config, create_task, run_tap
+from tests.conftest import (
+    HELD,
+    answer_usage,
+    assert_videos_match,
+    base_config,
+    create_task,
+    run_tap,
+)
 
 
 def test_refused_key_stops_the_run(emulator, tmp_path):
@@ -136,7 +143,7 @@ def test_connection_test_spends_no_credits(emulator, tmp_path):
 
 
 def test_task_timeout_names_task_and_profile_and_keeps_it_for_the_next_run(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=30)
+    emulator = make_emulator(processing_seconds=HELD)
     config = base_config(emulator, profiles=["@size10"], task_timeout=0.5, poll_interval=0.1)
     result = run_tap(tmp_path, config)
     assert result.returncode == 1

@@ -22,12 +22,13 @@ from tap_vidnavigator.client import AMBIGUOUS, SAFE, failure_certainty
 from tap_vidnavigator.emulator import ALL_FAULT_KINDS, ANSWER_LOST, FaultPlan
 from tap_vidnavigator.errors import AmbiguousSubmitError
 from tap_vidnavigator.families import TRANSCRIPTS
-from tap_vidnavigator.lifecycle import KindWork, TaskLifecycle
+from tap_vidnavigator.lifecycle import TaskLifecycle
 from tap_vidnavigator.records.profiles import PROFILE_KIND
 from tap_vidnavigator.records.transcripts import SPEECH_TO_TEXT_KIND
 from tap_vidnavigator.run import Run
 from tap_vidnavigator.settings import TaskRequest, parse_settings
 from tap_vidnavigator.state import InFlightTasks
+from tap_vidnavigator.tasks import KindWork
 from tests.conftest import KEY, assert_videos_match, base_config, run_tap
 from tests.test_lifecycle import FakeApi, FakeClock, FakeParentStream
 

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, base_config, run_tap
+from tests.conftest import ROOT, base_config, minimal_env, run_tap
 
 #: What the SDK says at INFO about itself, one line per stream, context or request.
 SDK_CHATTER = (
@@ -35,14 +35,14 @@ ROUTES = {
 def _tap_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tap_vidnavigator.tap", *args],
-        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+        env=minimal_env(**(env or {})),
     )  # fmt: skip
 
 
 def test_default_output_is_a_line_per_state_change_and_a_summary(make_emulator, tmp_path):
-    # Long enough that each task's first poll finds it processing even on a loaded CI
-    # machine (at 0.3 s the search's first poll once came after it had completed).
-    emulator = make_emulator(processing_seconds=2.0)
+    # Each task's first poll finds it processing (on any machine), the next its end.
+    emulator = make_emulator(processing_polls=1)
     config = base_config(emulator, profiles=["@tiktok", "@notfound_x"], searches=["#airfryer"])
     run = run_tap(tmp_path, config)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -10,6 +10,7 @@ two disagree, the emulator is wrong.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import decimal
 import json
@@ -19,7 +20,8 @@ import pytest
 import requests
 from vidnavigator import VidNavigatorClient, exceptions, models
 
-from tests.conftest import KEY
+from tap_vidnavigator.emulator.data import BASE_EPOCH
+from tests.conftest import HELD, KEY
 
 # Run once, on the default Python, not on each Python of the matrix (noxfile.py):
 # the provider's client against the emulator: no code of the tap runs.
@@ -86,7 +88,7 @@ def sdk_client(emulator, key: str = KEY) -> tuple[VidNavigatorClient, Recorder]:
 
 def test_submit_wait_and_page_with_the_sdk_while_the_limit_changes(make_emulator):
     emulator = make_emulator(
-        processing_seconds=0.3, modern_fields=True, plan="trial", monthly_remaining=0.001,
+        processing_polls=1, modern_fields=True, plan="trial", monthly_remaining=0.001,
         purchased_credits=2,
     )  # fmt: skip
     client, recorder = sdk_client(emulator)
@@ -183,7 +185,7 @@ def test_submit_wait_and_page_with_the_sdk_while_the_limit_changes(make_emulator
 
 
 def test_usage_only_when_asked_and_only_once_terminal(make_emulator):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     client, _ = sdk_client(emulator)
     job = client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size30")
     processing = client.get_tiktok_profile_scrape(job.task_id, include_usage=True)
@@ -277,7 +279,7 @@ def test_documented_errors_raise_the_sdks_exception_classes(emulator, what, key,
 
 
 def test_out_of_credits_and_too_many_active_jobs_raise_the_sdks_classes(make_emulator):
-    emulator = make_emulator(processing_seconds=30, max_active_tasks=1)
+    emulator = make_emulator(processing_seconds=HELD, max_active_tasks=1)
     client, _ = sdk_client(emulator)
     client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
     with pytest.raises(exceptions.TooManyActiveJobsError) as busy:
@@ -316,7 +318,7 @@ def assert_search_answer(body: dict[str, t.Any]) -> None:
 
 
 def test_search_with_every_filter_through_the_sdk(make_emulator):
-    emulator = make_emulator(processing_seconds=0.3, plan="voyager")
+    emulator = make_emulator(processing_polls=1, plan="voyager")
     client, recorder = sdk_client(emulator)
     filters = {
         "max_results": 150,
@@ -360,6 +362,29 @@ def test_search_with_every_filter_through_the_sdk(make_emulator):
         "#airfryer size400", after_datetime="2025-08-01", before_datetime="2025-12-31", **filters
     )
     assert 20 < len(truth) <= 150
+    # The same truth computed here, not by the emulator's filter code: each bound on the
+    # query's every result, the most liked first (ties by id), 150 at most; what was left
+    # out failed a bound or came after the 150th.
+    after = calendar.timegm((2025, 8, 1, 0, 0, 0))
+    before = calendar.timegm((2025, 12, 31, 23, 59, 59))
+    floor = BASE_EPOCH - 182 * 86_400  # last_6_months, ending at the fixed present
+
+    def kept(result):
+        stamp, likes, views = (int(result["timestamp"]), result["stats"]["likes"],
+                               result["stats"]["views"])  # fmt: skip
+        return (
+            max(after, floor) <= stamp <= before
+            and likes is not None and 20 <= int(likes) <= 100_000
+            and views is not None and 100 <= int(views) <= 10_000_000
+        )  # fmt: skip
+
+    everything = emulator.state.search_ground_truth("#airfryer size400")
+    assert len(everything) == 400
+    ranked = sorted(filter(kept, everything), key=lambda r: (-int(r["stats"]["likes"]), r["id"]))
+    assert truth == ranked[:150]
+    assert [r for r in everything if r not in truth] == [
+        r for r in everything if not kept(r) or r in ranked[150:]
+    ]
     seen = [result.id for result in first.data.results]
     cursor = first.data.pagination.next_cursor
     limits = iter([1, 500, 7] * 100)
@@ -438,7 +463,7 @@ def test_bad_search_values_are_400_naming_the_field(emulator, body, field):
 
 
 def test_kinds_have_their_own_routes_and_share_the_active_job_cap(make_emulator):
-    emulator = make_emulator(processing_seconds=30, max_active_tasks=2)
+    emulator = make_emulator(processing_seconds=HELD, max_active_tasks=2)
     client, _ = sdk_client(emulator)
     profile = client.submit_tiktok_profile_scrape(profile_url="https://www.tiktok.com/@size20")
     searched = client.submit_tiktok_search(query="cats")

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import threading
 import typing as t
 
 import pytest
 from vidnavigator import exceptions, models
 
 from tap_vidnavigator.emulator.transcript_options import TranscriptConfig
-from tests.conftest import KEY
+from tests.conftest import HELD, KEY, wait_for
 from tests.test_provider_client_conformance import LLM_ONLY, assert_exact, sdk_client
 
 # Run once, on the default Python, not on each Python of the matrix (noxfile.py):
@@ -132,7 +133,7 @@ def test_a_video_without_captions_is_not_found_unless_the_metadata_fallback_is_a
 
 
 def test_transcribe_video_waits_for_the_task_and_reads_its_usage(make_emulator):
-    emulator = make_emulator(transcripts=TranscriptConfig(transcription_seconds=0.3))
+    emulator = make_emulator(transcripts=TranscriptConfig(transcription_seconds=HELD))
     client, recorder = sdk_client(emulator)
     _, [url, *_] = split(emulator)
     job = client.submit_transcribe_video(video_url=url, webhook_url="https://hooks.example/t")
@@ -142,6 +143,7 @@ def test_transcribe_video_waits_for_the_task_and_reads_its_usage(make_emulator):
     assert job.check_status_url == f"/v1/transcribe/{job.task_id}"
     assert job.webhook_url == "https://hooks.example/t"
     assert job.status() == "processing"
+    assert emulator.complete(job.task_id) == [job.task_id]  # held until the test saw it
     result = client.resume_job("transcribe", job.task_id).result(
         include_usage=True, poll_interval=0.05
     )
@@ -158,8 +160,12 @@ def test_transcribe_video_waits_for_the_task_and_reads_its_usage(make_emulator):
         assert_job_answer(body)
     assert polls[-1]["data"]["webhook"]["status"] == "not_sent"
 
-    # The blocking call, as text; the provider has it cached: no metadata fetch.
+    # The blocking call, as text; the provider has it cached: no metadata fetch. The
+    # test completes the job once it exists (a wait with a deadline, on a thread).
+    completer = threading.Thread(target=wait_for, args=(emulator.complete, "the second job"))
+    completer.start()
     again = client.transcribe_video(video_url=url, transcript_text=True, include_usage=True)
+    completer.join()
     assert again.data.transcript == heard.text
     assert [charge.service_type for charge in again.usage.charges] == ["transcription_hour"]
     assert emulator.transcripts.bought(url) == 2

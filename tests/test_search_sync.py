@@ -8,7 +8,7 @@ import decimal
 import pytest
 
 from tap_vidnavigator.records.searches import search_result_typer
-from tests.conftest import assert_videos_match, base_config, run_tap
+from tests.conftest import HELD, assert_videos_match, base_config, run_tap
 from tests.test_state import _run_until
 
 CATS = {"query": "cats", "sort_by": "most_liked", "published_within": "last_6_months",
@@ -30,7 +30,7 @@ def assert_results_match(records, emulator, query: str, **filters) -> None:
 
 
 def test_profiles_and_searches_in_one_run_are_exactly_the_ground_truth(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3, plan="voyager")
+    emulator = make_emulator(processing_polls=1, plan="voyager")
     searches = ["#airfryer size150", CATS, "empty", "fail on purpose", "  #airfryer   size150 "]
     config = base_config(emulator, profiles=["@size40"], searches=searches)
     result = run_tap(tmp_path, config)
@@ -159,7 +159,7 @@ def test_every_bad_search_value_is_refused_before_any_request(
 
 
 def test_a_run_killed_mid_search_resumes_without_paying_twice(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=1.5)
+    emulator = make_emulator(processing_seconds=HELD)  # processing until completed
     config = base_config(emulator, searches=["#airfryer size400", "cats size90"])
 
     def both_saved(messages):
@@ -170,6 +170,7 @@ def test_a_run_killed_mid_search_resumes_without_paying_twice(make_emulator, tmp
     killed = _run_until(tmp_path, config, both_saved)
     state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
     assert emulator.counters().submits == 2
+    assert len(emulator.complete()) == 2  # both were processing when the run was killed
     resumed = run_tap(tmp_path, config, state=state)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stderr.count("Resuming task") == 2

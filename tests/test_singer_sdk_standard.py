@@ -11,7 +11,7 @@ from tap_vidnavigator.tap import TapVidNavigator
 
 # get_tap_test_class needs its config when the class is built, at import time, so the
 # emulator starts here and lives as long as the test process (its threads are daemons).
-EMULATOR = Emulator(EmulatorConfig(processing_seconds=0.2)).start()
+EMULATOR = Emulator(EmulatorConfig(processing_seconds=86_400, processing_polls=1)).start()
 
 CONFIG = {
     "api_key": "demo-key",

@@ -8,9 +8,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 from tap_vidnavigator.emulator.state import iso
-from tests.conftest import assert_videos_match, base_config, create_task, run_tap
+from tests.conftest import (
+    HELD,
+    assert_videos_match,
+    base_config,
+    create_task,
+    minimal_env,
+    run_tap,
+)
 
 # Thirty pages of 100: the kill lands a third of the way through its paging.
 BIG = "https://www.tiktok.com/@big3000"
@@ -23,29 +31,66 @@ def _bookmark(state, profile_url):
     return None
 
 
-def _run_until(tmp_path, config, stop, state=None):
-    """Start the tap, read its stdout until ``stop(messages)``, then SIGKILL it."""
-    config_path = tmp_path / "kill-config.json"
+def _run_until(tmp_path, config, stop, state=None, *, watch=None, deadline=120.0):
+    """Start the tap (a cold process, as a SIGKILL needs), read its messages until
+    ``stop(messages)`` is true, then SIGKILL it; the messages read.
+
+    ``stop=None`` reads the whole run instead and asserts it exited 0; ``watch`` sees
+    each message as it arrives. Fails, with the tap's
+    stderr, when ``stop`` is not reached within ``deadline`` seconds, when the tap
+    exited before it (with its exit code), or when the tap was no longer alive when
+    killed (a kill that proved nothing).
+    """
+    run_id = os.urandom(4).hex()
+    config_path = tmp_path / f"kill-config-{run_id}.json"
     config_path.write_text(json.dumps(config))
     command = [sys.executable, "-m", "tap_vidnavigator.tap", "--config", str(config_path)]
     if state is not None:
-        (tmp_path / "kill-state.json").write_text(json.dumps(state))
-        command += ["--state", str(tmp_path / "kill-state.json")]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    messages = []
+        state_path = tmp_path / f"kill-state-{run_id}.json"
+        state_path.write_text(json.dumps(state))
+        command += ["--state", str(state_path)]
+    stderr_path = tmp_path / f"kill-stderr-{run_id}"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, env=minimal_env()
+        )
+    expired = threading.Event()
+
+    def expire():
+        expired.set()
+        process.kill()
+
+    timer = threading.Timer(deadline, expire)
+    timer.start()
+    messages, stopped, alive = [], False, None
     try:
         for line in process.stdout:
             messages.append(json.loads(line))
-            if stop(messages):
+            if watch is not None:
+                watch(messages[-1])
+            if stop is not None and stop(messages):
+                stopped = True
                 break
     finally:
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+        alive = process.poll() is None
+        if alive:
+            os.kill(process.pid, signal.SIGKILL)
+        code = process.wait(timeout=60)
+        timer.cancel()
+        process.stdout.close()
+    errors = stderr_path.read_text(errors="replace")[-3000:]
+    assert not expired.is_set(), f"the tap ran past its {deadline:g} s deadline:\n{errors}"
+    if stop is None:
+        assert code == 0, f"the tap exited {code}:\n{errors}"
+        return messages
+    assert stopped, f"the tap exited {code} before the stop condition held:\n{errors}"
+    assert alive, f"the tap had exited ({code}) when killed: the kill proved nothing"
+    assert code == -signal.SIGKILL, code
     return messages
 
 
 def test_killed_while_processing_resumes_without_paying_again(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=1.5)
+    emulator = make_emulator(processing_seconds=HELD)  # processing until completed
     profiles = ["@size300", "@size400"]
     config = base_config(emulator, profiles=profiles)
 
@@ -60,6 +105,8 @@ def test_killed_while_processing_resumes_without_paying_again(make_emulator, tmp
     killed = _run_until(tmp_path, config, both_saved)
     state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
     assert emulator.counters().submits == 2
+    assert set(emulator.task_statuses().values()) == {"processing"}  # killed while processing
+    assert len(emulator.complete()) == 2
     resumed = run_tap(tmp_path, config, state=state)
     assert resumed.returncode == 0, resumed.stderr
     assert "Resuming task" in resumed.stderr and "no credits spent" in resumed.stderr
@@ -74,7 +121,8 @@ def test_killed_while_processing_resumes_without_paying_again(make_emulator, tmp
 
 
 def test_killed_mid_paging_loses_nothing(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.5)
+    # @size50 stays processing until the test completes it: both are in flight at the kill.
+    emulator = make_emulator(processing_by_handle={"size50": HELD})
     config = base_config(emulator, profiles=[BIG, "@size50"], page_size=100, use_download_url=False)
 
     def mid_paging(messages):
@@ -86,16 +134,15 @@ def test_killed_mid_paging_loses_nothing(make_emulator, tmp_path):
     saved = state["bookmarks"]["profile_tasks"]["in_flight"][BIG]
     task = emulator.state.tasks[saved["task_id"]]
     assert saved["expires_at"] == iso(task.expires_at)  # the exact expiry from the last poll
-    submits_before = emulator.counters().submits
+    assert emulator.counters().submits == 2
+    in_flight = state["bookmarks"]["profile_tasks"]["in_flight"]
+    assert set(in_flight) == {BIG, "https://www.tiktok.com/@size50"}
+    assert emulator.complete() == [in_flight["https://www.tiktok.com/@size50"]["task_id"]]
     rerun = run_tap(tmp_path, config, state=state)
     assert rerun.returncode == 0, rerun.stderr
-    # Tasks still in flight are polled, not paid again; a profile whose task was fully
-    # extracted before the kill (if @size50 finished first) is scraped afresh.
-    in_flight = state["bookmarks"]["profile_tasks"]["in_flight"]
-    assert BIG in in_flight
-    expected_new = 2 - len(in_flight)
-    assert emulator.counters().submits == submits_before + expected_new
-    assert rerun.stderr.count("Resuming task") == len(in_flight)
+    # Both tasks still in flight are polled, not paid again.
+    assert emulator.counters().submits == 2
+    assert rerun.stderr.count("Resuming task") == 2
     union = {r["id"]: r for r in first + rerun.records("videos")}
     assert_videos_match(list(union.values()), emulator, BIG)
     assert_videos_match(list(union.values()), emulator, "https://www.tiktok.com/@size50")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
+import threading
 import typing as t
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from tap_vidnavigator.enrichment_state import PENDING, RANGES
 from tap_vidnavigator.families import TRANSCRIPTS
 from tap_vidnavigator.records.values import to_datetime
-from tests.conftest import KEY, base_config, run_tap
+from tests.conftest import HELD, KEY, base_config, run_tap, start_tap, wait_for
 from tests.test_batch import batch_config, batched
 
 STREAM = TRANSCRIPTS.stream
@@ -265,7 +267,8 @@ def test_killed_during_speech_to_text_then_rerun_buys_nothing_twice(make_emulato
     from tap_vidnavigator.emulator import TranscriptConfig
     from tests.test_state import _run_until
 
-    emulator = make_emulator(transcripts=TranscriptConfig(transcription_seconds=2.0))
+    # Held: the four jobs stay processing until the test completes them.
+    emulator = make_emulator(transcripts=TranscriptConfig(transcription_seconds=HELD))
     config = _speech_config(emulator, tmp_path, [CAPTIONLESS])
 
     def all_submitted(messages: list[dict]) -> bool:
@@ -276,6 +279,7 @@ def test_killed_during_speech_to_text_then_rerun_buys_nothing_twice(make_emulato
     killed = _run_until(tmp_path, config, all_submitted)
     assert not [m for m in killed if m.get("stream") == STREAM and m["type"] == "RECORD"]
     state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
+    assert len(emulator.complete()) == 4  # the four jobs, processing at the kill
     rerun = run_tap(tmp_path, config, state=state)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stderr.count("Resuming task") == 4
@@ -407,3 +411,61 @@ def test_the_hour_budget_leaves_videos_for_a_later_run(make_emulator, tmp_path):
     assert _state_of(second)[PENDING] == []
     for video in videos:
         assert emulator.transcripts.bought(video["url"]) == 1
+
+
+def test_a_video_found_through_two_subjects_is_transcribed_once(make_emulator, tmp_path):
+    """Two searches that share a word find some of the same videos: each video has one
+    row (its first finder's) and a captionless one is bought once, not once a subject."""
+    emulator = make_emulator()
+    config = _config(emulator, tmp_path, speech_to_text=True, max_transcription_hours_per_run=50)
+    queries = ["kittens size30", "kittens puppies size30"]
+    config["searches"] = queries
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr
+    found = collections.defaultdict(set)
+    for result in run.records("search_results"):
+        found[result["id"]].add(result["query"])
+    shared = {video_id for video_id, subjects in found.items() if len(subjects) == 2}
+    rows = _without_moving(run.records(STREAM))
+    assert set(rows) == set(found)
+    bought = {r["video_id"] for r in rows.values() if r["text_source"] == "speech_to_text"}
+    # The case is there: a shared video that only speech-to-text could read.
+    assert shared & bought
+    for result in run.records("search_results"):
+        assert emulator.transcripts.bought(result["url"]) == (result["id"] in bought)
+        assert emulator.transcripts.calls_for(result["url"]) == 1  # captions asked once too
+
+
+def test_two_runs_at_once_sharing_the_ledger_buy_nothing_twice(make_emulator, tmp_path):
+    """Two runs of the same config at once (a retried schedule beside a slow one), the
+    ledger in one folder: every captionless video is bought once between them."""
+    from tap_vidnavigator.emulator import TranscriptConfig
+
+    # Held: the transcriptions stay processing until both runs are well under way.
+    emulator = make_emulator(transcripts=TranscriptConfig(transcription_seconds=HELD))
+    config = _speech_config(emulator, tmp_path, [CAPTIONLESS])
+    first = start_tap(tmp_path, config, cold=True)
+    second = start_tap(tmp_path, config, cold=True)
+    desk = emulator.transcripts
+    # Both runs asked for the four videos' captions: each is past its scrape.
+    wait_for(lambda: desk.counters[KEY].transcript_calls == 8, "both runs asking for captions")
+    wait_for(lambda: desk.counters[KEY].transcriptions_submitted >= 4, "transcriptions bought")
+    completer = threading.Event()
+
+    def complete_until_done():
+        while not completer.is_set():
+            emulator.complete()
+            completer.wait(0.05)
+
+    thread = threading.Thread(target=complete_until_done)
+    thread.start()
+    try:
+        runs = [first.result(timeout=300), second.result(timeout=300)]
+    finally:
+        completer.set()
+        thread.join()
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+    for video in emulator.ground_truth(CAPTIONLESS, max_posts=4):
+        assert desk.bought(video["url"]) == 1, video["url"]
+    assert desk.counters[KEY].transcriptions_submitted == 4

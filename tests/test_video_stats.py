@@ -5,14 +5,23 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import time
 import typing as t
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tap_vidnavigator.records.values import to_datetime, to_int
-from tests.conftest import base_config, run_tap
+from tap_vidnavigator.records.values import iso_from_unix, to_datetime, to_int
+from tests.conftest import (
+    HELD,
+    ManualClock,
+    assert_videos_match,
+    base_config,
+    run_tap,
+    start_tap,
+    wait_for,
+)
 from tests.test_batch import batch_config, batched
 
 PROFILE = "https://www.tiktok.com/@size50"
@@ -48,10 +57,22 @@ def _submitted_after(emulator) -> list[str | None]:
     return [json.loads(body).get("after_datetime") for _, body, _ in emulator.state.submissions]
 
 
-@pytest.mark.parametrize("batching", [False, True], ids=["RECORD", "BATCH"])
+def _utc_today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+# The BATCH runs run under a zone with daylight saving: nothing the tap sends or writes
+# may follow the machine's zone (every date is UTC).
+@pytest.mark.parametrize(
+    ("batching", "zone"),
+    [(False, "UTC"), (True, "America/New_York")],
+    ids=["RECORD", "BATCH-New_York"],
+)
 def test_two_runs_observe_young_videos_twice_with_the_counts_of_each_moment(
-    make_emulator, tmp_path, batching
+    make_emulator, tmp_path, batching, zone
 ):
+    assert zone == "UTC" or Path(f"/usr/share/zoneinfo/{zone}").exists(), "TZ would be ignored"
+    env = {"TZ": zone}
     emulator = make_emulator()
     young = [str(v["id"]) for v in emulator.state.publish(PROFILE, 5)]
     young_results = [str(r["id"]) for r in emulator.state.publish_results(WORD, 4)]
@@ -60,13 +81,15 @@ def test_two_runs_observe_young_videos_twice_with_the_counts_of_each_moment(
     )
     if batching:
         config["batch_config"] = batch_config(tmp_path / "batches")
-    first = run_tap(tmp_path, config)
+    first = run_tap(tmp_path, config, env=env)
     assert first.returncode == 0, first.stderr
     # A day later on the emulated calendar: counts have grown, new videos are out.
     emulator.advance_clock(days=1)
     newer = [str(v["id"]) for v in emulator.state.publish(PROFILE, 3)]
     newer_results = [str(r["id"]) for r in emulator.state.publish_results(WORD, 2)]
-    second = run_tap(tmp_path, config, state=first.states[-1])
+    days = {_utc_today()}  # the UTC day of the second run: read before and after it
+    second = run_tap(tmp_path, config, state=first.states[-1], env=env)
+    days.add(_utc_today())
     assert second.returncode == 0, second.stderr
 
     tasks = [
@@ -100,8 +123,37 @@ def test_two_runs_observe_young_videos_twice_with_the_counts_of_each_moment(
         grew += after["views"] > before["views"]
     assert grew == len(young)
     # The second run asked every subject for (at least) the last observe_days.
-    window = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=7)).isoformat()
-    assert _submitted_after(emulator)[2:] == [window, window]
+    # (Across UTC midnight the run's day is one of the two read around it.)
+    windows = {(day - dt.timedelta(days=7)).isoformat() for day in days}
+    submitted = _submitted_after(emulator)
+    assert submitted[:2] == [None, None] and len(submitted) == 4
+    assert set(submitted[2:]) <= windows
+
+
+def test_a_run_across_utc_midnight_keeps_the_apis_dates(make_emulator, tmp_path):
+    """Tasks submitted at 23:59:59 UTC and completed two seconds later, the next day:
+    each record carries the API's dates, and the observations are of the new day."""
+    from tests.test_search_sync import assert_results_match
+
+    midnight = (int(time.time()) // 86_400 + 1) * 86_400  # the next UTC midnight
+    clock = ManualClock(midnight - 1.0)
+    emulator = make_emulator(processing_seconds=HELD, clock=clock)
+    profile, query = "https://www.tiktok.com/@size20", "owls size10"
+    config = base_config(emulator, profiles=[profile], searches=[query])
+    run = start_tap(tmp_path, config, env={"TZ": "Europe/London"})
+    wait_for(lambda: len(emulator.task_statuses()) == 2, "both tasks submitted")
+    clock.advance(2)
+    assert len(emulator.complete()) == 2
+    result = run.result(timeout=300)
+    assert result.returncode == 0, result.stderr
+    before, after = (iso_from_unix(midnight - 1), iso_from_unix(midnight + 1))
+    tasks = [*result.records("profile_tasks"), *result.records("search_tasks")]
+    assert [(t["created_at"], t["completed_at"]) for t in tasks] == [(before, after)] * 2
+    assert_videos_match(result.records("videos"), emulator, profile)
+    assert_results_match(result.records("search_results"), emulator, query)
+    rows = result.records("video_stats")
+    assert len(rows) == 20 + 10
+    assert {row["observed_at"] for row in rows} == {after}
 
 
 def test_observed_at_is_the_task_completion_time(emulator, tmp_path):
@@ -164,7 +216,7 @@ def test_each_batch_file_is_in_place_when_its_message_is_read(make_emulator, tmp
     not wait for that transaction to reach their place."""
     from tests.test_state import _run_until
 
-    emulator = make_emulator(processing_seconds=0.2)
+    emulator = make_emulator(processing_polls=1)
     config = base_config(
         emulator,
         profiles=["@size300", "@size120", "@size50"],
@@ -172,16 +224,15 @@ def test_each_batch_file_is_in_place_when_its_message_is_read(make_emulator, tmp
     )
     missing: list[str] = []
 
-    def check(messages: list[dict]) -> bool:
-        message = messages[-1]
+    def check(message: dict) -> None:
         if message["type"] == "BATCH":
             for url in message["manifest"]:
                 path = Path(urlsplit(url).path)
                 if not path.exists():
                     missing.append(f"{message['stream']}: {path.name}")
-        return False
 
-    messages = _run_until(tmp_path, config, check)
+    # Each message checked as it arrives; the run is read to its end and must exit 0.
+    messages = _run_until(tmp_path, config, None, watch=check)
     streams = [m["stream"] for m in messages if m["type"] == "BATCH"]
     assert streams.count("video_stats") == streams.count("videos") == 3
     assert missing == []

@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
         help="this profile's tasks stay processing SECONDS instead (repeatable)",
     )
     parser.add_argument(
+        "--processing-polls",
+        type=int,
+        default=None,
+        metavar="N",
+        help="tasks answer processing to exactly N polls, then complete, whatever the clock",
+    )
+    parser.add_argument(
         "--expire",
         type=float,
         default=3600.0,
@@ -202,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             download_shape=args.download_shape,
             modern_fields=not args.legacy_fields,
             processing_by_handle=_slow_profiles(args.slow_profile),
+            processing_polls=args.processing_polls,
             clock_offset_seconds=args.clock_offset_days * 86_400,
             calendar_tick_seconds=args.calendar_tick,
             transcripts=transcript_options.from_arguments(args),

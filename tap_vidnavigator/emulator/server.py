@@ -167,6 +167,9 @@ class _ApiHandler(_Handler):
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
+        if parts.path.startswith(ADMIN_PREFIX):
+            self._send(self.server.emulator.administer(parts.path.removeprefix(ADMIN_PREFIX), b""))
+            return
         if parts.path == USAGE_PATH:
             self._usage()
             return
@@ -287,8 +290,9 @@ class Emulator:
         port: int = 0,
         storage_port: int = 0,
         verbose: bool = False,
+        clock: t.Callable[[], float] = time.time,
     ) -> None:
-        self.state = EmulatorState(config)
+        self.state = EmulatorState(config, clock)
         self.transcripts = TranscriptDesk(self.state)
         self.extraction = ExtractionDesk(self.state, self.transcripts)
         self.faults = FaultInjector(faults or FaultPlan())
@@ -340,13 +344,54 @@ class Emulator:
         """Move the emulated calendar forward (docs/emulator-model.md); the new moment."""
         return self.state.advance_clock(days=days, hours=hours, seconds=seconds)
 
+    def _tasks(self) -> list[t.Any]:
+        """Every task of every kind: scrapes, searches and transcription jobs."""
+        with self.state._lock:
+            return [*self.state.tasks.values(), *self.transcripts.tasks.values()]
+
+    def complete(self, task_id: str | None = None) -> list[str]:
+        """Complete a processing task now (every processing one when no id); their ids."""
+        return [
+            task.task_id
+            for task in self._tasks()
+            if task_id in (None, task.task_id) and self.state.complete_now(task)
+        ]
+
+    def expire(self, task_id: str | None = None) -> list[str]:
+        """Expire a task now (every live one when no id); their ids."""
+        return [
+            task.task_id
+            for task in self._tasks()
+            if task_id in (None, task.task_id) and self.state.expire_now(task)
+        ]
+
+    def task_statuses(self) -> dict[str, str]:
+        """Each task's status now, by id: processing, completed, failed or expired."""
+        now = self.state.clock()
+        return {
+            task.task_id: "expired" if now >= task.expires_at else task.status(now)
+            for task in self._tasks()
+        }
+
     def administer(self, action: str, raw_body: bytes) -> Response:
         """``POST /_emulator/clock`` ``{"days": D, "hours": H}`` or ``/_emulator/publish``
         ``{"profile_url": U, "count": N}`` (or ``{"word": W, ...}`` for search results):
-        the clock and new videos, for demos.
+        the clock and new videos, for demos. For tests (docs/emulator.md):
+        ``/_emulator/complete`` and ``/_emulator/expire`` ``{"task_id": ID}`` (every
+        task when absent) end a task or make it expire now; ``GET /_emulator/tasks``
+        lists each task's status.
         """
         try:
             body = json.loads(raw_body or b"{}")
+            if action in ("complete", "expire"):
+                task_id = body.get("task_id")
+                ids = (self.complete if action == "complete" else self.expire)(
+                    None if task_id is None else str(task_id)
+                )
+                return Response(200, dumps({"status": "success", "data": {action: ids}}), {})
+            if action == "tasks":
+                statuses = self.task_statuses()
+                return Response(200, dumps({"status": "success", "data": statuses}), {})
             if action == "clock":
                 moment = self.advance_clock(
                     days=float(body.get("days", 0)), hours=float(body.get("hours", 0))
@@ -363,7 +408,11 @@ class Emulator:
                 return Response(200, dumps({"status": "success", "data": {"published": ids}}), {})
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             return error_response(400, "bad_request", f"{action}: {exc}")
-        return error_response(404, "not_found", f"No emulator action {action!r}: clock, publish")
+        return error_response(
+            404,
+            "not_found",
+            f"No emulator action {action!r}: clock, publish, complete, expire, tasks",
+        )
 
     @property
     def injections(self) -> list[Injection]:

@@ -115,6 +115,10 @@ class EmulatorConfig:
     #: Per profile handle, how long its tasks stay processing instead of
     #: ``processing_seconds`` (one slow creator among many); ``--slow-profile``.
     processing_by_handle: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: When set, a scrape or search task answers "processing" to exactly this many polls
+    #: and completes at the next one, whatever the clock (``--processing-polls``): a
+    #: lifecycle counted in polls, not seconds, for tests on a loaded machine.
+    processing_polls: int | None = None
     #: How far ahead of real time the emulated calendar starts (``--clock-offset-days``);
     #: :meth:`EmulatorState.advance_clock` moves it further.
     clock_offset_seconds: float = 0.0
@@ -177,6 +181,8 @@ class Task:
     matched: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
     stats: dict[str, t.Any] = dataclasses.field(default_factory=dict)
     scraped: bool = False
+    #: How many polls this task answered "processing" (``processing_polls``).
+    processing_answers: int = 0
     webhook_url: str | None = None
     usage: dict[str, t.Any] | None = None
     _video_bytes: list[bytes] | None = None
@@ -274,6 +280,34 @@ class EmulatorState:
         with self._lock:
             self.calendar.advance(days * growth.DAY + hours * growth.HOUR + seconds)
             return self.calendar.moment()
+
+    # ---------------------------------------------- time under a test's control
+    def complete_now(self, task: t.Any) -> bool:
+        """End a processing task now (a scrape, a search or a transcription job): its
+        result is what it observes at this moment, its expiry counts from now. False
+        when it was not processing (or is gone).
+        """
+        with self._lock:
+            now = self.clock()
+            if now >= task.expires_at or task.status(now) != "processing":
+                return False
+            task.completes_at = now
+            task.expires_at = now + self.config.expire_seconds
+            if isinstance(task, Task):
+                task.observed_at = self.calendar.moment(now, task.offset)
+            return True
+
+    def expire_now(self, task: t.Any) -> bool:
+        """Make a task (of any kind) expire now: it answers 404 from here on, and its
+        signed links find nothing. False when it had expired already.
+        """
+        with self._lock:
+            now = self.clock()
+            if now >= task.expires_at:
+                return False
+            task.completes_at = min(task.completes_at, now)
+            task.expires_at = now
+            return True
 
     # ----------------------------------------------------------------- data
     def profile_videos(self, handle: str) -> list[dict[str, t.Any]]:
@@ -605,7 +639,12 @@ class EmulatorState:
                 return error_response(400, "invalid_cursor", "The supplied cursor is invalid")
         include_usage = query.get("include_usage", "").lower() == "true"
         status = task.status(now)
+        answers = self.config.processing_polls
+        if status == "processing" and answers is not None and task.processing_answers >= answers:
+            self.complete_now(task)
+            status = task.status(self.clock())
         if status == "processing":
+            task.processing_answers += 1
             counters.polls += 1
             return Response(200, self._task_body(task, status, 0, limit, None, usage=False), {})
         self._scrape(task)

@@ -56,7 +56,7 @@ def _mid_month_offset() -> float:
 def test_account_usage_and_credits_per_day_by_meter_in_postgres(make_emulator, postgres, tmp_path):
     # 0.01 monthly credits left: the first run spends them and goes on with purchased ones.
     emulator = make_emulator(
-        processing_seconds=0.3, plan="navigator", monthly_remaining=0.01, purchased_credits=1,
+        processing_polls=1, plan="navigator", monthly_remaining=0.01, purchased_credits=1,
         clock_offset_seconds=_mid_month_offset(),
     )  # fmt: skip
     schema = "vidnavigator_costs"

@@ -8,9 +8,11 @@ imported inside the tests: the Python matrix collects this file without it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import json
+import os
 import re
 import typing as t
 import uuid
@@ -20,10 +22,11 @@ import pytest
 
 from orchestrate import shard
 from tap_vidnavigator.shards import shard_of
-from tests.conftest import expected_videos
+from tests.conftest import HELD, expected_videos, wait_for
 from tests.e2e.test_meltano_e2e import _pg_env
 
-pytestmark = pytest.mark.e2e
+# Many Meltano runs in one test: a deadline past the 600 s default.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 SHARDS = 3
 SLOW_SHARD = 1
@@ -102,8 +105,10 @@ def test_shards_run_at_once_each_with_its_own_state_and_retry_alone(
 ):
     handles, slow = _handles()
     # The slow profile outlasts task_timeout on the first attempt: its shard fails, with
-    # the task saved in its state, and Dagster retries that shard alone.
-    emulator = make_emulator(processing_seconds=2.0, processing_by_handle={slow: 12.0})
+    # the task saved in its state, and Dagster retries that shard alone. Every other task
+    # is held until all shards submitted theirs: every shard starts before any ends, on
+    # any machine.
+    emulator = make_emulator(processing_seconds=HELD, processing_by_handle={slow: 12.0})
     schema = f"shards_{uuid.uuid4().hex[:6]}"
     env = {
         **_pg_env(postgres, schema),
@@ -113,10 +118,26 @@ def test_shards_run_at_once_each_with_its_own_state_and_retry_alone(
         "TAP_VIDNAVIGATOR_SEARCHES": "[]",
         "TAP_VIDNAVIGATOR_TASK_TIMEOUT": "6",
     }
+    # Dagster's steps inherit this process's environment: nothing of the runner's that
+    # configures the tap, a target, Meltano or Dagster, only the test's.
+    for name in list(os.environ):
+        if name.startswith(("TAP_VIDNAVIGATOR_", "TARGET_", "MELTANO_", "DAGSTER_", "PG_")):
+            monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
 
-    success, steps, raced = _execute(tmp_path, _run_config(shards=SHARDS))
+    def release_once_all_submitted() -> list[str]:
+        wait_for(lambda: len(emulator.state.tasks) == len(handles), "every shard's submits")
+        return [
+            task_id
+            for task_id, task in list(emulator.state.tasks.items())
+            if task.handle != slow and emulator.complete(task_id)
+        ]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        released = pool.submit(release_once_all_submitted)
+        success, steps, raced = _execute(tmp_path, _run_config(shards=SHARDS))
+        assert len(released.result(timeout=600)) == len(handles) - 1
     assert success
     assert len(steps) == SHARDS
     # Dagster's own record: every shard started before any finished (first attempts).

@@ -131,7 +131,7 @@ def _check(fetch: t.Callable[[str], list[tuple]], emulator) -> None:
 
 
 def test_growth_queries_in_postgres(make_emulator, postgres, tmp_path):
-    emulator = make_emulator(processing_seconds=0.2)
+    emulator = make_emulator(processing_polls=1)
     schema = "vidnavigator_growth"
     env = {**_pg_env(postgres, schema), **GROWTH_ENV}
     _two_days(
@@ -156,7 +156,7 @@ def test_growth_queries_in_postgres(make_emulator, postgres, tmp_path):
 
 
 def test_growth_queries_in_duckdb(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.2)
+    emulator = make_emulator(processing_polls=1)
     _two_days(
         emulator,
         lambda: meltano_run(

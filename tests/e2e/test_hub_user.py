@@ -35,7 +35,8 @@ from tests.conftest import KEY, ROOT, assert_videos_match, expected_videos
 sys.path.insert(0, str(ROOT / "scripts"))
 import plugin_metadata
 
-pytestmark = pytest.mark.e2e
+# Many Meltano runs in one test: a deadline past the 600 s default.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 MELTANO_BIN = ROOT / ".meltano-venv" / "bin"
 HUB_FILE = plugin_metadata.HUB_FILE

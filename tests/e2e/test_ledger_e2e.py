@@ -25,7 +25,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_failed_loader_then_a_rerun_buys_nothing_twice(make_emulator, postgres, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     schema = "vidnavigator_ledger"
     env = _pg_env(postgres, schema)
     failed = meltano_run("target-postgres", emulator, tmp_path, extra_env={**env, "PG_PORT": "1"})

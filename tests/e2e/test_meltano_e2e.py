@@ -11,7 +11,6 @@ import contextlib
 import datetime as dt
 import decimal
 import json
-import os
 import subprocess
 import typing as t
 from decimal import Decimal
@@ -22,7 +21,7 @@ import psycopg2
 import pytest
 
 from orchestrate.shard import linked_system_folder
-from tests.conftest import ROOT, expected_videos
+from tests.conftest import ROOT, expected_videos, minimal_env
 
 MELTANO = ROOT / ".meltano-venv" / "bin" / "meltano"
 PROFILES = [
@@ -82,7 +81,7 @@ def isolated_meltano(workdir: Path) -> dict[str, str]:
     installed plugins: its own system database and run files (the e2e tests run in
     parallel; two runs of one plugin in one system folder overwrite each other's)."""
     return {
-        **os.environ,
+        **minimal_env(),  # nothing of the runner's: an exported TARGET_* changes no result
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "MELTANO_DATABASE_URI": f"sqlite:///{workdir / 'meltano.db'}",
         "MELTANO_SYS_DIR_ROOT": str(linked_system_folder(workdir / "meltano-system", ROOT)),
@@ -149,6 +148,59 @@ def _check_video_fields(cursor, schema: str, emulator) -> None:
         }
 
 
+def _check_duckdb(connection, emulator) -> None:
+    """Every column of every video in DuckDB equals the tap's record of it, and every
+    video_stats row the counts its task saw (every task of the emulator: each run's)."""
+    from tap_vidnavigator.records.profiles import video_typer
+
+    truth: dict[str, dict] = {}
+    for profile, filters in EXPECTED.items():
+        truth.update(expected_videos(emulator, profile, **filters))
+    rows = connection.sql(f"select {', '.join(VIDEO_FIELDS)} from vidnavigator.videos").fetchall()
+    assert len(rows) == len(truth)
+    for row in rows:
+        loaded = dict(zip(VIDEO_FIELDS, row, strict=True))
+        record = video_typer(loaded["task_id"], loaded["profile_url"])(dict(truth[loaded["id"]]))
+        published = dt.datetime.fromisoformat(record["published_at"]).replace(tzinfo=None)
+        assert {
+            **loaded,
+            # JSON columns come back as their text.
+            "artists": None if loaded["artists"] is None else json.loads(loaded["artists"]),
+            "thumbnails": None
+            if loaded["thumbnails"] is None
+            else json.loads(loaded["thumbnails"]),
+        } == {**record, "published_at": published}, loaded["id"]
+    stats = connection.sql(
+        f"select {', '.join(OBSERVATION_FIELDS)} from vidnavigator.video_stats"
+    ).fetchall()
+    assert len(stats) == len(set(stats))
+    assert set(stats) == expected_observations(emulator)
+
+
+#: The video_stats columns expected_observations gives, in its order.
+OBSERVATION_FIELDS = (
+    "video_id", "task_id", "source", "profile_url", "query",
+    "views", "likes", "comments", "reposts", "shares", "collects",
+)  # fmt: skip
+
+
+def expected_observations(emulator) -> set[tuple[t.Any, ...]]:
+    """Every video_stats row the emulator's tasks make (OBSERVATION_FIELDS): one per
+    result of each completed task, with the counts that task saw."""
+    from tap_vidnavigator.records.values import to_int
+
+    expected = set()
+    for task_id, task in emulator.state.tasks.items():
+        if task.failure is not None:
+            continue
+        subject = (task.profile_url, None) if task.kind == "profile" else (None, task.query)
+        for served in emulator.state.served(task_id):
+            seen = emulator.state.counts_seen(task_id, str(served["id"]))
+            counts = (to_int(seen.get(name)) for name in OBSERVATION_FIELDS[5:])
+            expected.add((str(served["id"]), task_id, task.kind, *subject, *counts))
+    return expected
+
+
 def _check_search_results(rows: list[tuple[str, str, int | None]], emulator) -> None:
     """(query, id, likes) rows from a warehouse equal the search ground truth exactly."""
     keys = [(query, result_id) for query, result_id, _ in rows]
@@ -186,7 +238,7 @@ def pg_column_types(cursor: t.Any, schema: str, table: str | None = None) -> dic
 
 
 def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     schema = "vidnavigator_e2e"
     env = _pg_env(postgres, schema)
     first = meltano_run("target-postgres", emulator, tmp_path, extra_env=env)
@@ -259,7 +311,7 @@ def _credits(task) -> decimal.Decimal:
 
 
 def test_postgres_loads_batch_files_exactly(make_emulator, postgres, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     schema = "vidnavigator_batch_e2e"
     batch_root = tmp_path / "batches"
     env = {
@@ -316,7 +368,7 @@ def readme_sql(containing: str) -> str:
 
 
 def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     # Numbers from environment variables, as Meltano passes them (the other e2e test
     # and the demo give them in meltano.yml).
     env = {"TAP_VIDNAVIGATOR_POLL_INTERVAL": "0.2", "TAP_VIDNAVIGATOR_PAGE_SIZE": "150"}
@@ -353,6 +405,8 @@ def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
         ).fetchall()
     _check_videos([row[:3] for row in rows], emulator)
     assert {v["id"] for v in fresh} <= {row[0] for row in rows}
+    with contextlib.closing(duckdb.connect(warehouse, read_only=True)) as connection:
+        _check_duckdb(connection, emulator)
     newest = max(
         row[3]
         for row in rows

@@ -4,16 +4,20 @@ The fenced shell blocks of the README, then of each page of ``docs/`` (in name o
 are read and each command is run as written, through bash, in a throwaway copy of the
 repository (``meltano config set`` rewrites ``meltano.yml``), as one shell session: what
 a command does to the environment (``source scripts/activate``, ``eval "$(...)"``,
-``export``) carries to the next. The session starts with a ``PATH`` holding none of the
-project's folders, as a new user's shell: the README's own set-up step puts the tools
-there.
+``export``) carries to the next. The session starts as a new user's shell: a listed
+environment (``NEW_USER_ENV``: a ``PATH`` holding none of the project's folders, a home,
+a locale), nothing of the test runner's (an exported ``TAP_VIDNAVIGATOR_*`` or
+``TARGET_*`` cannot reach it); the README's own set-up step puts the tools there.
 
 The "Try it locally" commands run exactly as written: the emulator and PostgreSQL are
 the ones ``./scripts/emulator`` and ``./scripts/postgres`` start. The production sections
 ask the user for their own values; only those are replaced: the API key
 (``TAP_VIDNAVIGATOR_API_KEY``) and the hosts (the API the ``prod`` environment points at
 becomes this test's emulator, through ``TAP_VIDNAVIGATOR_API_URL``; the ``PG_...``
-values become those of the README's own ``./scripts/postgres start``).
+values become those of the README's own ``./scripts/postgres start``). ``SUBSTITUTED``
+lists every value the test puts in the session, and the test asserts it set no other.
+The reshard command runs on real four-shard states (the README's own dev run's bookmarks,
+split by item), and the eight states it writes are checked.
 
 A command that cannot run here is listed in ``NOT_RUN_HERE`` with the reason, and is
 checked in a form that can (its dry run, or the test that runs it). A command in
@@ -27,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import json
 import os
 import re
 import shlex
@@ -41,12 +46,29 @@ import pytest
 import yaml
 
 from tap_vidnavigator.families import canonical_profile_url
-from tests.conftest import ROOT, expected_videos
+from tap_vidnavigator.shards import shard_of
+from tests.conftest import ROOT, expected_videos, machine_env
 
-pytestmark = pytest.mark.e2e
+# Many Meltano runs in one test: a deadline past the 600 s default.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console"}
 STATE_ID = "prod:tap-vidnavigator-to-target-postgres"
+DEV_STATE_ID = "dev:tap-vidnavigator-to-target-postgres"
+#: What a new user's shell has of this process's environment (PATH without the project).
+NEW_USER_ENV = ("HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "LOGNAME", "SHELL", "TERM")
+#: Every value the test puts in the session instead of the README's, by variable: the
+#: README's value, or None where the README has none (the API host the prod environment
+#: reaches, which here is this test's emulator).
+SUBSTITUTED = {
+    "TAP_VIDNAVIGATOR_API_KEY": "...",
+    "TAP_VIDNAVIGATOR_API_URL": None,
+    "PG_HOST": "db.internal",
+    "PG_PORT": "5432",
+    "PG_USER": "loader",
+    "PG_PASSWORD": "...",
+    "PG_DATABASE": "analytics",
+}
 PROFILES = ("https://www.tiktok.com/@tiktok", "https://www.tiktok.com/@nasa")
 
 
@@ -137,13 +159,15 @@ def _exported(command: str, substitutes: dict[str, str]) -> dict[str, str]:
 
 
 def new_users_environment() -> dict[str, str]:
-    """This process's environment with none of the project's folders on PATH."""
+    """A new user's shell: NEW_USER_ENV of this process's, and a PATH without any of the
+    project's folders."""
     path = [
         folder
         for folder in os.environ["PATH"].split(os.pathsep)
         if folder and not Path(folder).resolve().is_relative_to(ROOT)
     ]
-    env = {name: value for name, value in os.environ.items() if name != "VIRTUAL_ENV"}
+    env = {name: os.environ[name] for name in NEW_USER_ENV if name in os.environ}
+    env |= machine_env()  # how this machine reaches the package registries
     env["PATH"] = os.pathsep.join(path)
     return env
 
@@ -267,7 +291,7 @@ def _tap_lines(output: str) -> list[str]:
 
 
 def test_every_readme_command_runs_as_written(make_emulator, project_copy):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     truth_source = make_emulator()  # the same deterministic data as ./scripts/emulator's
     # That section's commands are for another Meltano project: tests/e2e/test_hub_user.py runs
     # them, from a freshly built wheel.
@@ -283,23 +307,28 @@ def test_every_readme_command_runs_as_written(make_emulator, project_copy):
     assert shutil.which("meltano", path=env["PATH"]) is None
     assert shutil.which("tap-vidnavigator", path=env["PATH"]) is None
     ran: list[str] = []
-    substituted: list[str] = []
+    substituted: dict[str, str | None] = {}
+    shard_states: set[tuple[str, str, str]] = set()
     for command in commands:
         text = command.text
         if text.startswith("export ") and ("..." in text or "db.internal" in text):
             # A production value the user supplies: the test's own.
             substitutes = {"TAP_VIDNAVIGATOR_API_KEY": "demo-key"}
             if "TAP_VIDNAVIGATOR_API_KEY" in text:
-                env["TAP_VIDNAVIGATOR_API_URL"] = emulator.url  # prod's API host
+                # The API host prod reaches, which the README does not set: the emulator.
+                substituted["TAP_VIDNAVIGATOR_API_URL"] = None
+                env["TAP_VIDNAVIGATOR_API_URL"] = emulator.url
             if "PG_HOST" in text:
                 started = _run("./scripts/postgres start", project_copy, env)
                 assert started.returncode == 0, started.stderr
                 substitutes |= _exported(started.stdout.strip(), {})
+            written = _exported(text, {})
             values = _exported(text, substitutes)
-            if values != _exported(text, {}):
-                substituted.append(text)
+            substituted |= {name: written[name] for name in values if values[name] != written[name]}
             env.update(values)
             continue
+        if text.startswith("python orchestrate/shard.py reshard --from 4 --to 8"):
+            shard_states = _four_shard_states(project_copy, env)
         if text in NOT_RUN_HERE:
             _why, checked_by = NOT_RUN_HERE[text]
             if checked_by == "--dry-run":
@@ -326,16 +355,67 @@ def test_every_readme_command_runs_as_written(make_emulator, project_copy):
         )
         ran.append(text)
         _check_effect(text, result, emulator, truth_source, project_copy, before, env)
+        if text.startswith("python orchestrate/shard.py reshard --from 4 --to 8"):
+            _check_resharded(project_copy, env, shard_states)
     assert (ROOT / "meltano.yml").read_bytes() == repo_meltano_yml
-    # Only the production sections' values were replaced, never a local command's.
-    assert substituted == [
-        "export TAP_VIDNAVIGATOR_API_KEY=...",
-        "export PG_HOST=db.internal PG_PORT=5432 PG_USER=loader PG_PASSWORD=... "
-        "PG_DATABASE=analytics",
-    ]
+    # Only the production sections' values were replaced, never a local command's, and
+    # and the API host prod reaches (no README value).
+    assert substituted == SUBSTITUTED
     # Every command was either run or listed with its reason: nothing slipped through.
     exports = {c for c in shown if c.startswith("export ")}
     assert shown == exports | set(ran) | set(NOT_RUN_HERE)
+
+
+def _bookmarks(state: dict[str, t.Any]) -> set[tuple[str, str, str]]:
+    """(stream, subject, bookmark) of every partition of a Singer state."""
+    return {
+        (stream, *[str(v) for v in partition["context"].values()],
+         str(partition.get("replication_key_value")))
+        for stream, value in state.get("bookmarks", {}).items()
+        for partition in value.get("partitions", [])
+    }  # fmt: skip
+
+
+def _state(copy: Path, env: dict[str, str], state_id: str) -> dict[str, t.Any]:
+    got = _run(f"meltano --environment dev state get {state_id}", copy, env)
+    assert got.returncode == 0, got.stderr[-2000:]
+    return json.loads(got.stdout)["singer_state"]
+
+
+def _four_shard_states(copy: Path, env: dict[str, str]) -> set[tuple[str, str, str]]:
+    """Real states for four shards before the reshard: the bookmarks the README's dev
+    run wrote, each given to the shard of its item (written here, not by the code under
+    test); every bookmark they hold."""
+    state = _state(copy, env, DEV_STATE_ID)
+    held = _bookmarks(state)
+    for index in range(4):
+        own = {
+            stream: {"partitions": [
+                p for p in value["partitions"]
+                if shard_of(str(next(iter(p["context"].values()))), 4) == index
+            ]}
+            for stream, value in state["bookmarks"].items()
+            if value.get("partitions")
+        }  # fmt: skip
+        payload = shlex.quote(json.dumps({"singer_state": {"bookmarks": own}}))
+        state_id = f"{DEV_STATE_ID}:shard-{index}-of-4"
+        done = _run(f"meltano --environment dev state set --force {state_id} {payload}", copy, env)
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert len({subject for _, subject, _ in held}) >= 4, held  # items for several shards
+    return held
+
+
+def _check_resharded(copy: Path, env: dict[str, str], held: set[tuple[str, str, str]]) -> None:
+    """Every bookmark of the four shards moved to the one of eight its item hashes to."""
+    listed = _run("meltano --environment dev state list", copy, env).stdout
+    assert not [line for line in listed.splitlines() if line.endswith("-of-4")], listed
+    moved: set[tuple[str, str, str]] = set()
+    for index in range(8):
+        own = _bookmarks(_state(copy, env, f"{DEV_STATE_ID}:shard-{index}-of-8"))
+        assert {shard_of(subject, 8) for _, subject, _ in own} <= {index}
+        assert not own & moved
+        moved |= own
+    assert moved == held
 
 
 def _check_effect(text, result, emulator, truth_source, copy, before, env) -> None:
@@ -425,7 +505,7 @@ def _help_of(path: tuple[str, ...]) -> str:
     result = subprocess.run(
         [str(ROOT / ".meltano-venv" / "bin" / "meltano"), *path, "--help"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"},
+        env={**new_users_environment(), "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"},
     )  # fmt: skip
     assert result.returncode == 0, f"meltano {' '.join(path)} --help: {result.stderr[-1000:]}"
     return result.stdout

@@ -21,9 +21,11 @@ import yaml
 from tests.conftest import ROOT
 from tests.e2e.test_meltano_e2e import (
     EXPECTED,
+    OBSERVATION_FIELDS,
     SEARCH_TRUTH,
     _check_search_results,
     _check_videos,
+    expected_observations,
     meltano_run,
 )
 
@@ -80,7 +82,7 @@ def test_the_adapter_runs_only_with_the_versions_it_was_written_for():
 
 
 def test_snowflake_loads_records_then_batches_exactly(make_emulator, tmp_path):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     database = f"E2E_{uuid.uuid4().hex[:8].upper()}"
     batch_root = tmp_path / "batches"
     env = _env(tmp_path, database, batch_root)
@@ -129,6 +131,15 @@ def test_snowflake_loads_records_then_batches_exactly(make_emulator, tmp_path):
         videos_seen = sum(counts.values())
         assert observed == [["profile", videos_seen * tasks, videos_seen],
                             ["search", found * tasks, found]]  # fmt: skip
+        # And every value of every row: the counts each task saw.
+        [stats] = snowflake_sql(
+            db_path, database,
+            f"select {', '.join(OBSERVATION_FIELDS)} from {SCHEMA}.video_stats",
+        )  # fmt: skip
+        loaded = [tuple(None if v is None else (int(v) if i >= 5 else v)
+                        for i, v in enumerate(row)) for row in stats]  # fmt: skip
+        assert len(loaded) == len(set(loaded))
+        assert set(loaded) == expected_observations(emulator)
 
     records = meltano_run(LOADER, emulator, tmp_path, extra_env=env)
     assert records.returncode == 0, records.stderr[-5000:]

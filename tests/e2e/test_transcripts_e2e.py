@@ -22,7 +22,7 @@ README_WORDS = "'sourdough starter'"
 def test_transcripts_land_in_postgres_and_the_readme_search_finds_them(
     make_emulator, postgres, tmp_path
 ):
-    emulator = make_emulator(processing_seconds=0.3)
+    emulator = make_emulator(processing_polls=1)
     schema = "vidnavigator_transcripts_e2e"
     env = {
         **_pg_env(postgres, schema),
@@ -76,5 +76,13 @@ def test_transcripts_land_in_postgres_and_the_readme_search_finds_them(
     assert said
     assert {url.rsplit("/", 1)[-1] for url in said} == {row[0] for row in found}
     assert all(word in row[4].lower() for row in found)  # the excerpt shows it
+    # Exactly the segments that say it (ilike: a substring, any case), from the truth.
+    expected = sorted(
+        (url.rsplit("/", 1)[-1], str(segment["start"]), segment["text"])
+        for url, _, _, _ in rows
+        if (track := desk.transcript_of(url))
+        for segment in track.segments
+        if word in (segment["text"] or "").lower()
+    )
+    assert sorted((v, str(at), said) for v, at, said in moments) == expected
     assert {video_id for video_id, _, _ in moments} >= {row[0] for row in found}
-    assert all(word in said_text.lower() for _, _, said_text in moments)
