@@ -3,6 +3,7 @@ the analytics models built from them), and four shards in parallel on Dagster.""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 
