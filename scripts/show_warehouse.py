@@ -2,7 +2,7 @@
 
 The tap's tables (schema ``vidnavigator``) with their row counts, then the analytics
 models of transform/ (schema ``analytics``, built by ``dbt-duckdb:build``): creators,
-growth, credits and balance, each read from its mart.
+growth, what the extractions say, credits and balance, each read from its table.
 """
 
 from __future__ import annotations
@@ -42,6 +42,19 @@ def main(path: str, since: str | None = None) -> int:
             """,  # noqa: S608 (schema names are constants)
     )
     growth(connection, params)
+    print(f"What day 2's extractions say ({RAW}.video_extractions, extraction/brand_deals.yml):")
+    table(
+        connection,
+        f"""
+            select video_id, brands, sentiment, is_sponsored as sponsored, mentions,
+                   credits_used as credits
+            from {RAW}.video_extractions
+            where extracted_at >= $since::timestamp
+            order by video_id desc
+            limit 3
+            """,  # noqa: S608
+        params,
+    )
     print(f"Credits per day and meter, this demo's two days ({MARTS}.credits_daily):")
     table(
         connection,

@@ -86,10 +86,12 @@ def test_demo_twice(tmp_path):
     )
     assert set(first) == set(second) == {
         "profile_tasks", "videos", "search_tasks", "search_results", "video_stats",
-        "account_usage", "video_transcripts",
+        "account_usage", "video_transcripts", "video_extractions",
     }  # fmt: skip
     # Transcripts are opt-in and off in the demo: the table is there, empty.
     assert first["video_transcripts"] == second["video_transcripts"] == 0
+    # Extraction is on for the three newest videos a run, each video once: two runs a demo.
+    assert (first["video_extractions"], second["video_extractions"]) == (6, 12)
     # The account's balance, read once per run: two runs (two days) a demo.
     assert (first["account_usage"], second["account_usage"]) == (2, 4)
     # Each demo publishes new videos (two days, two profiles): nothing else is added twice.
@@ -117,8 +119,9 @@ def test_demo_twice(tmp_path):
         # One line per task state change on day 1 (submitted, processing, its end) for
         # each of the eight tasks, and a summary per kind and day; day 2 its summaries,
         # warnings and dbt's result: every model built and tested.
-        assert output.count(" Submitted task ") == 8
-        assert output.count(" is processing") == 8
+        # Eight scrape tasks and three extraction jobs.
+        assert output.count(" Submitted task ") == 8 + 3
+        assert output.count(" is processing") == 8 + 3
         assert len(re.findall(r" (completed: |failed: )", output)) == 8 + 1
         assert output.count("Run summary: ") == 4
         assert "meltano run tap-vidnavigator target-duckdb dbt-duckdb:build" in output
@@ -145,8 +148,13 @@ def test_demo_twice(tmp_path):
         # Credits per day and meter: two days, profile and search tasks each.
         credits = output.split("Credits per day and meter", 1)[1].split("\n\n")[0]
         assert len(re.findall(r"^  \d{4}-\d{2}-\d{2} +(profile|search)_tasks ", credits, re.M)) == 4
-        # Each demo's emulator starts with 1,000 credits; day 1 spent some.
-        balance = re.search(r"credit_balance\): 1,000\.0000 -> (999\.\d{4})$", output, re.M)
+        assert len(re.findall(r"^  \d{4}-\d{2}-\d{2} +video_extractions ", credits, re.M)) == 2
+        # Day 2's three extractions, their typed values.
+        said = output.split("What day 2's extractions say", 1)[1].split("\n\n")[0]
+        assert len(re.findall(r"^  \d{19} ", said, re.M)) == 3
+        # Each demo's emulator starts with 1,000 credits; day 1 spent some (three
+        # extractions, at least a credit each, most of it).
+        balance = re.search(r"credit_balance\): 1,000\.0000 -> (99\d\.\d{4})$", output, re.M)
         assert balance, output[-2000:]
 
 
