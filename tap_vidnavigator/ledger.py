@@ -86,6 +86,8 @@ class Ledger:
         self.logger = logger
         self.now = now
         self._broken = False
+        #: Task ids whose entry this run wrote or found.
+        self._held: set[str] = set()
 
     # ------------------------------------------------------------- fingerprint
     def _fingerprint(self, kind: str, subject: str, filters: t.Mapping[str, t.Any]) -> dict:
@@ -108,10 +110,11 @@ class Ledger:
         filters: t.Mapping[str, t.Any],
         task_id: str,
         expires_at: str | None,
-    ) -> None:
-        """Write an entry for a task just bought (or a newer expiry of one)."""
+    ) -> bool:
+        """Write an entry for a task just bought (or a newer expiry of one); whether it
+        is on disk."""
         if self._broken:
-            return
+            return False
         fingerprint = self._fingerprint(kind, subject, filters)
         entry = {
             "version": VERSION,
@@ -136,6 +139,14 @@ class Ledger:
                 self.folder,
                 exc,
             )
+            return False
+        self._held.add(task_id)
+        return True
+
+    def holds(self, task_id: str) -> bool:
+        """Whether this run wrote (or found) the task's entry on disk: a rerun reuses it
+        whatever the STATE says (state.py's rule for when STATE goes out)."""
+        return task_id in self._held
 
     def update_expiry(
         self,
@@ -151,6 +162,7 @@ class Ledger:
 
     def forget(self, entry: Entry) -> None:
         """Drop an entry whose task is gone."""
+        self._held.discard(entry.task_id)
         _remove(entry.path)
 
     # ------------------------------------------------------------------- read
@@ -179,7 +191,11 @@ class Ledger:
                 str(content["task_id"]), content.get("submitted_at"), content["expires_at"], path
             )
             found.append((str(content.get("submitted_at") or ""), entry))
-        return max(found, key=lambda item: item[0])[1] if found else None
+        if not found:
+            return None
+        newest = max(found, key=lambda item: item[0])[1]
+        self._held.add(newest.task_id)
+        return newest
 
     def sweep(self) -> int:
         """Remove every expired entry (of any account); how many were removed."""

@@ -26,6 +26,7 @@ from tap_vidnavigator.config_keys import config_file_problem, known_settings
 from tap_vidnavigator.errors import ApiError, TaskNotFoundError, VidNavigatorError
 from tap_vidnavigator.families import PROFILES
 from tap_vidnavigator.output import install_quiet_output
+from tap_vidnavigator.record_loop import install_state_gate
 from tap_vidnavigator.redaction import install_redaction, redact, register_secret
 from tap_vidnavigator.run import Run
 from tap_vidnavigator.settings import CONFIG_SCHEMA, Settings, SettingsError, parse_settings
@@ -64,6 +65,7 @@ class TapVidNavigator(Tap):
         install_redaction()
         install_quiet_output()
         super().__init__(*args, **kwargs)
+        install_state_gate(self)  # when STATE goes out: state.py
         key = self.config.get("api_key")
         if isinstance(key, str):
             register_secret(key)
