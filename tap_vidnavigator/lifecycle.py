@@ -174,7 +174,8 @@ class TaskLifecycle:
                     saved.get("expires_at"),
                 )
                 in_flight.forget(request.key)
-                self._replaced.add((kind.name, request.key))
+                # Not marked replaced: the ledger, which has the exact expiry even when
+                # the STATE that had it was lost (state.py), may still reuse the task.
                 self._pending.append((work, request))
                 continue
             self.logger.info(
@@ -256,12 +257,13 @@ class TaskLifecycle:
             if not isinstance(task_id, str) or not task_id:
                 msg = f"The submit for {kind.describe(request)} was answered without a task_id"
                 raise BadResponseError(msg)
-            work.in_flight.remember(request, task_id, sent, data.get("expires_at"))
-            work.in_flight.unskip(request.key)
-            self.run.budget.submitted(kind.name, task_id)
+            # The ledger first: a task it holds on disk needs no STATE at once (state.py).
             if self.run.ledger is not None:
                 expires = data.get("expires_at")
                 self.run.ledger.record(kind.name, request.subject, sent, task_id, expires)
+            work.in_flight.remember(request, task_id, sent, data.get("expires_at"))
+            work.in_flight.unskip(request.key)
+            self.run.budget.submitted(kind.name, task_id)
             self.logger.info("Submitted task %s for %s", task_id, kind.describe(request))
             self._track(
                 task_id,
@@ -434,8 +436,8 @@ class TaskLifecycle:
         self._room_freed()
         if tracked.request is not None:
             # A finished task's expires_at is exact (the submit's may be an estimate);
-            # a run that dies now resumes against the right deadline.
-            tracked.work.in_flight.update_expiry(tracked.request, data.get("expires_at"))
+            # a run that dies now resumes against the right deadline. The ledger first:
+            # what it holds needs no STATE at once (state.py).
             if self.run.ledger is not None and tracked.sent is not None:
                 self.run.ledger.update_expiry(
                     kind.name,
@@ -444,6 +446,7 @@ class TaskLifecycle:
                     tracked.task_id,
                     data.get("expires_at"),
                 )
+            tracked.work.in_flight.update_expiry(tracked.request, data.get("expires_at"))
         usage = answer.get("usage")
         self.run.budget.ended(tracked.task_id, usage if isinstance(usage, dict) else None)
         return FinishedTask(

@@ -218,7 +218,9 @@ class TasksStream(VidNavigatorStream):
         # Every selected kind's tasks go into the one loop, so kinds run side by side.
         streams = self.run.tasks_streams.values()
         work = [s.work() for s in streams if s.selected or s.has_selected_descendents]
-        return TaskLifecycle(api=self._call_by_route, run=self.run, work=work, logger=self.logger)
+        return TaskLifecycle(
+            api=self._call_by_route, run=self.run, work=work, logger=self.logger, sleep=self.wait
+        )
 
     def _call_by_route(self, method: str, path: str, **kwargs: t.Any) -> dict[str, t.Any]:
         # Through the tasks stream of the route's own kind: the SDK labels each request's
