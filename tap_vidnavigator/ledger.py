@@ -88,6 +88,9 @@ class Ledger:
         self._broken = False
         #: Task ids whose entry this run wrote or found.
         self._held: set[str] = set()
+        #: The folder's entries by fingerprint prefix, listed once (a listing per
+        #: submit would cost the square of the tasks); kept up to date by this run.
+        self._index: dict[str, set[Path]] | None = None
 
     # ------------------------------------------------------------- fingerprint
     def _fingerprint(self, kind: str, subject: str, filters: t.Mapping[str, t.Any]) -> dict:
@@ -129,6 +132,8 @@ class Ledger:
             temporary = self.folder / f".{path.name}.{uuid.uuid4().hex}.tmp"
             temporary.write_text(json.dumps(entry, sort_keys=True))
             os.replace(temporary, path)
+            if self._index is not None:
+                self._index.setdefault(self._prefix(fingerprint), set()).add(path)
         except OSError as exc:
             # The ledger saves credits; it never stops a run.
             self._broken = True
@@ -163,6 +168,7 @@ class Ledger:
     def forget(self, entry: Entry) -> None:
         """Drop an entry whose task is gone."""
         self._held.discard(entry.task_id)
+        self._unindex(entry.path)
         _remove(entry.path)
 
     # ------------------------------------------------------------------- read
@@ -175,7 +181,7 @@ class Ledger:
         fingerprint = self._fingerprint(kind, subject, filters)
         found: list[tuple[str, Entry]] = []
         deadline = self.now() + MARGIN
-        for path in sorted(self.folder.glob(f"{self._prefix(fingerprint)}--*.json")):
+        for path in sorted(self._listed(self._prefix(fingerprint))):
             content = _read(path)
             if content is None:
                 continue
@@ -183,6 +189,7 @@ class Ledger:
                 continue  # a hash collision, or an entry edited by hand
             expires = parse_time(content.get("expires_at"))
             if expires is None or expires <= self.now():
+                self._unindex(path)
                 _remove(path)
                 continue
             if expires <= deadline:
@@ -197,8 +204,25 @@ class Ledger:
         self._held.add(newest.task_id)
         return newest
 
+    def _listed(self, prefix: str) -> set[Path]:
+        if self._index is None:
+            self._index = {}
+            try:
+                names = os.listdir(self.folder)
+            except OSError:
+                names = []
+            for name in names:
+                if name.endswith(".json") and "--" in name and not name.startswith("."):
+                    self._index.setdefault(name.split("--", 1)[0], set()).add(self.folder / name)
+        return set(self._index.get(prefix, ()))
+
+    def _unindex(self, path: Path) -> None:
+        if self._index is not None:
+            self._index.get(path.name.split("--", 1)[0], set()).discard(path)
+
     def sweep(self) -> int:
         """Remove every expired entry (of any account); how many were removed."""
+        self._index = None
         removed = 0
         now = self.now()
         for path in self.folder.glob("*.json"):
