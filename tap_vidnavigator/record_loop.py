@@ -133,7 +133,16 @@ class FastRecordLoopStream(RESTStream[str]):
     def finalize_state_progress_markers(self, state: dict | None = None) -> None:
         # The SDK calls this after each stream's sync: the end of a stream (and of its
         # children) writes STATE at once (state.py's rule 2).
-        super().finalize_state_progress_markers(state)
+        if self.fast_record_path and not state:
+            # Nothing to promote: such a stream keeps its own bookmarks and never has
+            # progress or sync markers; the SDK would look up every partition, each by
+            # a search of the whole list (the square of the subjects).
+            for child in self.child_streams or []:
+                if child.selected:
+                    child.finalize_state_progress_markers()
+            self._write_state_message()
+        else:
+            super().finalize_state_progress_markers(state)
         gate = self.state_gate
         if gate is not None:
             gate.flush()

@@ -18,6 +18,7 @@ state.py (:class:`~tap_vidnavigator.state.StateGate`), which writes it here.
 from __future__ import annotations
 
 import atexit
+import copy
 import datetime as dt
 import decimal
 import json
@@ -75,8 +76,8 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
         self._suffixes: dict[dt.datetime | None, bytes] = {}
         self._moment: dt.datetime | None = None
         self._suffix = b"}\n"
-        #: Per stream, the last SCHEMA line written (a repeat is dropped).
-        self._schemas: dict[str, bytes] = {}
+        #: Per stream, the last SCHEMA written (a repeat is dropped before it is encoded).
+        self._schemas: dict[str, SchemaMessage] = {}
         _LIVE_WRITERS.add(self)
 
     def write_record(
@@ -154,16 +155,16 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
         # caller had redirected stdout go where the rest of the run's lines went.
         if self._sink is None:
             self._sink = sys.stdout.buffer
+        if isinstance(message, SchemaMessage):
+            if self._schemas.get(message.stream) == message:
+                return
+            self._schemas[message.stream] = copy.deepcopy(message)
         line = self.format_message(message)
         if isinstance(message, RecordMessage):
             self._pending.append(line)
             if len(self._pending) >= _WRITE_LINES:
                 self.write_pending()
             return
-        if isinstance(message, SchemaMessage):
-            if self._schemas.get(message.stream) == line:
-                return
-            self._schemas[message.stream] = line
         self.write_line(line)
 
     def write_line(self, line: bytes) -> None:
