@@ -10,7 +10,8 @@ One run of the tap per profile count, against the emulator in its own process (t
   also has its terminal poll, which carries the first page), videos emitted (checked:
   profiles x videos);
 * STATE messages, their bytes in all, the last one's bytes; SCHEMA messages;
-* the tap process's peak RSS.
+* the tap process's peak RSS, and the CPU seconds of the tap and of the emulator (on a
+  shared machine, less disturbed than wall time; the emulator's say whether it kept up).
 
 Goal (issue 31): 1,000 profiles x 20 videos at cap 50, tasks of 1 s, within 1.5 x the
 ideal waves + 5 s.
@@ -97,6 +98,8 @@ class Result:
     polls_per_task: float
     output: Output
     peak_mb: int
+    cpu_seconds: float
+    emulator_cpu_seconds: float
     exit_code: int
     capped: bool
 
@@ -115,8 +118,34 @@ def _tap_command(config_path: str, before: str | None) -> list[str]:
 
 
 def _counters(url: str) -> dict[str, t.Any]:
-    admin = url.split("/v1")[0] + "/_emulator/counters"
+    admin = url.split("/v1", 1)[0] + "/_emulator/counters"
     return requests.post(admin, json={"key": KEY}, timeout=30).json()["data"]
+
+
+def _listening_pid(url: str) -> int | None:
+    """The emulator's process (a child of this one), found by its command line."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != os.getpid():
+                continue
+            if b"tap_vidnavigator.emulator" in (entry / "cmdline").read_bytes():
+                return int(entry.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User and system CPU seconds of a running process (0 when unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run_once(args: argparse.Namespace, profiles: int, before: str | None) -> Result:
@@ -161,6 +190,7 @@ def run_once(args: argparse.Namespace, profiles: int, before: str | None) -> Res
         process.returncode = os.waitstatus_to_exitcode(status)
         reader.join()
         counters = _counters(url)
+        emulator_cpu = _cpu_seconds(_listening_pid(url))
     polls = counters["polls"] / max(1, counters["submits"])
     return Result(
         label="before" if before else "after",
@@ -170,6 +200,8 @@ def run_once(args: argparse.Namespace, profiles: int, before: str | None) -> Res
         polls_per_task=polls,
         output=output,
         peak_mb=usage.ru_maxrss // 1024,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        emulator_cpu_seconds=emulator_cpu,
         exit_code=process.returncode,
         capped=capped,
     )
@@ -194,6 +226,7 @@ def report(result: Result, args: argparse.Namespace) -> str:
         f"processing {result.polls_per_task:.2f} (+ the terminal poll, with the first page)",
         f"  STATE {out.states:,} messages, {out.state_bytes / 1e6:,.1f} MB in all, last "
         f"{out.last_state / 1e3:,.1f} KB; SCHEMA {out.schemas:,}; peak RSS {result.peak_mb} MB",
+        f"  CPU seconds: tap {result.cpu_seconds:.1f}, emulator {result.emulator_cpu_seconds:.1f}",
     ]
     if result.capped and tasks:
         share = result.profiles / tasks
