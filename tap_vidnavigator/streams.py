@@ -380,7 +380,14 @@ class ResultsStream(VidNavigatorStream):
             # Read while another stream synced, before it could expire (spool.py).
             yield from results.typed(Spool.read(finished.spooled), strict=False)
             complete = True
-        elif self.settings.use_download_url and finished.download_url:
+        elif (
+            self.settings.use_download_url
+            and finished.download_url
+            # The terminal poll's page holds every result: a download is one request
+            # more per task for nothing (thousands of small profiles).
+            and next_cursor(page_pagination(finished.data, finished.task_id), finished.task_id)
+            is not None
+        ):
             try:
                 yield from results.typed(self._downloaded(finished), strict=True)
                 complete = results.has_all
