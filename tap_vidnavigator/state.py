@@ -362,10 +362,12 @@ class Bookmarks:
         self._indexed_length = 0
         self._index: dict[str, dict[str, t.Any]] = {}
 
-    def _partitions(self) -> list[t.Any]:
+    def _partitions(self, *, create: bool = False) -> list[t.Any]:
         partitions = self._stream.stream_state.get("partitions")
         if not isinstance(partitions, list):
-            partitions = self._stream.stream_state["partitions"] = []
+            partitions = []
+            if create:
+                self._stream.stream_state["partitions"] = partitions
         if partitions is not self._indexed or len(partitions) != self._indexed_length:
             # Partitions this class did not add (a new state, the SDK's own loop).
             self._index = {}
@@ -399,7 +401,7 @@ class Bookmarks:
             return
         partition = self._partition(subject)
         if partition is None:
-            partitions = self._partitions()
+            partitions = self._partitions(create=True)
             partition = {"context": {self._key: subject}}
             partitions.append(partition)
             self._index[subject] = partition

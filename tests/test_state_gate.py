@@ -189,3 +189,17 @@ def test_bookmarks_are_found_by_subject_in_a_state_of_thousands_and_added_once()
     bookmarks.advance("https://www.tiktok.com/@sdk", "2026-02-02T00:00:00Z", write_state=False)
     assert len(partitions) == 5002
     assert partitions[-1]["replication_key_value"] == "2026-02-02T00:00:00+00:00"
+
+
+def test_reading_a_bookmark_adds_nothing_to_the_state():
+    stream = types.SimpleNamespace(
+        stream_state={}, state_manager=types.SimpleNamespace(is_flushed=True)
+    )
+    bookmarks = Bookmarks(stream, "profile_url", "published_at")  # type: ignore[arg-type]
+    assert bookmarks.get("https://www.tiktok.com/@a") is None
+    assert stream.stream_state == {}
+    bookmarks.advance("https://www.tiktok.com/@a", "2026-02-01T00:00:00Z", write_state=False)
+    assert bookmarks.get("https://www.tiktok.com/@a") == dt.datetime(
+        2026, 2, 1, tzinfo=dt.timezone.utc
+    )
+    assert len(stream.stream_state["partitions"]) == 1
