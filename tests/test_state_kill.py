@@ -146,3 +146,32 @@ def _assert_bought_once(
         earlier = before.get(profile, [])
         if new and earlier:
             assert earlier[-1] in done, (profile, earlier, new)
+
+
+def test_a_saved_task_past_its_estimated_expiry_is_reused_from_the_ledger(emulator, tmp_path):
+    # The STATE that had a task's exact expiry may be lost (it waits when the ledger
+    # holds it): the STATE a rerun reads then has the submit's estimate, earlier. The
+    # ledger's exact expiry decides, and the live task is polled, not bought again.
+    import datetime as dt
+    import logging
+
+    from tap_vidnavigator.ledger import Ledger
+    from tests.conftest import KEY, create_task
+
+    url = "https://www.tiktok.com/@size30_estimate"
+    task_id = create_task(emulator, "size30_estimate")
+    now = dt.datetime.now(dt.timezone.utc)
+    ledger = Ledger(
+        tmp_path / "ledger", api_url=emulator.url, api_key=KEY, logger=logging.getLogger("t")
+    )
+    assert ledger.record("profile", url, {}, task_id, (now + dt.timedelta(hours=1)).isoformat())
+    estimate = (now - dt.timedelta(minutes=1)).isoformat()
+    saved = {"task_id": task_id, "profile_url": url, "filters": {}, "expires_at": estimate}
+    state = {"bookmarks": {"profile_tasks": {"in_flight": {url: saved}}}}
+    config = base_config(emulator, profiles=[url], ledger_dir=str(tmp_path / "ledger"))
+    result = run_tap(tmp_path, config, state=state)
+    assert result.returncode == 0, result.stderr
+    assert emulator.counters().submits == 1  # create_task's, above
+    assert f"Reusing task {task_id}" in result.stderr
+    assert {r["task_id"] for r in result.records("videos")} == {task_id}
+    assert len(result.records("videos")) == 30
