@@ -242,6 +242,11 @@ class Ledger:
         self._read_to = 0
         #: Claims granted to this run and not yet answered, by (kind, video id).
         self._mine: dict[tuple[str, str], Purchase] = {}
+        #: Task ids whose reuse entry this run wrote or found.
+        self._held: set[str] = set()
+        #: The folder's reuse entries by fingerprint prefix, listed once (a listing per
+        #: submit would cost the square of the tasks); kept up to date by this run.
+        self._index: dict[str, set[Path]] | None = None
 
     @classmethod
     def for_settings(
@@ -293,10 +298,11 @@ class Ledger:
         filters: t.Mapping[str, t.Any],
         task_id: str,
         expires_at: str | None,
-    ) -> None:
-        """Remember a task just bought (or a newer expiry of one), for later runs."""
+    ) -> bool:
+        """Remember a task just bought (or a newer expiry of one), for later runs;
+        whether its entry is on disk."""
         if self._broken or self.folder is None or self.reuse_mode == REUSE_OFF:
-            return
+            return False
         fingerprint = self._fingerprint(kind, subject, filters)
         entry = {
             "version": VERSION,
@@ -311,6 +317,8 @@ class Ledger:
             temporary = self.folder / f".{path.name}.{uuid.uuid4().hex}.tmp"
             temporary.write_text(json.dumps(entry, sort_keys=True))
             os.replace(temporary, path)
+            if self._index is not None:
+                self._index.setdefault(self._prefix(fingerprint), set()).add(path)
         except OSError as exc:
             # The reuse policy saves credits; it never stops a run.
             self._broken = True
@@ -321,6 +329,14 @@ class Ledger:
                 self.folder,
                 exc,
             )
+            return False
+        self._held.add(task_id)
+        return True
+
+    def holds(self, task_id: str) -> bool:
+        """Whether this run wrote (or found) the task's reuse entry on disk: a rerun
+        reuses it whatever the STATE says (state.py's rule for when STATE goes out)."""
+        return task_id in self._held
 
     def update_expiry(
         self,
@@ -336,6 +352,8 @@ class Ledger:
 
     def forget(self, entry: Entry) -> None:
         """Drop an entry whose task is gone."""
+        self._held.discard(entry.task_id)
+        self._unindex(entry.path)
         _remove(entry.path)
 
     def reuse(self, kind: str, subject: str, filters: t.Mapping[str, t.Any]) -> Entry | None:
@@ -350,7 +368,7 @@ class Ledger:
         fingerprint = self._fingerprint(kind, subject, filters)
         found: list[tuple[str, Entry]] = []
         now = self.now()
-        for path in sorted(self.folder.glob(f"{self._prefix(fingerprint)}--*.json")):
+        for path in sorted(self._listed(self._prefix(fingerprint))):
             content = _read_entry(path)
             if content is None:
                 continue
@@ -358,6 +376,7 @@ class Ledger:
                 continue  # a hash collision, or an entry edited by hand
             expires = parse_time(content.get("expires_at"))
             if expires is None or expires <= now:
+                self._unindex(path)
                 _remove(path)
                 continue
             if expires <= now + MARGIN:
@@ -366,12 +385,34 @@ class Ledger:
                 str(content["task_id"]), content.get("submitted_at"), content["expires_at"], path
             )
             found.append((str(content.get("submitted_at") or ""), entry))
-        return max(found, key=lambda item: item[0])[1] if found else None
+        if not found:
+            return None
+        newest = max(found, key=lambda item: item[0])[1]
+        self._held.add(newest.task_id)
+        return newest
+
+    def _listed(self, prefix: str) -> set[Path]:
+        assert self.folder is not None
+        if self._index is None:
+            self._index = {}
+            try:
+                names = os.listdir(self.folder)
+            except OSError:
+                names = []
+            for name in names:
+                if name.endswith(".json") and "--" in name and not name.startswith("."):
+                    self._index.setdefault(name.split("--", 1)[0], set()).add(self.folder / name)
+        return set(self._index.get(prefix, ()))
+
+    def _unindex(self, path: Path) -> None:
+        if self._index is not None:
+            self._index.get(path.name.split("--", 1)[0], set()).discard(path)
 
     def sweep(self) -> int:
         """Remove every expired reuse entry (of any account); how many were removed."""
         if self.folder is None or self.reuse_mode == REUSE_OFF:
             return 0
+        self._index = None
         removed = 0
         now = self.now()
         for path in self.folder.glob("*.json"):

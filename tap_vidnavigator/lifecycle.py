@@ -112,14 +112,21 @@ class TaskLifecycle:
         self._ledger_entries: dict[str, Entry] = {}
 
     @classmethod
-    def for_run(cls, run: Run, logger: logging.Logger | None = None) -> TaskLifecycle:
+    def for_run(
+        cls,
+        run: Run,
+        logger: logging.Logger | None = None,
+        sleep: t.Callable[[float], None] = time.sleep,
+    ) -> TaskLifecycle:
         """The run's one loop: every kind registered on the run (``Run.register_kind``)
         with the work the run asks of it, its saved tasks planned now, before any stream
         syncs, whichever stream asks first."""
         work = run.kind_work()
         if not work:
-            return cls(api=_no_api, run=run, work=work, logger=logger or _LOGGER)
-        lifecycle = cls(api=work[0].api or _no_api, run=run, work=work, logger=logger or _LOGGER)
+            return cls(api=_no_api, run=run, work=work, logger=logger or _LOGGER, sleep=sleep)
+        lifecycle = cls(
+            api=work[0].api or _no_api, run=run, work=work, logger=logger or _LOGGER, sleep=sleep
+        )
         lifecycle.plan()
         return lifecycle
 
@@ -175,7 +182,8 @@ class TaskLifecycle:
                     saved.get("expires_at"),
                 )
                 in_flight.forget(request.key)
-                self._replaced.add((kind.name, request.key))
+                # Not marked replaced: the ledger, which has the exact expiry even when
+                # the STATE that had it was lost (state.py), may still reuse the task.
                 self._pending.append((work, request))
                 continue
             self.logger.info(
@@ -270,12 +278,13 @@ class TaskLifecycle:
             if not isinstance(task_id, str) or not task_id:
                 msg = f"The submit for {kind.describe(request)} was answered without a task_id"
                 raise BadResponseError(msg)
-            work.in_flight.remember(request, task_id, sent, data.get("expires_at"))
-            work.in_flight.unskip(request.key)
-            self.run.budget.submitted(kind.name, task_id, estimate)
+            # The ledger first: a task it holds on disk needs no STATE at once (state.py).
             if self.run.ledger is not None:
                 expires = data.get("expires_at")
                 self.run.ledger.bought(kind.name, request.subject, sent, task_id, expires)
+            work.in_flight.remember(request, task_id, sent, data.get("expires_at"))
+            work.in_flight.unskip(request.key)
+            self.run.budget.submitted(kind.name, task_id, estimate)
             self.logger.info("Submitted task %s for %s", task_id, kind.describe(request))
             self._track(
                 task_id,
@@ -448,8 +457,8 @@ class TaskLifecycle:
         self._room_freed()
         if tracked.request is not None:
             # A finished task's expires_at is exact (the submit's may be an estimate);
-            # a run that dies now resumes against the right deadline.
-            tracked.work.in_flight.update_expiry(tracked.request, data.get("expires_at"))
+            # a run that dies now resumes against the right deadline. The ledger first:
+            # what it holds needs no STATE at once (state.py).
             if self.run.ledger is not None and tracked.sent is not None:
                 self.run.ledger.update_expiry(
                     kind.name,
@@ -458,6 +467,7 @@ class TaskLifecycle:
                     tracked.task_id,
                     data.get("expires_at"),
                 )
+            tracked.work.in_flight.update_expiry(tracked.request, data.get("expires_at"))
         usage = answer.get("usage")
         self.run.budget.ended(tracked.task_id, usage if isinstance(usage, dict) else None)
         return FinishedTask(

@@ -14,6 +14,11 @@ that method: :data:`SDK_LOOP_DIGESTS` holds, per supported singer-sdk line, the 
 of the SDK source it mirrors. ``tests/test_singer_sdk_internals.py`` fails when the
 installed SDK's source differs from its line's digest (or its line is not listed), and
 checks that both loops write the same messages, message for message.
+
+It is also where the tap's STATE writer (state.py's :class:`StateGate`) takes the place
+of the SDK's: the SDK has no public hook for when STATE is written, and writes the
+whole state (deep-copied, to compare with the last) after every partition of a child
+stream, which for thousands of subjects costs the square of the subjects.
 """
 
 from __future__ import annotations
@@ -27,9 +32,11 @@ from singer_sdk import RESTStream
 from singer_sdk.mapper import SameRecordTransform
 from typing_extensions import override
 
+from tap_vidnavigator.state import StateGate
 from tap_vidnavigator.writer import OrjsonWriter
 
 if t.TYPE_CHECKING:
+    from singer_sdk import Tap
     from singer_sdk.helpers._batch import BaseBatchFileEncoding
     from singer_sdk.helpers.types import Context
 
@@ -53,6 +60,32 @@ SDK_LOOP_DIGESTS: dict[str, dict[str, str]] = {
 }
 #: The record counter logs by time; incrementing it in runs costs fewer calls.
 _COUNT_EVERY = 500
+
+
+def install_state_gate(tap: Tap) -> StateGate | None:
+    """Make the tap's STATE writer a :class:`StateGate` (state.py decides when STATE
+    goes out), when the tap writes through its own writer.
+
+    The SDK writes every STATE through ``tap.state_writer`` (``Stream._write_state_message``,
+    ``Tap.sync_all``), an instance it makes in ``Tap.__init__`` with no way to choose
+    its class: it is replaced here. tests/test_singer_sdk_internals.py fails if those
+    SDK names change.
+    """
+    writer = tap.message_writer
+    if not isinstance(writer, OrjsonWriter):
+        return None
+    gate = StateGate(writer.write_line)
+    tap._state_writer = gate  # type: ignore[assignment]
+    return gate
+
+
+def wait_for_tasks(tap: Tap, seconds: float) -> None:
+    """Sleep while tasks run; a STATE the tap's gate held back goes out first (state.py's
+    rule 2: nothing waits in memory while the tap waits)."""
+    gate = tap.state_writer
+    if isinstance(gate, StateGate):
+        gate.before_wait(seconds)
+    time.sleep(seconds)
 
 
 class FastRecordLoopStream(RESTStream[str]):
@@ -82,6 +115,52 @@ class FastRecordLoopStream(RESTStream[str]):
         self._extracted_checked = -1e9
         self._extracted_at = datetime.datetime.now(datetime.timezone.utc)
         super().__init__(*args, **kwargs)
+
+    @property
+    def state_gate(self) -> StateGate | None:
+        """The tap's STATE writer, when it is the tap's own (install_state_gate)."""
+        gate = self._tap.state_writer
+        return gate if isinstance(gate, StateGate) else None
+
+    def wait(self, seconds: float) -> None:
+        """Sleep while tasks run; a STATE held back goes out first (state.py's rule)."""
+        wait_for_tasks(self._tap, seconds)
+
+    @override
+    def get_replication_key_signpost(self, context: Context | None = None) -> t.Any:
+        # A stream of the fast loop keeps its own bookmarks (its signpost is never read);
+        # the SDK would write one into every partition's state, finding it by a search
+        # of the whole list per task.
+        if self.fast_record_path:
+            return None
+        return super().get_replication_key_signpost(context)
+
+    @override
+    def finalize_state_progress_markers(self, state: dict | None = None) -> None:
+        # The SDK calls this after each stream's sync: the end of a stream (and of its
+        # children) writes STATE at once (state.py's rule 2).
+        if self.fast_record_path and not state:
+            # Nothing to promote: such a stream keeps its own bookmarks and never has
+            # progress or sync markers; the SDK would look up every partition, each by
+            # a search of the whole list (the square of the subjects).
+            for child in self.child_streams or []:
+                if child.selected:
+                    child.finalize_state_progress_markers()
+            self._write_state_message()
+        else:
+            super().finalize_state_progress_markers(state)
+        gate = self.state_gate
+        if gate is not None:
+            gate.flush()
+
+    @override
+    def log_sync_costs(self) -> None:
+        # The SDK's last act of a sync, for every stream, after every stream synced:
+        # the run's last STATE goes out here, whatever the rule held back.
+        super().log_sync_costs()
+        gate = self.state_gate
+        if gate is not None:
+            gate.flush()
 
     def syncs_children(self) -> bool:
         """Whether a record may have child streams to sync (the fast loop cannot)."""
@@ -174,7 +253,10 @@ class FastRecordLoopStream(RESTStream[str]):
         with record_counter, timer:
             record_counter.with_context(context)
             timer.with_context(context)
-            self._write_starting_replication_value(context)
+            # Not the SDK's starting replication value, nor its finalisation below: a
+            # stream of this loop keeps its own bookmarks and reads neither, and each
+            # finds the partition by a search of the whole list (per task: the square of
+            # the subjects, for a marker every sync sets afresh).
             uncounted = 0
             try:
                 for index, record in enumerate(self.get_records(context)):
@@ -202,7 +284,5 @@ class FastRecordLoopStream(RESTStream[str]):
                     yield record
             finally:
                 record_counter.increment(uncounted)
-            if context == partition:
-                self._finalize_state(self.get_context_state(context))
         if write_messages:
             self._write_state_message()

@@ -127,7 +127,14 @@ class TaskResults:
             # Read while another stream synced, before it could expire (spool.py).
             yield from self.typed(Spool.read(finished.spooled), strict=False)
             complete = True
-        elif use_download and finished.download_url:
+        elif (
+            use_download
+            and finished.download_url
+            # The terminal poll's page holds every result: a download is one request
+            # more per task for nothing (thousands of small profiles).
+            and next_cursor(page_pagination(finished.data, finished.task_id), finished.task_id)
+            is not None
+        ):
             try:
                 runs = iter_download(
                     storage(), finished.download_url, timeout=timeout,

@@ -99,7 +99,13 @@ class Run:
     # ------------------------------------------------------------- state
     def keep_in_flight(self, kind: JobKind, tasks_stream: Stream) -> None:
         """A kind's in-flight tasks live in its tasks stream's state."""
-        self._in_flight[kind.name] = InFlightTasks(tasks_stream, kind.subject_field)
+        self._in_flight[kind.name] = InFlightTasks(
+            tasks_stream, kind.subject_field, held=self._in_ledger
+        )
+
+    def _in_ledger(self, task_id: str) -> bool:
+        # A task the ledger wrote to disk needs no STATE at once (state.py's rule).
+        return self.ledger is not None and self.ledger.holds(task_id)
 
     def keep_bookmarks(self, kind: TaskKind, results_stream: Stream) -> None:
         """A kind's bookmarks live in its results stream's state, one per subject."""

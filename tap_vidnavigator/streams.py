@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import logging
+import time
 import typing as t
 
 from typing_extensions import override
@@ -484,9 +485,10 @@ STREAM_CLASSES: tuple[type[VidNavigatorStream], ...] = (
 )
 
 
-def start_lifecycle(run: Run) -> TaskLifecycle:
+def start_lifecycle(run: Run, sleep: t.Callable[[float], None] = time.sleep) -> TaskLifecycle:
     """The run's one task loop (``Run.lifecycle``), built before any stream syncs: says
-    which shard this run is, then plans every registered kind's tasks."""
+    which shard this run is, then plans every registered kind's tasks. ``sleep``: how it
+    waits for tasks (the tap's: a STATE held back goes out first)."""
     logger = logging.getLogger("tap-vidnavigator")
     settings = run.settings
     if settings.shard_count > 1:
@@ -505,4 +507,4 @@ def start_lifecycle(run: Run) -> TaskLifecycle:
                 if settings.configured[name]
             ),
         )
-    return TaskLifecycle.for_run(run, logger)
+    return TaskLifecycle.for_run(run, logger, sleep=sleep)

@@ -26,6 +26,7 @@ from tap_vidnavigator.config_keys import config_file_problem, known_settings
 from tap_vidnavigator.errors import ApiError, TaskNotFoundError, VidNavigatorError
 from tap_vidnavigator.families import PROFILES
 from tap_vidnavigator.output import install_quiet_output
+from tap_vidnavigator.record_loop import install_state_gate, wait_for_tasks
 from tap_vidnavigator.redaction import install_redaction, redact, register_secret
 from tap_vidnavigator.run import Run
 from tap_vidnavigator.settings import CONFIG_SCHEMA, Settings, SettingsError, parse_settings
@@ -68,6 +69,7 @@ class TapVidNavigator(Tap):
         install_redaction()
         install_quiet_output()
         super().__init__(*args, **kwargs)
+        install_state_gate(self)  # when STATE goes out: state.py
         key = self.config.get("api_key")
         if isinstance(key, str):
             register_secret(key)
@@ -109,7 +111,12 @@ class TapVidNavigator(Tap):
     @functools.cached_property
     def run(self) -> Run:
         """This run's shared state; its owner decides whether the run failed."""
-        _RUNS.append(run := Run(lambda: self.settings, start_lifecycle))
+        _RUNS.append(
+            run := Run(
+                lambda: self.settings,
+                lambda run: start_lifecycle(run, sleep=lambda s: wait_for_tasks(self, s)),
+            )
+        )
         return run
 
     @override

@@ -8,11 +8,17 @@ in memory and go out in writes of 128 lines (about 64 KiB); any other message (S
 first writes out the records before it and is flushed at once, so a target never
 sees a STATE before the records it covers, and a killed tap loses only records whose
 STATE it never emitted either.
+
+Each stream's SCHEMA goes out once per run, and again only when it changes: the SDK
+writes it again at every partition's sync (once per task of a child stream), and a
+repeat says nothing a target does not know. When STATE goes out is decided in
+state.py (:class:`~tap_vidnavigator.state.StateGate`), which writes it here.
 """
 
 from __future__ import annotations
 
 import atexit
+import copy
 import datetime as dt
 import decimal
 import json
@@ -22,7 +28,7 @@ import weakref
 
 import orjson
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter
-from singer_sdk.singerlib.messages import Message, RecordMessage
+from singer_sdk.singerlib.messages import Message, RecordMessage, SchemaMessage
 from typing_extensions import override
 
 _OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
@@ -70,6 +76,8 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
         self._suffixes: dict[dt.datetime | None, bytes] = {}
         self._moment: dt.datetime | None = None
         self._suffix = b"}\n"
+        #: Per stream, the last SCHEMA written (a repeat is dropped before it is encoded).
+        self._schemas: dict[str, SchemaMessage] = {}
         _LIVE_WRITERS.add(self)
 
     def write_record(
@@ -147,15 +155,31 @@ class OrjsonWriter(GenericSingerWriter[bytes, Message]):
         # caller had redirected stdout go where the rest of the run's lines went.
         if self._sink is None:
             self._sink = sys.stdout.buffer
+        if isinstance(message, SchemaMessage):
+            if self._schemas.get(message.stream) == message:
+                return
+            self._schemas[message.stream] = copy.deepcopy(message)
         line = self.format_message(message)
         if isinstance(message, RecordMessage):
             self._pending.append(line)
             if len(self._pending) >= _WRITE_LINES:
                 self.write_pending()
             return
+        self.write_line(line)
+
+    def write_line(self, line: bytes) -> None:
+        """Write one message line made elsewhere (STATE: state.py), after the records
+        queued before it, and flush."""
+        if self._sink is None:
+            self._sink = sys.stdout.buffer
         self.write_pending()
         self._sink.write(line)
         self._sink.flush()
+
+
+def encode_state(value: t.Mapping[str, t.Any]) -> bytes:
+    """A STATE message line holding ``value``."""
+    return _dumps({"type": "STATE", "value": value}, _OPTIONS)
 
 
 def _record_prefix(stream: str) -> bytes:

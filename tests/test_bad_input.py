@@ -285,11 +285,13 @@ def test_download_truncated_or_of_another_shape_falls_back(httpserver, tmp_path)
         return Response(next(download_answers), status=200, content_type="application/json")
 
     httpserver.expect_request("/bucket/task.json").respond_with_handler(download)
-    body = page(
-        videos, download_url=httpserver.url_for("/bucket/task.json") + "?X-Goog-Signature=abc"
-    )
+    # The terminal poll holds the first two videos (a task whose first page holds them
+    # all is never downloaded); the fallback pages through the rest.
+    url = httpserver.url_for("/bucket/task.json") + "?X-Goog-Signature=abc"
+    first = page(videos[:2], total=5, next_cursor=A, download_url=url)
+    rest = page(videos[2:], total=5)
     for _ in range(2):
-        result = run_tap(tmp_path, hostile_api(httpserver, {None: body}))
+        result = run_tap(tmp_path, hostile_api(httpserver, {None: first, A: rest}))
         assert result.returncode == 0, result.stderr
         assert [r["id"] for r in result.records("videos")] == [v["id"] for v in videos]
         assert "Could not use the download" in result.stderr

@@ -178,4 +178,4 @@ def test_a_run_killed_mid_search_resumes_without_paying_twice(make_emulator, tmp
     results = resumed.records("search_results")
     assert_results_match(results, emulator, "#airfryer size400")
     assert_results_match(results, emulator, "cats size90")
-    assert resumed.last_state["bookmarks"]["search_tasks"]["in_flight"] == {}
+    assert resumed.last_state["bookmarks"].get("search_tasks", {}).get("in_flight", {}) == {}

@@ -115,7 +115,7 @@ def test_killed_while_processing_resumes_without_paying_again(make_emulator, tmp
         assert_videos_match(
             resumed.records("videos"), emulator, f"https://www.tiktok.com/{profile}"
         )
-    assert resumed.last_state["bookmarks"]["profile_tasks"]["in_flight"] == {}
+    assert resumed.last_state["bookmarks"].get("profile_tasks", {}).get("in_flight", {}) == {}
     # Resumed tasks report what they cost (paid in the killed run).
     assert {r["credits_used"] for r in resumed.records("profile_tasks")} == {0.001, 0.0014}
 
@@ -305,7 +305,7 @@ def test_a_state_written_before_task_kinds_keeps_working(emulator, tmp_path):
     ]
     assert_videos_match(result.records("videos"), emulator, "https://www.tiktok.com/@size300")
     final = result.last_state["bookmarks"]
-    assert final["profile_tasks"]["in_flight"] == {}
+    assert final.get("profile_tasks", {}).get("in_flight", {}) == {}
     contexts = [p["context"] for p in final["videos"]["partitions"]]
     assert sorted(c["profile_url"] for c in contexts) == [
         "https://www.tiktok.com/@size300",

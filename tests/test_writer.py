@@ -126,3 +126,22 @@ def test_records_queued_when_the_process_ends_are_still_written(tmp_path):
         assert result.returncode == 1
         ids = [json.loads(line)["record"]["id"] for line in result.stdout.splitlines()]
         assert ids == ["0", "1", "2"]
+
+
+def test_a_stream_schema_goes_out_once_and_again_only_when_it_changes(monkeypatch):
+    # The SDK writes a child stream's SCHEMA at every partition's sync (once per task).
+    writer, sink = _writer(monkeypatch)
+    videos = SchemaMessage("videos", {"type": "object"}, ["id"])
+    for _ in range(3):
+        writer.write_message(videos)
+        writer.write_message(SchemaMessage("video_stats", {"type": "object"}, ["video_id"]))
+    changed = SchemaMessage("videos", {"type": "object", "properties": {}}, ["id"])
+    writer.write_message(changed)
+    writer.write_message(videos)
+    lines = _lines(sink)
+    assert [(line["stream"], line["schema"]) for line in lines] == [
+        ("videos", {"type": "object"}),
+        ("video_stats", {"type": "object"}),
+        ("videos", {"type": "object", "properties": {}}),
+        ("videos", {"type": "object"}),
+    ]

@@ -9,6 +9,7 @@ Handle scheme (the part after ``@`` in ``https://www.tiktok.com/@<handle>``):
 ``empty``           a profile with no videos (the task completes with 0 rows)
 ``big<N>``          exactly N videos, e.g. ``@big60000``
 ``size<N>``         exactly N videos (same as ``big<N>``, reads better for small N)
+``size<N>_<tag>``   exactly N videos, other videos for every tag (many profiles of one size)
 ``notfound*``       the task fails with ``user_not_found``
 ``private*``        the task fails with ``private_account``
 anything else       20 to 200 videos, chosen by a hash of the handle
@@ -33,7 +34,7 @@ BASE_EPOCH = 1_767_225_600
 PROFILE_URL_RE = re.compile(
     r"^https?://(?:www\.|m\.)?tiktok\.com/@(?P<handle>[A-Za-z0-9_.]{2,24})/?(?:\?.*)?$"
 )
-_SIZED_RE = re.compile(r"^(?:big|size)(?P<n>\d{1,7})$")
+_SIZED_RE = re.compile(r"^(?:big|size)(?P<n>\d{1,7})(?:_[a-z0-9_.]+)?$")
 
 _WORDS = (
     "dance",

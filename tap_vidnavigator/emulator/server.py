@@ -7,6 +7,7 @@ origin, as cloud storage is for the real API.
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import re
@@ -376,10 +377,11 @@ class Emulator:
     def administer(self, action: str, raw_body: bytes) -> Response:
         """``POST /_emulator/clock`` ``{"days": D, "hours": H}`` or ``/_emulator/publish``
         ``{"profile_url": U, "count": N}`` (or ``{"word": W, ...}`` for search results):
-        the clock and new videos, for demos. For tests (docs/emulator.md):
-        ``/_emulator/complete`` and ``/_emulator/expire`` ``{"task_id": ID}`` (every
-        task when absent) end a task or make it expire now; ``GET /_emulator/tasks``
-        lists each task's status.
+        the clock and new videos, for demos; ``/_emulator/counters`` ``{"key": K}``: a
+        key's request counters, for benchmarks of an emulator in its own process. For
+        tests (docs/emulator.md): ``/_emulator/complete`` and ``/_emulator/expire``
+        ``{"task_id": ID}`` (every task when absent) end a task or make it expire now;
+        ``GET /_emulator/tasks`` lists each task's status.
         """
         try:
             body = json.loads(raw_body or b"{}")
@@ -406,12 +408,20 @@ class Emulator:
                 )
                 ids = [video["id"] for video in fresh]
                 return Response(200, dumps({"status": "success", "data": {"published": ids}}), {})
+            if action == "counters":
+                counters = {
+                    name: value if isinstance(value, int) else str(value)
+                    for name, value in dataclasses.asdict(
+                        self.counters(str(body.get("key", "demo-key")))
+                    ).items()
+                }
+                return Response(200, dumps({"status": "success", "data": counters}), {})
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             return error_response(400, "bad_request", f"{action}: {exc}")
         return error_response(
             404,
             "not_found",
-            f"No emulator action {action!r}: clock, publish, complete, expire, tasks",
+            f"No emulator action {action!r}: clock, publish, counters, complete, expire, tasks",
         )
 
     @property

@@ -30,6 +30,7 @@ import dataclasses
 import datetime as dt
 import decimal
 import hashlib
+import heapq
 import hmac
 import json
 import secrets
@@ -250,6 +251,10 @@ class EmulatorState:
             clock, self.config.clock_offset_seconds, self.config.calendar_tick_seconds
         )
         self.tasks: dict[str, Task] = {}
+        #: Per key, its tasks not scraped yet, and the end times of those that may still
+        #: be processing (a heap): a submit looks at these, not at every task ever made.
+        self._unscraped: dict[str, dict[str, Task]] = collections.defaultdict(dict)
+        self._ends: dict[str, list[float]] = collections.defaultdict(list)
         self.counters: dict[str, Counters] = collections.defaultdict(Counters)
         start, config = self.calendar.now(), self.config
         only_purchased = config.credits is not None
@@ -513,6 +518,8 @@ class EmulatorState:
             self.counters[key].submits += 1
             task.webhook_url = webhook_url
             self.tasks[task.task_id] = task
+            self._unscraped[key][task.task_id] = task
+            heapq.heappush(self._ends[key], task.completes_at)
             self._event("submitted", task.task_id)
         return _accepted(kind, task)
 
@@ -525,11 +532,10 @@ class EmulatorState:
             return error_response(
                 402, "insufficient_credits", "Insufficient credits: top up your plan"
             )
-        active = sum(
-            1
-            for task in self.tasks.values()
-            if task.key == key and task.status(now) == "processing"
-        )
+        ends = self._ends[key]
+        while ends and ends[0] <= now:  # Task.status: processing while now < completes_at
+            heapq.heappop(ends)
+        active = len(ends)
         if active >= self.config.max_active_tasks:
             counters.refused_submits += 1
             return error_response(
@@ -581,6 +587,7 @@ class EmulatorState:
                     task.matched = [self._served(kind, result) for result in matched]
                 self._settle(task)
                 task.scraped = True
+                self._unscraped[task.key].pop(task.task_id, None)
         return task
 
     def _settle(self, task: Task) -> None:
@@ -593,8 +600,8 @@ class EmulatorState:
         """Charge every task of a key that ended and was not read yet: the provider
         charges a task when it ends, whether or not anyone polls it."""
         now = self.clock()
-        for task in list(self.tasks.values()):
-            if task.key == key and not task.scraped and task.completes_at <= now:
+        for task in list(self._unscraped[key].values()):
+            if not task.scraped and task.completes_at <= now:
                 self._scrape(task)
 
     def _find_task(self, key: str, task_id: str, now: float, kind: str) -> Task | None:
