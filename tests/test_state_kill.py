@@ -164,7 +164,7 @@ def test_a_saved_task_past_its_estimated_expiry_is_reused_from_the_ledger(emulat
     ledger = Ledger(
         tmp_path / "ledger", api_url=emulator.url, api_key=KEY, logger=logging.getLogger("t")
     )
-    assert ledger.record("profile", url, {}, task_id, (now + dt.timedelta(hours=1)).isoformat())
+    assert ledger.bought("profile", url, {}, task_id, (now + dt.timedelta(hours=1)).isoformat())
     estimate = (now - dt.timedelta(minutes=1)).isoformat()
     saved = {"task_id": task_id, "profile_url": url, "filters": {}, "expires_at": estimate}
     state = {"bookmarks": {"profile_tasks": {"in_flight": {url: saved}}}}
