@@ -228,6 +228,7 @@ class EnrichmentStream(VidNavigatorStream):
     @override
     def get_records(self, context: Context | None) -> t.Iterable[dict[str, t.Any]]:
         if self.options.enabled:
+            self.store.report_dropped()
             self._sync()
         return ()
 

@@ -60,6 +60,8 @@ class EnrichmentState:
     def __init__(self, stream: Stream, logger: t.Any) -> None:
         self._stream = stream
         self._logger = logger
+        #: Videos this run's pending list could not keep (report_dropped).
+        self.dropped = 0
 
     @property
     def _state(self) -> dict[str, t.Any]:
@@ -154,13 +156,21 @@ class EnrichmentState:
                 del self.ranges[key]
             elif parse_time(span[0]) is None or after > t.cast("dt.datetime", parse_time(span[0])):
                 span[0] = after.isoformat()
-        self._logger.warning(
-            "%s: %d video(s) waiting do not fit in the state's pending list (%d, newest "
-            "kept); a run that finds them again (a full refresh) takes them",
-            self._stream.name,
-            len(dropped),
-            PENDING_LIMIT,
-        )
+        # Said once, when the enrichment's own stream syncs (report_dropped): one line
+        # per task would repeat it for every task of a large profile.
+        self.dropped += len(dropped)
+
+    def report_dropped(self) -> None:
+        """One line for the videos the bounded pending list could not keep this run."""
+        if self.dropped:
+            self._logger.warning(
+                "%s: %d video(s) found this run do not fit in the state's pending list "
+                "(%d, newest kept); a run that finds them again (a full refresh) takes them",
+                self._stream.name,
+                self.dropped,
+                PENDING_LIMIT,
+            )
+            self.dropped = 0
 
 
 def _is_range(span: t.Any) -> TypeGuard[list[str]]:
