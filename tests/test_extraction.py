@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import typing as t
 
+from tap_vidnavigator.emulator import ExtractionConfig
 from tap_vidnavigator.extraction_schema import fingerprint
 from tap_vidnavigator.families import EXTRACTION
 from tap_vidnavigator.records.extractions import user_values
-from tests.conftest import base_config, expected_videos, run_tap
+from tests.conftest import HELD, base_config, expected_videos, run_tap, start_tap, wait_for
 
 STREAM = EXTRACTION.stream
 PROFILE = "https://www.tiktok.com/@size5"
@@ -161,3 +162,32 @@ def test_the_budget_buys_what_fits_by_the_estimate(emulator, tmp_path):
     pending = result.last_state["bookmarks"][STREAM]["pending"]
     assert len(pending) == 3
     assert {entry[0] for entry in pending}.isdisjoint(r["video_id"] for r in extracted)
+
+
+def test_a_run_that_gave_up_on_running_jobs_is_resumed_not_bought_again(make_emulator, tmp_path):
+    """Extraction jobs still processing when a run ends (task_timeout here; a crash
+    leaves the same STATE) are polled by the next run: each video bought once."""
+    emulator = make_emulator(extraction=ExtractionConfig(processing_seconds=HELD))
+    config = _config(emulator, tmp_path, max_per_run=2)
+    first = run_tap(tmp_path, {**config, "task_timeout": 1})
+    assert first.returncode == 1  # the two jobs timed out: a problem of the run
+    assert first.records(STREAM) == []
+    saved = first.last_state["bookmarks"][STREAM]["in_flight"]
+    assert len(saved) == 2
+    assert len(emulator.complete()) == 2
+    running = start_tap(tmp_path, config, state=first.last_state)
+    # The rerun buys two more videos (held too): complete them once both are submitted.
+    wait_for(lambda: len(emulator.extraction.tasks) == 4, "the rerun's two new jobs")
+    assert len(emulator.complete()) == 2
+    second = running.result(timeout=300)
+    assert second.returncode == 0, second.stderr
+    rows = second.records(STREAM)
+    # The two resumed jobs' rows, then two more videos (max_per_run counts new ones).
+    resumed = {entry["task_id"] for entry in saved.values()}
+    assert resumed <= {row["task_id"] for row in rows}
+    assert len(rows) == 4
+    jobs = {
+        video["id"]: len(emulator.extraction.extractions_of(video["url"]))
+        for video in expected_videos(emulator, PROFILE).values()
+    }
+    assert jobs == {video_id: int(video_id in {r["video_id"] for r in rows}) for video_id in jobs}

@@ -346,9 +346,13 @@ class Emulator:
         return self.state.advance_clock(days=days, hours=hours, seconds=seconds)
 
     def _tasks(self) -> list[t.Any]:
-        """Every task of every kind: scrapes, searches and transcription jobs."""
+        """Every task of every kind: scrapes, searches, transcription and extraction jobs."""
         with self.state._lock:
-            return [*self.state.tasks.values(), *self.transcripts.tasks.values()]
+            return [
+                *self.state.tasks.values(),
+                *self.transcripts.tasks.values(),
+                *self.extraction.tasks.values(),
+            ]
 
     def complete(self, task_id: str | None = None) -> list[str]:
         """Complete a processing task now (every processing one when no id); their ids."""
