@@ -116,6 +116,8 @@ class Job:
     failure: Failure | None
     settled: bool = False
     usage: dict[str, t.Any] | None = None
+    #: How many polls this job answered "processing" (``processing_polls``).
+    processing_answers: int = 0
 
     def status(self, now: float) -> str:
         """``processing``, ``completed`` or ``failed`` at ``now``."""
@@ -314,7 +316,14 @@ class JobDesk(t.Generic[J, C]):
             )
         self._count(key, "polls")
         status = task.status(now)
-        if status != "processing":
+        answers = self.state.config.processing_polls
+        if status == "processing" and answers is not None and task.processing_answers >= answers:
+            # Processing for exactly ``processing_polls`` polls, as scrapes (state.py).
+            self.state.complete_now(task)
+            status = task.status(self.state.clock())
+        if status == "processing":
+            task.processing_answers += 1
+        else:
             self._settle(task)
         body: dict[str, t.Any] = {"status": "success", "data": self._job(task, status)}
         serves_usage = status == "completed" or (status == "failed" and self.kind.usage_when_failed)
