@@ -300,6 +300,7 @@ class EmulatorState:
             task.expires_at = now + self.config.expire_seconds
             if isinstance(task, Task):
                 task.observed_at = self.calendar.moment(now, task.offset)
+                self._reheap(task.key, now)
             return True
 
     def expire_now(self, task: t.Any) -> bool:
@@ -312,7 +313,18 @@ class EmulatorState:
                 return False
             task.completes_at = min(task.completes_at, now)
             task.expires_at = now
+            if isinstance(task, Task):
+                self._reheap(task.key, now)
             return True
+
+    def _reheap(self, key: str, now: float) -> None:
+        # A task ended early (complete_now, expire_now): the key's heap of end times,
+        # which a submit reads for the active-task cap, is rebuilt from its tasks.
+        ends = [
+            t.completes_at for t in self.tasks.values() if t.key == key and t.completes_at > now
+        ]
+        heapq.heapify(ends)
+        self._ends[key] = ends
 
     # ----------------------------------------------------------------- data
     def profile_videos(self, handle: str) -> list[dict[str, t.Any]]:
