@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import typing as t
+from pathlib import Path
 
 import pytest
 
@@ -99,7 +100,7 @@ def test_sigkill_at_seeded_moments_then_reruns_lose_nothing_and_buy_nothing_twic
         delivered += messages
         after = _tasks_by_profile(emulator)
         if use_ledger:
-            _assert_bought_once(before, after, state)
+            _assert_bought_once(before, after, state, tmp_path / "ledger")
         state = _last_state(messages, state)
         if not killed:
             break
@@ -108,7 +109,7 @@ def test_sigkill_at_seeded_moments_then_reruns_lose_nothing_and_buy_nothing_twic
     assert final.returncode == 0, final.stderr
     delivered += final.messages
     if use_ledger:
-        _assert_bought_once(before, _tasks_by_profile(emulator), state)
+        _assert_bought_once(before, _tasks_by_profile(emulator), state, tmp_path / "ledger")
     # Every video of every task bought was delivered: by the task that served it with
     # the ledger on; with it off, a task bought in the instant between its submit and
     # its STATE may be bought again (as before #31), and its videos come from that one.
@@ -135,17 +136,31 @@ def test_sigkill_at_seeded_moments_then_reruns_lose_nothing_and_buy_nothing_twic
 
 
 def _assert_bought_once(
-    before: dict[str, list[str]], after: dict[str, list[str]], state: dict[str, t.Any] | None
+    before: dict[str, list[str]],
+    after: dict[str, list[str]],
+    state: dict[str, t.Any] | None,
+    ledger: Path,
 ) -> None:
     """A run started from ``state`` bought a new task for a profile only when the
     profile's last task was extracted as far as that STATE knows (a new incremental
-    scrape), never again one it bought and had not finished reading."""
+    scrape), never again one it bought and had not finished reading.
+
+    One window is left, and the test names it rather than hides it: a kill that lands
+    while a submit is on the wire (the API created the task, its answer never reached
+    the ledger). A scrape has no claim before its POST (per-video jobs do: ledger.py),
+    so the rerun cannot know that task. At most one such task per kill, and only a
+    task the ledger never heard of.
+    """
     done = _extracted(state)
+    recorded = {path.name.split("--", 1)[1][: -len(".json")] for path in ledger.glob("*--*.json")}
+    unrecorded = []
     for profile, tasks in after.items():
         new = tasks[len(before.get(profile, [])) :]
         earlier = before.get(profile, [])
-        if new and earlier:
-            assert earlier[-1] in done, (profile, earlier, new)
+        if new and earlier and earlier[-1] not in done:
+            assert earlier[-1] not in recorded, (profile, earlier, new)
+            unrecorded.append(earlier[-1])
+    assert len(unrecorded) <= 1, unrecorded
 
 
 def test_a_saved_task_past_its_estimated_expiry_is_reused_from_the_ledger(emulator, tmp_path):
