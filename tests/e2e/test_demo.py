@@ -3,13 +3,18 @@ the analytics models built from them), and four shards in parallel on Dagster.""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import signal
 import subprocess
+import time
+import urllib.request
 
 import pytest
 
-from tests.conftest import ROOT, minimal_env
+from tests.conftest import HELD, ROOT, minimal_env, wait_for
 
 # Both run ./scripts/bootstrap (meltano install in this project): one after the other.
 # Whole projects (two demos; Dagster): a deadline past the 600 s default.
@@ -182,23 +187,73 @@ def test_demo_first_run_on_a_fresh_clone(tmp_path):
     assert len(lines) <= FIRST_RUN_LINES, "\n".join(lines)
 
 
+def _processing(api_url: str) -> int:
+    """How many of the emulator's tasks are processing now (its GET /_emulator/tasks)."""
+    base = api_url.removesuffix("/v1")
+    with urllib.request.urlopen(f"{base}/_emulator/tasks", timeout=30) as answer:
+        statuses = json.load(answer)["data"]
+    return sum(status == "processing" for status in statuses.values())
+
+
+def _complete_until_exit(process: subprocess.Popen, api_url: str) -> None:
+    """Complete the emulator's held tasks as they come, until ``process`` has ended."""
+    base = api_url.removesuffix("/v1")
+    while process.poll() is None:
+        request = urllib.request.Request(f"{base}/_emulator/complete", data=b"{}", method="POST")
+        with contextlib.suppress(OSError):  # the emulator stops just before its script ends
+            urllib.request.urlopen(request, timeout=30).close()
+        time.sleep(0.2)
+
+
 def test_shards_command_runs_four_shards_with_their_own_states(tmp_path):
-    """The README's scale-out command, as written: four shards at once, by Dagster."""
+    """The README's scale-out command, as written: four shards at once, by Dagster.
+
+    The emulator holds every task in processing until the test completes it, and the test
+    completes none before eight are processing at once: two per shard (the key's cap of 10
+    split four ways), so every shard is in flight before any can finish, however slowly
+    a loaded machine starts them.
+    """
     env = {
         **minimal_env(),
         "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
         "DAGSTER_HOME": str(tmp_path / "dagster"),
+        "EMULATOR_PROCESSING": str(HELD),
     }
     jsonl = ROOT / "output" / "jsonl"
     for index in range(4):  # target-jsonl appends: start each shard's folder empty
         for old in (jsonl / f"shard-{index}-of-4").glob("*.jsonl"):
             old.unlink()
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "shards"), "4"],
-        env=env, capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    out = result.stdout
+    stdout, stderr = tmp_path / "stdout", tmp_path / "stderr"
+    with stdout.open("w") as out_file, stderr.open("w") as err_file:
+        process = subprocess.Popen(
+            [str(ROOT / "scripts" / "shards"), "4"],
+            env=env, stdout=out_file, stderr=err_file, start_new_session=True,
+        )  # fmt: skip
+    try:
+        found = wait_for(
+            lambda: (
+                process.poll() is not None
+                or re.search(r"^==> the emulator is at (\S+)$", stdout.read_text(), re.M)
+            ),
+            "scripts/shards to start its emulator",
+            timeout=600,
+        )
+        assert process.poll() is None, stdout.read_text()[-3000:] + stderr.read_text()[-3000:]
+        api_url = found.group(1)
+
+        def eight_processing() -> bool:
+            time.sleep(0.2)
+            return process.poll() is not None or _processing(api_url) == 8
+
+        wait_for(eight_processing, "two held tasks from each of the four shards", timeout=600)
+        assert process.poll() is None, stdout.read_text()[-3000:] + stderr.read_text()[-3000:]
+        _complete_until_exit(process, api_url)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+    out = stdout.read_text()
+    assert process.returncode == 0, out[-3000:] + stderr.read_text()[-3000:]
     assert "==> all 4 shards succeeded in" in out, out[-3000:]
     for index in range(4):
         started = f"shard {index} of 4: --environment dev run --state-id-suffix shard-{index}-of-4"
