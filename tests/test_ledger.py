@@ -30,7 +30,7 @@ from tap_vidnavigator.ledger import (
 )
 from tap_vidnavigator.settings import parse_settings
 from tap_vidnavigator.transcript_settings import DEFAULT_LEDGER_PATH
-from tests.conftest import assert_videos_match, base_config, run_tap
+from tests.conftest import assert_videos_match, base_config, minimal_env, run_tap
 
 PROFILES = ["@size40", "@size75", "@empty", "@notfound_ledger"]
 URLS = [f"https://www.tiktok.com/{p}" for p in PROFILES]
@@ -152,7 +152,8 @@ def test_two_shards_at_once_share_one_ledger(emulator, tmp_path):
         path.write_text(json.dumps(_shard(emulator, ledger, index)))
         command = [sys.executable, "-m", "tap_vidnavigator.tap", "--config", str(path)]
         processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.PIPE, text=True))  # fmt: skip
+                                          stderr=subprocess.PIPE, text=True,
+                                          env=minimal_env()))  # fmt: skip
     for process in processes:
         _, stderr = process.communicate(timeout=300)
         assert process.returncode == 0, stderr

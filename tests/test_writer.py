@@ -6,13 +6,13 @@ import datetime as dt
 import decimal
 import io
 import json
-import os
 import subprocess
 import sys
 
 from singer_sdk.singerlib.messages import RecordMessage, SchemaMessage, StateMessage
 
 from tap_vidnavigator.writer import OrjsonWriter
+from tests.conftest import minimal_env
 
 
 class CountingSink(io.BytesIO):
@@ -119,7 +119,7 @@ def test_records_queued_when_the_process_ends_are_still_written(tmp_path):
         "raise SystemExit(1)\n"
     )
     for unbuffered in ("0", "1"):
-        env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
+        env = minimal_env(PYTHONUNBUFFERED=unbuffered)
         result = subprocess.run(
             [sys.executable, "-c", script], capture_output=True, env=env, check=False
         )

@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import KEY, ROOT, assert_videos_match, expected_videos
+from tests.conftest import KEY, ROOT, assert_videos_match, expected_videos, minimal_env
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import plugin_metadata
@@ -84,12 +84,9 @@ def build_wheel(tmp_path: Path) -> Path:
 
 
 def user_environment(**extra: str) -> dict[str, str]:
-    """A user's shell: Meltano on PATH, none of this repository's settings."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("MELTANO_", "TAP_VIDNAVIGATOR_", "TARGET_", "UV_FIND_LINKS"))
-    }
+    """A user's shell: Meltano on PATH, none of this repository's settings (a listed
+    environment: tests.conftest.minimal_env), and no wheel folder of this test's."""
+    env = {name: value for name, value in minimal_env().items() if name != "UV_FIND_LINKS"}
     return {
         **env,
         "PATH": f"{MELTANO_BIN}{os.pathsep}{env['PATH']}",
