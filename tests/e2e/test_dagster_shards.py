@@ -87,6 +87,23 @@ def _execute(tmp_path, run_config):
         return result.success, steps, raced
 
 
+def _up_for_retry(home, step_key: str) -> bool:
+    """Whether Dagster (its instance in ``home``) has recorded ``step_key`` up for retry."""
+    import time
+
+    import dagster as dg
+
+    time.sleep(0.5)  # each look opens the instance: not in a busy loop
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return any(
+            record.dagster_event is not None
+            and record.dagster_event.step_key == step_key
+            and record.dagster_event.event_type_value == "STEP_UP_FOR_RETRY"
+            for run in instance.get_runs()
+            for record in instance.all_logs(run.run_id)
+        )
+
+
 def _system_database(postgres: dict[str, t.Any]) -> str:
     """A new database on the test PostgreSQL for Meltano's own tables, as several
     machines would share (tests/e2e/test_demo.py runs shards on a brand-new SQLite one)."""
@@ -104,11 +121,13 @@ def test_shards_run_at_once_each_with_its_own_state_and_retry_alone(
     make_emulator, postgres, tmp_path, monkeypatch
 ):
     handles, slow = _handles()
-    # The slow profile outlasts task_timeout on the first attempt: its shard fails, with
-    # the task saved in its state, and Dagster retries that shard alone. Every other task
-    # is held until all shards submitted theirs: every shard starts before any ends, on
-    # any machine.
-    emulator = make_emulator(processing_seconds=HELD, processing_by_handle={slow: 12.0})
+    slow_step = f"run_shard[shard_{SLOW_SHARD}]"
+    # Every task is held until all shards submitted theirs: every shard starts before any
+    # ends, on any machine. The slow profile's task is held longer, past task_timeout: its
+    # shard's first attempt gives up (the task saved in its state) and Dagster retries
+    # that shard alone; the test completes the task once Dagster has recorded that retry,
+    # so the rerun finds it done, however slowly this machine ran the first attempt.
+    emulator = make_emulator(processing_seconds=HELD)
     schema = f"shards_{uuid.uuid4().hex[:6]}"
     env = {
         **_pg_env(postgres, schema),
@@ -128,11 +147,19 @@ def test_shards_run_at_once_each_with_its_own_state_and_retry_alone(
 
     def release_once_all_submitted() -> list[str]:
         wait_for(lambda: len(emulator.state.tasks) == len(handles), "every shard's submits")
-        return [
+        released = [
             task_id
             for task_id, task in list(emulator.state.tasks.items())
             if task.handle != slow and emulator.complete(task_id)
         ]
+        wait_for(
+            lambda: _up_for_retry(tmp_path / "dagster", slow_step),
+            "the slow shard's first attempt to give up",
+            timeout=600,
+        )
+        [slow_task] = [i for i, task in emulator.state.tasks.items() if task.handle == slow]
+        assert emulator.complete(slow_task)
+        return released
 
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         released = pool.submit(release_once_all_submitted)
@@ -152,7 +179,6 @@ def test_shards_run_at_once_each_with_its_own_state_and_retry_alone(
     retried = {
         key for key, events in steps.items() if any(k == "STEP_UP_FOR_RETRY" for k, _ in events)
     }
-    slow_step = f"run_shard[shard_{SLOW_SHARD}]"
     assert slow_step in retried
     assert retried - {slow_step} <= raced, (retried, raced)
     # ...and it paid for nothing twice: one submit per profile.
@@ -181,10 +207,18 @@ def test_shards_run_at_once_each_with_its_own_state_and_retry_alone(
     # The next run of a shard (the retried one) asks its profile only for its lookback
     # window. The engine-neutral runner, as Airflow or cron would call it: the same
     # command the Dagster step runs.
-    monkeypatch.setenv("TAP_VIDNAVIGATOR_TASK_TIMEOUT", "60")
-    code = shard.run_shard(
-        "dev", "tap-vidnavigator", "target-postgres", SLOW_SHARD, SHARDS, on_line=lambda _: None
-    )
+    monkeypatch.setenv("TAP_VIDNAVIGATOR_TASK_TIMEOUT", "600")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        ran = pool.submit(
+            shard.run_shard,
+            "dev", "tap-vidnavigator", "target-postgres", SLOW_SHARD, SHARDS,
+            on_line=lambda _: None,
+        )  # fmt: skip
+        while not ran.done():  # its one task, held as all are: completed when it comes
+            emulator.complete()
+            with contextlib.suppress(concurrent.futures.TimeoutError):
+                ran.result(timeout=0.2)
+        code = ran.result()
     assert code == 0
     second = [task for task in emulator.state.tasks.values() if task.kind == "profile"]
     second = sorted(second, key=lambda task: task.created_at)[len(handles) :]
