@@ -173,14 +173,14 @@ def creator_result(handle: str, video: t.Mapping[str, t.Any]) -> dict[str, t.Any
 
     ``stats.shares`` is the profile's ``reposts`` (TikTok's share count under the
     scraper's name) and ``collects`` is null (a profile scrape does not read it);
-    ``music`` is the video's ``track`` and first artist (null without a track), the
+    ``music`` is the video's ``track`` and first artist (null fields when unknown), the
     ``duration`` whole seconds, the ``hashtags`` those of the description, as the
     search listing serves them; the ``author`` is the profile's (its ``uploader_id``
     and ``nickname``).
     """
     ts = int(video["timestamp"])
     duration = None if video["duration"] is None else int(video["duration"])
-    artists = video["artists"] or [None]
+    artists, track = video["artists"] or [None], video["track"]
     description = video["description"]
     return {
         "id": video["id"],
@@ -196,11 +196,9 @@ def creator_result(handle: str, video: t.Mapping[str, t.Any]) -> dict[str, t.Any
             "shares": video["reposts"],
             "collects": None,
         },
-        "music": None
-        if video["track"] is None
-        else {
-            "id": str(zlib.crc32(f"{handle.lower()}:{video['track']}".encode())),
-            "title": video["track"],
+        "music": {
+            "id": None if track is None else str(zlib.crc32(f"{handle.lower()}:{track}".encode())),
+            "title": track,
             "author_name": artists[0],
             "duration": duration,
         },
