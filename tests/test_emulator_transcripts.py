@@ -190,6 +190,35 @@ def test_no_caption_handles_and_search_results(emulator):
         assert answer["transcript"] == ([] if truth is None else list(truth.segments))
 
 
+def test_a_profile_video_found_by_a_search_is_the_same_video_either_way(make_emulator):
+    """A search for ``@size40`` finds the profile's videos; known through that search
+    first, each answers what it answers known through the profile: the same captions,
+    video_info (duration, title, thumbnail) and speech."""
+    through_profile, through_search = make_emulator(), make_emulator()
+    task = requests.post(
+        f"{through_search.url}/tiktok/search",
+        json={"query": "@size40 #ramen size5"},
+        headers=KEY,
+        timeout=10,
+    ).json()["data"]["task_id"]
+    requests.get(f"{through_search.url}/tiktok/search/{task}", headers=KEY, timeout=10)
+    results = through_search.state.search_ground_truth("@size40 #ramen size5")
+    profile_urls = urls(through_profile)
+    assert {r["url"] for r in results} > set(profile_urls)
+    # A video only the search found is asked first: the desk learns the search's videos.
+    ramen = next(r["url"] for r in results if r["url"] not in profile_urls)
+    assert transcript(through_search, ramen, fallback_to_metadata=True).status_code == 200
+    for url in profile_urls:
+        for options in ({"fallback_to_metadata": True}, {"metadata_only": True}):
+            answer = transcript(through_search, url, **options)
+            assert answer.json() == transcript(through_profile, url, **options).json()
+        assert through_search.transcripts.speech_of(url) == through_profile.transcripts.speech_of(
+            url
+        )
+        info = through_search.transcripts.video_info_of(url)
+        assert info == through_profile.transcripts.video_info_of(url)
+
+
 def test_young_videos_answer_the_counts_of_the_moment(emulator):
     [fresh] = emulator.state.publish(PROFILE, 1)
     first = emulator.transcripts.video_info_of(fresh["url"])

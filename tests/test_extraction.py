@@ -191,3 +191,28 @@ def test_a_run_that_gave_up_on_running_jobs_is_resumed_not_bought_again(make_emu
         for video in expected_videos(emulator, PROFILE).values()
     }
     assert jobs == {video_id: int(video_id in {r["video_id"] for r in rows}) for video_id in jobs}
+
+
+def test_a_video_found_through_a_profile_and_a_search_is_extracted_once(emulator, tmp_path):
+    """A search naming the profile's creator finds its videos again, beside videos of its
+    word: each video has one row (its first finder's) and is extracted once."""
+    query = "@size5 kittens size2"
+    config = _config(emulator, tmp_path)
+    config["searches"] = [query]
+    run = run_tap(tmp_path, config)
+    assert run.returncode == 0, run.stderr
+    profile = set(expected_videos(emulator, PROFILE))
+    found = {r["id"]: r for r in emulator.state.search_ground_truth(query)}
+    # The search found every video of the profile, and two the profile does not have.
+    assert profile < set(found) and len(found) == 7
+    assert {r["id"] for r in run.records("search_results")} == set(found)
+    rows = run.records(STREAM)
+    by_id = {row["video_id"]: _volatile(row) for row in rows}
+    assert len(rows) == len(by_id)
+    assert set(by_id) == set(found)
+    for video_id, row in by_id.items():
+        expected = _expected_row(emulator, found[video_id])
+        if video_id not in profile or row["found_by"] == "search":
+            expected.update(found_by="search", profile_url=None, query=query)
+        assert row == expected
+        assert len(emulator.extraction.extractions_of(found[video_id]["url"])) == 1

@@ -435,6 +435,61 @@ def test_search_queries_that_share_a_word_share_results_and_the_special_queries(
     assert raised.value.error_code == "search_failed"
 
 
+def test_a_search_for_a_creators_handle_serves_exactly_that_profiles_videos(emulator):
+    """``@size40`` in a query finds the videos a scrape of the profile serves (one
+    published on the calendar too, young and growing), in the search result's shape: the
+    same ids, urls, descriptions, times and counts; newest first, or the profile's own
+    order by relevance; filters applied as to any result."""
+    client, recorder = sdk_client(emulator)
+    creator = "https://www.tiktok.com/@size40"
+    emulator.state.publish(creator, 2)
+    profile = emulator.ground_truth(creator)
+    assert len(profile) == 42
+
+    def served(query: str, **filters: t.Any) -> list[dict[str, t.Any]]:
+        answer = client.submit_tiktok_search(query=query, **filters).wait(
+            poll_interval=0.05, limit=500
+        )
+        assert answer.data.is_completed
+        raw = recorder.answers[-1][2]
+        assert_search_answer(raw)
+        results = raw["data"]["results"]
+        assert results == emulator.state.search_ground_truth(query, **filters)
+        return results
+
+    for order in ({}, {"sort_by": "relevance"}):
+        results = served("@size40", **order)
+        assert [r["id"] for r in results] == [v["id"] for v in profile]
+    for result, video in zip(results, profile, strict=True):
+        assert result["url"] == video["url"]
+        assert result["description"] == video["description"]
+        assert result["timestamp"] == int(video["timestamp"])
+        assert result["published_at"] == video["published_at"]
+        assert result["author"]["unique_id"] == "size40"
+        assert result["stats"] == {
+            "views": video["views"], "likes": video["likes"], "comments": video["comments"],
+            "shares": video["reposts"], "collects": None,
+        }  # fmt: skip
+    # Filters, computed here on the profile's videos: the most liked from 300 likes on.
+    liked = [v for v in profile if v["likes"] is not None and int(v["likes"]) >= 300]
+    liked.sort(key=lambda v: (-int(v["likes"]), v["id"]))
+    results = served("@size40", sort_by="most_liked", min_likes=300, max_results=12)
+    assert [r["id"] for r in results] == [v["id"] for v in liked[:12]]
+    after = calendar.timegm((2025, 12, 20, 0, 0, 0))
+    results = served("@size40", sort_by="relevance", after_datetime="2025-12-20")
+    recent = [v["id"] for v in profile if int(v["timestamp"]) >= after]
+    assert 2 < len(recent) < 42
+    assert [r["id"] for r in results] == recent
+    # With words: the creator's videos first, then what the words find; a creator whose
+    # scrape fails adds nothing and the search completes; a handle is never a size.
+    mixed = served("@size40 @private_x cats size5", sort_by="relevance")
+    words = emulator.state.search_ground_truth("cats size5", sort_by="relevance")
+    assert [r["id"] for r in mixed] == [v["id"] for v in profile] + [r["id"] for r in words]
+    assert served("@notfound_x") == []
+    with pytest.raises(ValueError, match="names a creator"):
+        emulator.state.publish_results("@size40", 1)
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -413,27 +413,74 @@ def test_the_hour_budget_leaves_videos_for_a_later_run(make_emulator, tmp_path):
         assert emulator.transcripts.bought(video["url"]) == 1
 
 
-def test_a_video_found_through_two_subjects_is_transcribed_once(make_emulator, tmp_path):
-    """Two searches that share a word find some of the same videos: each video has one
-    row (its first finder's) and a captionless one is bought once, not once a subject."""
+#: A search naming the profile's creator: the profile's videos with 300 likes or more
+#: (most of them, captionless ones among them) and videos of its word that the profile
+#: does not have.
+CREATOR_SEARCH = {"query": "@size40 kittens size10", "min_likes": 300}
+
+
+def _found(emulator, profiles, searches) -> dict[str, set[tuple[str, str]]]:
+    """Which subjects find each video, by the emulator's ground truth."""
+    found: dict[str, set[tuple[str, str]]] = collections.defaultdict(set)
+    for url in profiles:
+        for video in emulator.ground_truth(url):
+            found[video["id"]].add(("profile", url))
+    for search in searches:
+        body = {"query": search} if isinstance(search, str) else dict(search)
+        query = body.pop("query")
+        for result in emulator.state.search_ground_truth(query, **body):
+            found[result["id"]].add(("search", query))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("profiles", "searches"),
+    [([], ["kittens size30", "kittens puppies size30"]), ([PROFILE], [CREATOR_SEARCH])],
+    ids=["two-searches", "profile-and-search"],
+)
+def test_a_video_found_through_two_subjects_is_transcribed_once(
+    make_emulator, tmp_path, profiles, searches
+):
+    """Two subjects find some of the same videos (two searches that share a word; a
+    profile and a search naming its creator): each video has one row (its first finder's),
+    its captions are asked once, and a captionless one is bought once, not once a subject."""
     emulator = make_emulator()
+    desk = emulator.transcripts
     config = _config(emulator, tmp_path, speech_to_text=True, max_transcription_hours_per_run=50)
-    queries = ["kittens size30", "kittens puppies size30"]
-    config["searches"] = queries
+    config.update(profiles=profiles, searches=searches)
     run = run_tap(tmp_path, config)
     assert run.returncode == 0, run.stderr
-    found = collections.defaultdict(set)
+    truth = _found(emulator, profiles, searches)
+    # The run found exactly what the ground truth says each subject finds.
+    found, records = collections.defaultdict(set), {}
+    for video in run.records("videos"):
+        found[video["id"]].add(("profile", video["profile_url"]))
+        records.setdefault(video["id"], video)
     for result in run.records("search_results"):
-        found[result["id"]].add(result["query"])
-    shared = {video_id for video_id, subjects in found.items() if len(subjects) == 2}
+        found[result["id"]].add(("search", result["query"]))
+        records.setdefault(result["id"], result)
+    assert found == truth
+    shared = {video_id for video_id, subjects in truth.items() if len(subjects) == 2}
+    captionless = {i for i in truth if not desk.has_captions(records[i]["url"])}
+    # The case is there: shared videos, one of them only speech-to-text could read, and
+    # videos only one subject or only the other found.
+    assert shared & captionless
+    assert len({frozenset(subjects) for subjects in truth.values()}) == 3
     rows = _without_moving(run.records(STREAM))
-    assert set(rows) == set(found)
-    bought = {r["video_id"] for r in rows.values() if r["text_source"] == "speech_to_text"}
-    # The case is there: a shared video that only speech-to-text could read.
-    assert shared & bought
-    for result in run.records("search_results"):
-        assert emulator.transcripts.bought(result["url"]) == (result["id"] in bought)
-        assert emulator.transcripts.calls_for(result["url"]) == 1  # captions asked once too
+    assert set(rows) == set(truth)
+    for video_id, row in rows.items():
+        video, url = records[video_id], records[video_id]["url"]
+        finder = (row["found_by"], row["subject"])
+        assert finder in truth[video_id]
+        if video_id in captionless:
+            [task] = desk.transcriptions_of(url)
+            expected = _expected_speech_row(emulator, video, task)
+        else:
+            expected = _expected_row(emulator, video, *finder)
+        assert row == {**expected, "found_by": finder[0], "subject": finder[1]}
+        assert desk.bought(url) == (video_id in captionless)
+        assert desk.calls_for(url) == 1  # captions asked once too
+    assert desk.counters[KEY].transcriptions_submitted == len(captionless)
 
 
 def test_two_runs_at_once_sharing_the_ledger_buy_nothing_twice(make_emulator, tmp_path):

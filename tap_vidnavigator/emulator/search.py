@@ -4,19 +4,33 @@ The same query always yields the same results, so tests can compare what a clien
 read with the ground truth exactly. Shapes follow the provider's SDK (``vidnavigator``
 2.1.0: ``TikTokSearchResult``, ``TikTokSearchFilters``, ``TikTokSearchStatsSummary``).
 
-Query scheme (words are the query's tokens, lower-cased, without ``#``):
+Query scheme (words are the query's tokens, lower-cased, without ``#``; a token
+``@<handle>`` names a creator and is not a word):
 
 ======================  =======================================================
-a ``size<N>`` token     exactly N results before filters (``"#airfryer size300"``)
+an ``@<handle>`` token  every video of that creator's profile, besides what the
+                        words find (``"@size40"``, ``"@chef dinner"``)
+a ``size<N>`` token     exactly N results from the words before filters
+                        (``"#airfryer size300"``)
 ``fail...``             the task fails with ``search_failed``
-``empty``               no results
-anything else           20 to 200 results, chosen by a hash of the query
+``empty``               no results from the words
+anything else           20 to 200 results from the words, by a hash of them
 ======================  =======================================================
 
 Results come from each word's own endless, deterministic stream of videos, taken in
 turn, so queries that share a word share results (``"#airfryer"`` and
 ``"airfryer recipe"``). ``published_within`` windows end at the emulator's fixed
 present, 2026-01-01T00:00:00Z, so the ground truth never depends on the clock.
+
+A creator's videos (as TikTok's search for a handle finds them) are the very videos a
+scrape of ``https://www.tiktok.com/@<handle>`` serves (:mod:`.data`, and those
+published on the calendar): the same ids, urls, descriptions, publication times and
+settled counts, in the search result's shape (:func:`creator_result`), so a video found
+through a profile and a search is one video. They come first, newest first (the
+profile's order), each creator in the query's order; a creator whose scrape fails
+(``@notfound...``, ``@private...``) adds none, and the search still completes. The
+handle is a handle, never a size: ``"@size40"`` finds the 40 videos of ``@size40`` and
+nothing else.
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ import re
 import typing as t
 import zlib
 
+from tap_vidnavigator.emulator import data
 from tap_vidnavigator.emulator.data import (
     BASE_EPOCH,
     TIKTOK_PAGE_SIZE,
@@ -48,14 +63,26 @@ PUBLISHED_WITHIN: dict[str, int | None] = {
 }
 MAX_SLICES = 8
 _SIZE = re.compile(r"^size(?P<n>\d{1,6})$")
+#: A token naming a creator: ``@`` and a handle as a profile URL spells it.
+_HANDLE = re.compile(r"^@(?P<handle>[A-Za-z0-9_.]{2,24})$")
 _AUTHORS = ("chef.maria", "airfryer.daily", "dance.crew", "tech.tom", "nasa", "cooking.daily")
 _TAGS = ("fyp", "recipe", "viral", "tutorial", "food", "dance", "tech")
 
 
 def words_of(query: str) -> list[str]:
-    """The query's words: lower-cased tokens without ``#``, size tokens excluded."""
-    tokens = [token.lstrip("#").lower() for token in query.split()]
+    """The query's words: lower-cased tokens without ``#``, size and handle tokens
+    excluded."""
+    tokens = [token.lstrip("#").lower() for token in query.split() if not _HANDLE.match(token)]
     return [token for token in tokens if token and not _SIZE.match(token)]
+
+
+def handles_of(query: str) -> list[str]:
+    """The creators a query names (its ``@<handle>`` tokens), as spelled, each once."""
+    handles: dict[str, str] = {}
+    for token in query.split():
+        if match := _HANDLE.match(token):
+            handles.setdefault(match.group("handle").lower(), match.group("handle"))
+    return list(handles.values())
 
 
 def result_count(query: str) -> int:
@@ -138,6 +165,68 @@ def make_result(word: str, rng: random.Random, ts: int) -> dict[str, t.Any]:
         "hashtags": tags,
         "url": f"https://www.tiktok.com/@{author}/video/{video_id}",
     }
+
+
+def creator_result(handle: str, video: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """A video of ``handle``'s profile (:func:`data.make_video`'s shape) as a search
+    result: the same id, url, description, publication time and counts.
+
+    ``stats.shares`` is the profile's ``reposts`` (TikTok's share count under the
+    scraper's name) and ``collects`` is null (a profile scrape does not read it);
+    ``music`` is the video's ``track`` and first artist (null fields when unknown), the
+    ``duration`` whole seconds, the ``hashtags`` those of the description, as the
+    search listing serves them; the ``author`` is the profile's (its ``uploader_id``
+    and ``nickname``).
+    """
+    ts = int(video["timestamp"])
+    duration = None if video["duration"] is None else int(video["duration"])
+    artists, track = video["artists"] or [None], video["track"]
+    description = video["description"]
+    return {
+        "id": video["id"],
+        "item_type": 0,
+        "description": description,
+        "timestamp": ts,
+        "published_at": _iso(ts),
+        "author": dict(_creator(handle)),
+        "stats": {
+            "views": video["views"],
+            "likes": video["likes"],
+            "comments": video["comments"],
+            "shares": video["reposts"],
+            "collects": None,
+        },
+        "music": {
+            "id": None if track is None else str(zlib.crc32(f"{handle.lower()}:{track}".encode())),
+            "title": track,
+            "author_name": artists[0],
+            "duration": duration,
+        },
+        "duration": duration,
+        "hashtags": re.findall(r"#(\w+)", description or ""),
+        "url": video["url"],
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def _creator(handle: str) -> dict[str, str]:
+    """A creator as a search result's ``author``, from the profile's own object."""
+    profile = data.profile_object(handle)
+    return {
+        "id": profile["uploader_id"],
+        "unique_id": handle,
+        "nickname": profile["nickname"],
+        "sec_uid": f"MS4wLjABAAAA{zlib.crc32(handle.lower().encode()):08x}",
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def creator_results(handle: str) -> tuple[dict[str, t.Any], ...]:
+    """The generated videos of a creator's profile as search results, newest first
+    (none when its scrape fails). Cached: read-only."""
+    if data.profile_failure(handle):
+        return ()
+    return tuple(creator_result(handle, video) for video in data.profile_videos(handle))
 
 
 def _iso(ts: int) -> str:

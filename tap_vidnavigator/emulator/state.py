@@ -349,21 +349,38 @@ class EmulatorState:
             return [_copy(self._served(PROFILE, video)) for video in seen]
 
     def search_results(self, query: str) -> list[dict[str, t.Any]]:
-        """All results of a query now: its words' published ones (newest first), then
-        the generated ones in relevance order."""
+        """All results of a query now, in relevance order: the videos of the creators it
+        names (``@handle``: what a scrape of the profile finds now, published ones
+        included, as search results), its words' published ones (newest first), then
+        the generated ones."""
+        creators = [
+            result
+            for handle in search.handles_of(query)
+            if data.profile_failure(handle) is None
+            for result in (
+                *(
+                    search.creator_result(handle, video)
+                    for video in self._published.get(handle.lower(), ())
+                ),
+                *search.creator_results(handle),
+            )
+        ]
         fresh = [
             result
             for word in search.words_of(query)
             for result in self._published_results.get(word, ())
         ]
         fresh.sort(key=lambda result: -int(result["timestamp"]))
-        return [*fresh, *search.search_results(query)]
+        return [*creators, *fresh, *search.search_results(query)]
 
     def publish_results(self, word: str, count: int) -> list[dict[str, t.Any]]:
         """Publish ``count`` new results for ``word`` (newest first); returns them as served.
 
         Every query with that word finds them; dated as :meth:`publish` dates videos.
         """
+        if search.handles_of(word):
+            msg = f"{word!r} names a creator: publish on the profile instead (publish)"
+            raise ValueError(msg)
         word = word.lstrip("#").lower()
         with self._lock:
             published = self._published_results.get(word, [])

@@ -12,7 +12,8 @@ Shapes follow the provider's SDK (``vidnavigator`` 2.1.0: ``TranscriptResponse``
 reference; docs/emulator-transcripts.md says what is served when, and why.
 
 A video is looked up by the URL the emulator serves in its ``url``: a profile's videos
-by the handle in the URL, a search result once a search task that found it was read.
+by the handle in the URL, a search result once a search task that found it was read (a
+profile's video that a search for ``@handle`` found is a profile video either way).
 :class:`TranscriptDesk` also answers the ground truth and counts calls per key.
 """
 
@@ -28,7 +29,7 @@ import typing as t
 
 from typing_extensions import override
 
-from tap_vidnavigator.emulator import captions, growth, jobs, pricing
+from tap_vidnavigator.emulator import captions, growth, jobs, pricing, search
 from tap_vidnavigator.emulator.jobs import BadRequestError, Failure, json_body, video_ref
 from tap_vidnavigator.emulator.kinds import PROFILE, SEARCH, Kind
 from tap_vidnavigator.emulator.pricing import charge, total, usage_block
@@ -358,6 +359,11 @@ class TranscriptDesk(jobs.JobDesk[Transcription, TranscriptCounters]):
                     fresh = task.task_id not in self._indexed_tasks
                     if task.kind == SEARCH.name and task.scraped and fresh:
                         self._indexed_tasks.add(task.task_id)
+                        # The creators a query names found their profile's videos: known
+                        # as profile videos first, so a url is the same video (captions,
+                        # duration, video_info) whichever subject found it.
+                        for handle in search.handles_of(task.request.query):
+                            self._index_results(PROFILE, self.state.profile_videos(handle))
                         self._index_results(SEARCH, SEARCH.results(self.state, task.request))
                 found = self._index.get(ref.video_id)
             return found
