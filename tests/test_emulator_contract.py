@@ -302,6 +302,26 @@ def test_date_filters_under_both_names_are_applied_and_echoed_as_sent(
     )
 
 
+def test_a_datetime_bound_with_a_fraction_of_a_second_is_that_very_instant(emulator):
+    # The SDK sends datetime.isoformat(), microseconds and all: a post at 10:00:00 is
+    # not after 10:00:00.5, nor before 09:59:59.5 (timestamps are whole seconds).
+    url = "https://www.tiktok.com/@big1000"
+    video = emulator.ground_truth(url)[100]
+    moment = dt.datetime.fromtimestamp(int(video["timestamp"]), dt.timezone.utc)
+    half = dt.timedelta(microseconds=500_000)
+    for bounds, kept in (
+        ({"after_datetime": moment.isoformat(), "before_datetime": moment.isoformat()}, True),
+        ({"after_datetime": (moment + half).isoformat()}, False),
+        ({"before_datetime": (moment - half).isoformat()}, False),
+        ({"after_datetime": (moment - half).isoformat()}, True),
+        ({"before_datetime": (moment + half).isoformat()}, True),
+    ):
+        served = all_pages(emulator, task_id_of(submit(emulator, url, **bounds)), [500])
+        assert (video in served) == kept, bounds
+        assert served == emulator.ground_truth(url, **bounds)
+    # Searches read the same bounds: tests/test_search_oracle.py checks them.
+
+
 def test_filters_without_dates_are_echoed_under_the_sdk_names(emulator):
     data = get(emulator, task_id_of(submit(emulator, min_likes=5))).json()["data"]
     assert data["filters"] == {
