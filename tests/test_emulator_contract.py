@@ -21,6 +21,7 @@ import requests
 from tap_vidnavigator.emulator import FAULT_KINDS, FaultPlan
 from tap_vidnavigator.emulator.data import BASE_EPOCH, profile_size
 from tap_vidnavigator.emulator.state import iso
+from tests import search_oracle
 from tests.conftest import HELD, ManualClock
 
 # Run once, on the default Python, not on each Python of the matrix (noxfile.py):
@@ -730,6 +731,9 @@ def test_search_results_have_their_counts_in_stats_and_keep_them_once_settled(em
     for task_id in (first, second):
         results = emulator.state.served(task_id)
         assert results == emulator.state.search_ground_truth("cats size40", seen_by=task_id)
+        assert (
+            results == search_oracle.expected(emulator.state, "cats size40", seen_by=task_id).kept
+        )
         for result in results:
             stats = result["stats"]
             assert emulator.state.counts_seen(task_id, result["id"]) == {
@@ -788,7 +792,7 @@ def test_admin_routes_move_the_clock_and_publish_for_the_demo(make_emulator):
     results = requests.post(
         f"{emulator.url[:-3]}/_emulator/publish", json={"word": "owls", "count": 2}, timeout=5
     ).json()["data"]["published"]
-    assert results == [r["id"] for r in emulator.state.search_ground_truth("owls")[:2]]
+    assert results == search_oracle.expected(emulator.state, "owls").kept_ids[:2]  # newest first
     bad = requests.post(f"{emulator.url[:-3]}/_emulator/clock", json={"days": -1}, timeout=5)
     assert bad.status_code == 400 and "only moves forward" in bad.json()["message"]
     assert requests.post(f"{emulator.url[:-3]}/_emulator/x", timeout=5).status_code == 404
