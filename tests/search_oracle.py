@@ -10,7 +10,7 @@ Its input is the query's every result in relevance order (:func:`universe`): the
 engine's ranking is the provider's to choose, so the one thing taken from the emulator is
 that list, which tests/test_search_oracle.py checks is the emulator's generated catalogue.
 
-The rules, from /work/shared/api/CONTRACT.md section 4 and the SDK (``vidnavigator`` 2.1.0,
+The rules, from the API contract (CONTRACT.md section 4) and the SDK (``vidnavigator`` 2.1.0,
 ``VidNavigatorClient.submit_tiktok_search``, ``TikTokSearchResult``):
 
 * ``sort_by``: ``relevance`` keeps the engine's order; ``most_liked`` the most likes
