@@ -21,6 +21,7 @@ import requests
 from tap_vidnavigator.emulator import FAULT_KINDS, FaultPlan
 from tap_vidnavigator.emulator.data import BASE_EPOCH, profile_size
 from tap_vidnavigator.emulator.state import iso
+from tests import search_oracle
 from tests.conftest import HELD, ManualClock
 
 # Run once, on the default Python, not on each Python of the matrix (noxfile.py):
@@ -300,6 +301,26 @@ def test_date_filters_under_both_names_are_applied_and_echoed_as_sent(
     assert data["videos"] == emulator.ground_truth(
         url, after_date="2025-12-01", before_date="2025-12-20"
     )
+
+
+def test_a_datetime_bound_with_a_fraction_of_a_second_is_that_very_instant(emulator):
+    # The SDK sends datetime.isoformat(), microseconds and all: a post at 10:00:00 is
+    # not after 10:00:00.5, nor before 09:59:59.5 (timestamps are whole seconds).
+    url = "https://www.tiktok.com/@big1000"
+    video = emulator.ground_truth(url)[100]
+    moment = dt.datetime.fromtimestamp(int(video["timestamp"]), dt.timezone.utc)
+    half = dt.timedelta(microseconds=500_000)
+    for bounds, kept in (
+        ({"after_datetime": moment.isoformat(), "before_datetime": moment.isoformat()}, True),
+        ({"after_datetime": (moment + half).isoformat()}, False),
+        ({"before_datetime": (moment - half).isoformat()}, False),
+        ({"after_datetime": (moment - half).isoformat()}, True),
+        ({"before_datetime": (moment + half).isoformat()}, True),
+    ):
+        served = all_pages(emulator, task_id_of(submit(emulator, url, **bounds)), [500])
+        assert (video in served) == kept, bounds
+        assert served == emulator.ground_truth(url, **bounds)
+    # Searches read the same bounds: tests/test_search_oracle.py checks them.
 
 
 def test_filters_without_dates_are_echoed_under_the_sdk_names(emulator):
@@ -710,6 +731,9 @@ def test_search_results_have_their_counts_in_stats_and_keep_them_once_settled(em
     for task_id in (first, second):
         results = emulator.state.served(task_id)
         assert results == emulator.state.search_ground_truth("cats size40", seen_by=task_id)
+        assert (
+            results == search_oracle.expected(emulator.state, "cats size40", seen_by=task_id).kept
+        )
         for result in results:
             stats = result["stats"]
             assert emulator.state.counts_seen(task_id, result["id"]) == {
@@ -768,7 +792,7 @@ def test_admin_routes_move_the_clock_and_publish_for_the_demo(make_emulator):
     results = requests.post(
         f"{emulator.url[:-3]}/_emulator/publish", json={"word": "owls", "count": 2}, timeout=5
     ).json()["data"]["published"]
-    assert results == [r["id"] for r in emulator.state.search_ground_truth("owls")[:2]]
+    assert results == search_oracle.expected(emulator.state, "owls").kept_ids[:2]  # newest first
     bad = requests.post(f"{emulator.url[:-3]}/_emulator/clock", json={"days": -1}, timeout=5)
     assert bad.status_code == 400 and "only moves forward" in bad.json()["message"]
     assert requests.post(f"{emulator.url[:-3]}/_emulator/x", timeout=5).status_code == 404

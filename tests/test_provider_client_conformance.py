@@ -10,7 +10,6 @@ two disagree, the emulator is wrong.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import decimal
 import json
@@ -20,7 +19,7 @@ import pytest
 import requests
 from vidnavigator import VidNavigatorClient, exceptions, models
 
-from tap_vidnavigator.emulator.data import BASE_EPOCH
+from tests import search_oracle
 from tests.conftest import HELD, KEY
 
 # Run once, on the default Python, not on each Python of the matrix (noxfile.py):
@@ -358,33 +357,21 @@ def test_search_with_every_filter_through_the_sdk(make_emulator):
 
     first = job.wait(include_usage=True, poll_interval=0.05, limit=9)
     assert isinstance(first, models.TikTokSearchResponse) and first.data.is_completed
-    truth = emulator.state.search_ground_truth(
+    # The truth computed from the contract, not by the emulator's filter code: each bound
+    # on the query's every result, the most liked first (ties by id), 150 at most.
+    oracle = search_oracle.expected(
+        emulator.state, "#airfryer size400", seen_by=job.task_id,
+        after_datetime=dt.date(2025, 8, 1), before_datetime=dt.date(2025, 12, 31), **filters,
+    )  # fmt: skip
+    truth = oracle.kept
+    assert 20 < len(truth) <= 150
+    assert len(truth) + len(oracle.excluded) == 400
+    # What was left out failed a bound or came after the 150th: both happen here.
+    assert ("max_results",) in oracle.reasons.values()
+    assert any(why != ("max_results",) for why in oracle.reasons.values())
+    assert truth == emulator.state.search_ground_truth(
         "#airfryer size400", after_datetime="2025-08-01", before_datetime="2025-12-31", **filters
     )
-    assert 20 < len(truth) <= 150
-    # The same truth computed here, not by the emulator's filter code: each bound on the
-    # query's every result, the most liked first (ties by id), 150 at most; what was left
-    # out failed a bound or came after the 150th.
-    after = calendar.timegm((2025, 8, 1, 0, 0, 0))
-    before = calendar.timegm((2025, 12, 31, 23, 59, 59))
-    floor = BASE_EPOCH - 182 * 86_400  # last_6_months, ending at the fixed present
-
-    def kept(result):
-        stamp, likes, views = (int(result["timestamp"]), result["stats"]["likes"],
-                               result["stats"]["views"])  # fmt: skip
-        return (
-            max(after, floor) <= stamp <= before
-            and likes is not None and 20 <= int(likes) <= 100_000
-            and views is not None and 100 <= int(views) <= 10_000_000
-        )  # fmt: skip
-
-    everything = emulator.state.search_ground_truth("#airfryer size400")
-    assert len(everything) == 400
-    ranked = sorted(filter(kept, everything), key=lambda r: (-int(r["stats"]["likes"]), r["id"]))
-    assert truth == ranked[:150]
-    assert [r for r in everything if r not in truth] == [
-        r for r in everything if not kept(r) or r in ranked[150:]
-    ]
     seen = [result.id for result in first.data.results]
     cursor = first.data.pagination.next_cursor
     limits = iter([1, 500, 7] * 100)
@@ -392,7 +379,8 @@ def test_search_with_every_filter_through_the_sdk(make_emulator):
         page = client.get_tiktok_search(job.task_id, cursor=cursor, limit=next(limits))
         seen += [result.id for result in page.data.results]
         cursor = page.data.pagination.next_cursor
-    assert seen == [result["id"] for result in truth]
+    assert seen == oracle.kept_ids
+    assert not set(seen) & oracle.excluded_ids
     likes = [int(result["stats"]["likes"]) for result in truth]
     assert likes == sorted(likes, reverse=True)  # most_liked
     stats = first.data.stats

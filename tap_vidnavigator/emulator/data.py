@@ -289,7 +289,9 @@ def _as_int(value: t.Any) -> int | None:
 def parse_date_bound(field: str, value: t.Any, *, end_of_day: bool) -> tuple[int, str]:
     """Parse ``YYYYMMDD``, ``YYYY-MM-DD`` or an ISO-8601 datetime (with a zone).
 
-    Returns the bound in unix seconds (inclusive) and the ``YYYYMMDD`` echo.
+    Returns the bound in unix seconds (inclusive, for whole-second timestamps) and the
+    ``YYYYMMDD`` echo. A datetime with a fraction of a second is rounded inwards: up for
+    an ``after`` bound (a post at 10:00:00 is not after 10:00:00.5), down for ``before``.
     """
     if not isinstance(value, str):
         raise FilterError(field, f"{field} must be a date string such as 2024-01-31")
@@ -304,7 +306,9 @@ def parse_date_bound(field: str, value: t.Any, *, end_of_day: bool) -> tuple[int
             if moment.tzinfo is None:
                 raise ValueError("naive datetime")
             moment = moment.astimezone(dt.timezone.utc)
-            return int(moment.timestamp()), moment.strftime("%Y%m%d")
+            whole = moment.replace(microsecond=0)
+            seconds = int(whole.timestamp()) + (1 if moment > whole and not end_of_day else 0)
+            return seconds, moment.strftime("%Y%m%d")
     except ValueError as exc:
         raise FilterError(
             field,

@@ -28,6 +28,7 @@ def _demo_truth() -> tuple[int, int]:
     import yaml
 
     from tap_vidnavigator.emulator import Emulator, EmulatorConfig
+    from tests import search_oracle
     from tests.e2e.test_readme_commands import _dev_profiles
 
     truth = Emulator(EmulatorConfig())  # not started: its data only
@@ -43,7 +44,8 @@ def _demo_truth() -> tuple[int, int]:
     [tap] = dev["config"]["plugins"]["extractors"]
     searches = [{"query": s} if isinstance(s, str) else dict(s) for s in tap["config"]["searches"]]
     results = sum(
-        len(truth.state.search_ground_truth(search.pop("query"), **search)) for search in searches
+        len(search_oracle.expected(truth.state, search.pop("query"), **search).kept)
+        for search in searches
     )
     return len(videos) + 2 * 2, results
 

@@ -21,6 +21,7 @@ import psycopg2
 import pytest
 
 from orchestrate.shard import linked_system_folder
+from tests import search_oracle
 from tests.conftest import ROOT, expected_videos, minimal_env
 
 MELTANO = ROOT / ".meltano-venv" / "bin" / "meltano"
@@ -202,15 +203,25 @@ def expected_observations(emulator) -> set[tuple[t.Any, ...]]:
 
 
 def _check_search_results(rows: list[tuple[str, str, int | None]], emulator) -> None:
-    """(query, id, likes) rows from a warehouse equal the search ground truth exactly."""
+    """(query, id, likes) rows from a warehouse are exactly what the search oracle keeps
+    of each query's results (tests/search_oracle.py), none of what it leaves out."""
     keys = [(query, result_id) for query, result_id, _ in rows]
     assert len(keys) == len(set(keys)), "duplicate (query, id) keys in the warehouse"
+    outcomes = {
+        query: search_oracle.expected(emulator.state, query, **f)
+        for query, f in SEARCH_TRUTH.items()
+    }
     truth = {
         (query, result["id"]): result
-        for query, filters in SEARCH_TRUTH.items()
-        for result in emulator.state.search_ground_truth(query, **filters)
+        for query, outcome in outcomes.items()
+        for result in outcome.kept
     }
     assert set(keys) == set(truth)
+    assert not {
+        (query, result_id)
+        for query, outcome in outcomes.items()
+        for result_id in outcome.excluded_ids
+    } & set(keys)
     for query, result_id, likes in rows:
         expected = truth[(query, result_id)]["stats"]["likes"]
         assert likes == (None if expected is None else int(expected))
@@ -325,7 +336,7 @@ def test_postgres_loads_batch_files_exactly(make_emulator, postgres, tmp_path):
         -(-len(expected_videos(emulator, url, **filters)) // 1000)
         for url, filters in EXPECTED.items()
     ) + sum(
-        -(-len(emulator.state.search_ground_truth(query, **filters)) // 1000)
+        -(-len(search_oracle.expected(emulator.state, query, **filters).kept) // 1000)
         for query, filters in SEARCH_TRUTH.items()
     )
     kept: set[Path] = set()

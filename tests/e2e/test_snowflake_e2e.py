@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import search_oracle
 from tests.conftest import ROOT
 from tests.e2e.test_meltano_e2e import (
     EXPECTED,
@@ -91,11 +92,13 @@ def test_snowflake_loads_records_then_batches_exactly(make_emulator, tmp_path):
     files = sum(
         -(-len(emulator.ground_truth(url, **filters)) // 1000) for url, filters in EXPECTED.items()
     ) + sum(
-        -(-len(emulator.state.search_ground_truth(query, **filters)) // 1000)
+        -(-len(search_oracle.expected(emulator.state, query, **filters).kept) // 1000)
         for query, filters in SEARCH_TRUTH.items()
     )
     counts = {url: len(emulator.ground_truth(url, **EXPECTED[url])) for url in EXPECTED}
-    found = sum(len(emulator.state.search_ground_truth(q, **f)) for q, f in SEARCH_TRUTH.items())
+    found = sum(
+        len(search_oracle.expected(emulator.state, q, **f).kept) for q, f in SEARCH_TRUTH.items()
+    )
 
     def check_everything(tasks: int) -> None:
         columns, videos, results, statuses, matched, observed = snowflake_sql(
