@@ -40,8 +40,19 @@ EXPECTED = {
 }
 
 #: Searches beside the profiles, through Meltano's environment like the profiles.
-SEARCHES = ["#airfryer size120", {"query": "cats size60", "sort_by": "most_liked"}]
-SEARCH_TRUTH = {"#airfryer size120": {}, "cats size60": {"sort_by": "most_liked"}}
+#: The last names a tracked creator: its results are that profile's newest videos (the
+#: emulator's ``@handle`` query), so the README's join of the two tables has rows; a
+#: later run's window holds the same 25 newest.
+SEARCHES = [
+    "#airfryer size120",
+    {"query": "cats size60", "sort_by": "most_liked"},
+    {"query": "@size700", "max_results": 25},
+]
+SEARCH_TRUTH = {
+    "#airfryer size120": {},
+    "cats size60": {"sort_by": "most_liked"},
+    "@size700": {"max_results": 25},
+}
 
 pytestmark = pytest.mark.e2e
 
@@ -292,12 +303,27 @@ def test_postgres_end_to_end(make_emulator, postgres, tmp_path):
         assert cursor.fetchone() == (10, 10)  # one row per scrape task, five per run
         cursor.execute(f"select query, id, likes from {schema}.search_results")
         _check_search_results(cursor.fetchall(), emulator)  # upserted on (query, id)
-        # The README's join of search results to profile videos runs as written; the
-        # emulator's searches and profiles never share a video, so no row is exact.
+        # The README's join of search results to profile videos runs as written: the
+        # 25 newest of @size700's videos, found by the search that names it, each
+        # with its likes in both tables (each table's own values are checked above).
         cursor.execute(
             readme_sql("join tap_vidnavigator.videos").replace("tap_vidnavigator.", f"{schema}.")
         )
-        assert cursor.fetchall() == []
+        joined = cursor.fetchall()
+        ranked = search_oracle.expected(emulator.state, "@size700", **SEARCH_TRUTH["@size700"])
+        assert sorted((q, uploader, i) for q, uploader, i, _, _ in joined) == sorted(
+            ("@size700", "size700", result["id"]) for result in ranked.kept
+        )
+        # The README orders by likes, descending: PostgreSQL puts nulls first; ties free.
+        in_order = [likes for *_, likes in joined]
+        assert in_order == sorted(in_order, key=lambda likes: (likes is not None, -(likes or 0)))
+        cursor.execute(f"select id, likes from {schema}.videos")
+        in_profiles = dict(cursor.fetchall())
+        cursor.execute(f"select id, likes from {schema}.search_results where query = '@size700'")
+        in_search = dict(cursor.fetchall())
+        assert [(i, p, s) for _, _, i, p, s in joined] == [
+            (i, in_profiles[i], in_search[i]) for _, _, i, _, _ in joined
+        ]
         # The README's "what does tracking @x cost us per month" query, as written there.
         cursor.execute(readme_sql("credits_used").replace("tap_vidnavigator.", f"{schema}."))
         # credits is numeric: fractional credits (0.0001 a page) sum exactly.
@@ -398,7 +424,7 @@ def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
             ).fetchall()
         )
         assert kinds["published_at"] == "TIMESTAMP" and kinds["thumbnails"] == "JSON"
-    assert emulator.counters().submits == 5 + 2
+    assert emulator.counters().submits == len(PROFILES) + len(SEARCHES)
     with contextlib.closing(duckdb.connect(warehouse, read_only=True)) as connection:
         _check_search_results(
             connection.sql("select query, id, likes from vidnavigator.search_results").fetchall(),
@@ -409,7 +435,8 @@ def test_duckdb_end_to_end_and_state_through_meltano(make_emulator, tmp_path):
     fresh = emulator.state.publish("https://www.tiktok.com/@tiktok", 3)
     second = meltano_run("target-duckdb", emulator, tmp_path, extra_env=env)
     assert second.returncode == 0, second.stderr[-5000:]
-    assert emulator.counters().submits == 14  # one submit per profile and search per run
+    # One submit per profile and search per run.
+    assert emulator.counters().submits == 2 * (len(PROFILES) + len(SEARCHES))
     with contextlib.closing(duckdb.connect(warehouse, read_only=True)) as connection:
         rows = connection.sql(
             "select id, profile_url, likes, published_at from vidnavigator.videos"
