@@ -10,6 +10,7 @@ two disagree, the emulator is wrong.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import decimal
 import json
