@@ -13,7 +13,7 @@ import psycopg2
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.test_meltano_e2e import _pg_env, meltano_run
+from tests.e2e.test_meltano_e2e import SEARCHES, _pg_env, meltano_run
 
 pytestmark = pytest.mark.e2e
 
@@ -68,7 +68,7 @@ def test_account_usage_and_credits_per_day_by_meter_in_postgres(make_emulator, p
     second = meltano_run("target-postgres", emulator, tmp_path, extra_env=env, profiles=PROFILES)
     assert second.returncode == 0, second.stderr[-5000:]
     every_task = list(emulator.state.tasks.values())
-    assert len(every_task) == 2 * len(bought_first) == 2 * (len(PROFILES) + 2)
+    assert len(every_task) == 2 * len(bought_first) == 2 * (len(PROFILES) + len(SEARCHES))
 
     with (
         contextlib.closing(psycopg2.connect(**postgres)) as connection,
