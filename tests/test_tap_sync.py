@@ -190,7 +190,11 @@ def test_too_many_active_jobs_waits_then_submits(make_emulator, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "too many active jobs" in result.stderr
     assert emulator.counters().submits == 5
-    assert emulator.counters().refused_submits >= 1
+    # How often the API refuses depends on when the tap tries again; each refusal is seen
+    # and told once, and the third submit, before any poll, is always refused.
+    refused = emulator.counters().refused_submits
+    assert refused >= 1
+    assert result.stderr.count("The API has too many active jobs for this key") == refused
     assert len(result.records("profile_tasks")) == 5
     for profile in profiles:
         assert_videos_match(result.records("videos"), emulator, f"https://www.tiktok.com/{profile}")
