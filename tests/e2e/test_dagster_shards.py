@@ -59,8 +59,14 @@ def _run_config(**shards: t.Any) -> dict[str, t.Any]:
 
 
 #: target-postgres creates a schema or table after checking it is missing: shards that
-#: load into a new schema at the same moment can both create it, and one fails.
-_LOADER_RACE = re.compile(r"target-postgres .*(DuplicateTable|DuplicateSchema)")
+#: load into a new schema at the same moment can both create it, and one fails. PostgreSQL
+#: names that failure either way: DuplicateSchema/DuplicateTable, or, when both creates
+#: pass that check at once, a UniqueViolation on its own catalog's index of names
+#: (pg_namespace for a schema, pg_type for a table's row type).
+_LOADER_RACE = re.compile(
+    r"target-postgres .*(DuplicateTable|DuplicateSchema"
+    r'|UniqueViolation.*"pg_(namespace_nspname|type_typname_nsp)_index")'
+)
 
 
 def _execute(tmp_path, run_config):
