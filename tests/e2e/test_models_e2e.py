@@ -23,10 +23,11 @@ from pathlib import Path
 import duckdb
 import psycopg2
 import pytest
+import yaml
 
 from tap_vidnavigator.emulator import Emulator, EmulatorConfig, data
 from tap_vidnavigator.records.values import to_int
-from tests.conftest import ROOT
+from tests.conftest import ROOT, minimal_env
 from tests.e2e.test_growth_e2e import GROWTH_ENV, _risers_truth
 from tests.e2e.test_meltano_e2e import MELTANO, SEARCHES, _pg_env, isolated_meltano, meltano_run
 from tests.e2e.test_models_docs import models_doc
@@ -445,6 +446,9 @@ def test_models_in_duckdb_equal_the_ground_truth(duckdb_built):
     _check_credits(duckdb_built, "analytics", "vidnavigator", transcripts=True)
     _check_keyword_mentions(duckdb_built)
     _check_risers(duckdb_built, "analytics")
+    # Every stream was loaded, and every staging model read its table.
+    assert _not_loaded(duckdb_built, "vidnavigator") == set()
+    assert _said_missing(duckdb_built.output) == set()
     # dbt-duckdb reads and writes the file target-duckdb wrote: one DuckDB version.
     types = dict(
         duckdb_built.fetch(
@@ -468,6 +472,7 @@ def test_models_in_duckdb_equal_the_ground_truth(duckdb_built):
     assert dict(built) == described
 
 
+@pytest.mark.xdist_group("models-postgres")
 def test_models_in_postgres_equal_the_ground_truth(postgres_built):
     _check_video_growth(postgres_built, "models_analytics")
     _check_profile_growth(postgres_built, "models_analytics")
@@ -483,6 +488,79 @@ def test_models_in_postgres_equal_the_ground_truth(postgres_built):
         (0,)
     ]
     assert postgres_built.fetch("select count(*) from models_analytics.keyword_mentions") == [(0,)]
+
+
+#: The dbt utility's own Python, and a dbt whose relation cache holds no source table.
+DBT_POSTGRES_PYTHON = ROOT / ".meltano" / "utilities" / "dbt-postgres" / "venv" / "bin" / "python"
+STALE_CACHE_DBT = Path(__file__).with_name("dbt_with_stale_relation_cache.py")
+#: The tap's tables the models read (transform/models/staging/sources.yml).
+SOURCES = {
+    table["name"]
+    for table in yaml.safe_load(
+        (ROOT / "transform" / "models" / "staging" / "sources.yml").read_text()
+    )["sources"][0]["tables"]
+}
+
+
+def _said_missing(output: str) -> set[str]:
+    """The source tables dbt's log says were not there (their staging models built empty)."""
+    return set(re.findall(r"\(stream (\w+) not selected or not loaded yet\)", output))
+
+
+def _not_loaded(built: Built, source: str) -> set[str]:
+    """The source tables the warehouse's information schema does not list."""
+    loaded = built.fetch(
+        f"select table_name from information_schema.tables where table_schema = '{source}'"
+    )
+    return SOURCES - {name for (name,) in loaded}
+
+
+@pytest.mark.xdist_group("models-postgres")
+def test_models_ask_the_warehouse_not_dbts_cache_whether_a_source_is_there(
+    postgres_built, postgres, tmp_path
+):
+    """A staging model is built from its source table whenever the table is there, even
+    when dbt's relation cache says otherwise. A dbt thread can read that cache while another
+    is half-way through filling it: the likely cause of a PostgreSQL credits_daily that once
+    had no search_tasks rows on a loaded machine, every search charged and loaded."""
+    missing = _not_loaded(postgres_built, "vidnavigator_models")
+    assert missing == {"video_transcripts"}  # not selected (NO_TRANSCRIPTS)
+    assert _said_missing(postgres_built.output) == missing
+    run = subprocess.run(
+        [
+            str(DBT_POSTGRES_PYTHON),
+            str(STALE_CACHE_DBT),
+            "vidnavigator_models",
+            "run",
+            "--select",
+            "staging",
+        ],
+        cwd=ROOT / "transform",
+        # What transform/profiles/profiles.yml reads, as the dbt-postgres utility sets it.
+        env=minimal_env(
+            **_dbt_env(tmp_path),
+            DBT_PROJECT_DIR=str(ROOT / "transform"),
+            DBT_PROFILES_DIR=str(ROOT / "transform" / "profiles"),
+            DBT_TARGET="postgres",
+            DBT_SOURCE_SCHEMA="vidnavigator_models",
+            DBT_POSTGRES_SCHEMA="models_analytics",
+            DBT_POSTGRES_HOST=postgres["host"],
+            DBT_POSTGRES_PORT=str(postgres["port"]),
+            DBT_POSTGRES_USER=postgres["user"],
+            DBT_POSTGRES_PASSWORD=postgres["password"],
+            DBT_POSTGRES_DBNAME=postgres["database"],
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
+    assert _said_missing(run.stdout + run.stderr) == missing
+    searches = sum(task.kind == "search" for task in postgres_built.emulator.state.tasks.values())
+    assert postgres_built.fetch("select count(*) from models_analytics.stg_search_tasks") == [
+        (searches,)
+    ]
 
 
 def test_models_in_snowflake_on_fakesnow_equal_the_ground_truth(snowflake_built):
