@@ -6,8 +6,9 @@ repository (``meltano config set`` rewrites ``meltano.yml``), as one shell sessi
 a command does to the environment (``source scripts/activate``, ``eval "$(...)"``,
 ``export``) carries to the next. The session starts as a new user's shell: a listed
 environment (``NEW_USER_ENV``: a ``PATH`` holding none of the project's folders, a home,
-a locale), nothing of the test runner's (an exported ``TAP_VIDNAVIGATOR_*`` or
-``TARGET_*`` cannot reach it); the README's own set-up step puts the tools there.
+a locale; the machine's ways to the package registries; ``UV_COMPILE_BYTECODE=0``),
+nothing of the test runner's (an exported ``TAP_VIDNAVIGATOR_*`` or ``TARGET_*`` cannot
+reach it); the README's own set-up step puts the tools there.
 
 The "Try it locally" commands run exactly as written: the emulator and PostgreSQL are
 the ones ``./scripts/emulator`` and ``./scripts/postgres`` start. The production sections
@@ -168,6 +169,10 @@ def new_users_environment() -> dict[str, str]:
     ]
     env = {name: os.environ[name] for name in NEW_USER_ENV if name in os.environ}
     env |= machine_env()  # how this machine reaches the package registries
+    # This shell writes bytecode as it imports (no PYTHONDONTWRITEBYTECODE): the copy's
+    # bootstrap need not compile all of every plugin's packages first (37 CPU seconds
+    # of the 52 its plugin installs took), the plugins' starts compile what they import.
+    env["UV_COMPILE_BYTECODE"] = "0"
     env["PATH"] = os.pathsep.join(path)
     return env
 
