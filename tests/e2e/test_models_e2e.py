@@ -570,3 +570,6 @@ def test_models_in_snowflake_on_fakesnow_equal_the_ground_truth(snowflake_built)
     _check_profile_growth(snowflake_built, "ANALYTICS")
     _check_credits(snowflake_built, "ANALYTICS", "TAP_VIDNAVIGATOR", transcripts=False)
     _check_risers(snowflake_built, "ANALYTICS")
+    # The loader made every stream's table (from its SCHEMA message, rows or none), and
+    # every staging model read its table.
+    assert _said_missing(snowflake_built.output) == set()

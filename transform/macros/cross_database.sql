@@ -82,3 +82,12 @@
   from {{ relation }} as source,
   lateral flatten(input => source.{{ column }}) as elements
 {%- endmacro %}
+
+{#- The information schema's tables view of the relation's database. -#}
+{% macro tables_of_catalog(relation) -%}
+  {{ return(adapter.dispatch('tables_of_catalog', 'tap_vidnavigator')(relation)) }}
+{%- endmacro %}
+{% macro default__tables_of_catalog(relation) -%}{{ relation.information_schema('tables') }}{%- endmacro %}
+{#- DuckDB's information schema lists the tables of every attached catalog, and is in none
+    of them: "warehouse".information_schema does not exist. -#}
+{% macro duckdb__tables_of_catalog(relation) -%}information_schema.tables{%- endmacro %}

@@ -33,12 +33,3 @@
   {%- endset -%}
   {{ return(run_query(query).columns[0].values()[0] > 0) }}
 {%- endmacro %}
-
-{#- The information schema's tables view of the relation's database. -#}
-{% macro tables_of_catalog(relation) -%}
-  {{ return(adapter.dispatch('tables_of_catalog', 'tap_vidnavigator')(relation)) }}
-{%- endmacro %}
-{% macro default__tables_of_catalog(relation) -%}{{ relation.information_schema('tables') }}{%- endmacro %}
-{#- DuckDB's information schema lists the tables of every attached catalog, and is in none
-    of them: "warehouse".information_schema does not exist. -#}
-{% macro duckdb__tables_of_catalog(relation) -%}information_schema.tables{%- endmacro %}
